@@ -1,0 +1,34 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "msb",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "msb", targets: ["msb"]),
+        .executable(name: "msb-agent", targets: ["msb-agent"]),
+    ],
+    targets: [
+        // C helpers: fork/exec with setsid, pdeathsig and exec-error reporting, rdtsc, ioctls.
+        // Swift cannot call C variadics (ioctl, prctl, syscall), so they live here.
+        .target(name: "CMSBSys"),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // Host <-> guest wire protocol: framing and messages. Glibc only, so the static agent can link it.
+        .target(name: "MSBProtocol", dependencies: ["CMSBSys"]),
+        // Guest agent: PID 1 in the microVM, linked statically.
+        .executableTarget(
+            name: "msb-agent",
+            dependencies: ["MSBProtocol", "CMSBSys"],
+            linkerSettings: [.unsafeFlags(["-static-executable"])]
+        ),
+        // Sandbox model, state store, backends, VMM layer, supervisor.
+        .target(name: "MSBCore", dependencies: ["MSBProtocol", "CMSBSys", "CSQLite"]),
+        // Command table, argument parser and one file per subcommand.
+        .target(name: "MSBCommands", dependencies: ["MSBCore"]),
+        .executableTarget(name: "msb", dependencies: ["MSBCommands"]),
+        .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),
+        .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore"]),
+        .testTarget(name: "MSBCommandsTests", dependencies: ["MSBCommands"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["MSBCore"]),
+    ]
+)

@@ -1,0 +1,216 @@
+#define _GNU_SOURCE
+#include "CMSBSys.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <stdio.h>
+#include <sys/reboot.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void report_and_exit(int pipe_fd, int stage, int err) {
+    int msg[2] = {stage, err};
+    ssize_t ignored = write(pipe_fd, msg, sizeof msg);
+    (void)ignored;
+    _exit(127);
+}
+
+static void close_from(int lowest, int keep) {
+    // close_range exists since Linux 5.9; fall back to a loop on older kernels.
+#ifdef SYS_close_range
+    int ok;
+    if (keep >= lowest) {
+        ok = (keep == lowest || syscall(SYS_close_range, (unsigned)lowest, (unsigned)keep - 1, 0) == 0)
+            && syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0) == 0;
+    } else {
+        ok = syscall(SYS_close_range, (unsigned)lowest, ~0U, 0) == 0;
+    }
+    if (ok) return;
+#endif
+    long max = sysconf(_SC_OPEN_MAX);
+    if (max < 0 || max > 65536) max = 65536;
+    for (int fd = lowest; fd < max; fd++) if (fd != keep) close(fd);
+}
+
+static void exec_searching(const char *name, char *const argv[], char *const envp[], int *err) {
+    const char *path = NULL;
+    for (char *const *e = envp; e && *e; e++) {
+        if (strncmp(*e, "PATH=", 5) == 0) { path = *e + 5; break; }
+    }
+    if (!path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    size_t nlen = strlen(name);
+    int saw_eacces = 0;
+    *err = ENOENT;
+    const char *p = path;
+    char buf[4096];
+    while (1) {
+        const char *colon = strchr(p, ':');
+        size_t dlen = colon ? (size_t)(colon - p) : strlen(p);
+        if (dlen == 0) { dlen = 1; p = "."; colon = colon ? colon : NULL; }
+        if (dlen + 1 + nlen + 1 <= sizeof buf) {
+            memcpy(buf, p, dlen);
+            buf[dlen] = '/';
+            memcpy(buf + dlen + 1, name, nlen + 1);
+            execve(buf, argv, envp);
+            if (errno == EACCES) saw_eacces = 1;
+            else if (errno != ENOENT && errno != ENOTDIR) { *err = errno; }
+        }
+        if (!colon) break;
+        p = colon + 1;
+    }
+    if (saw_eacces) *err = EACCES;
+}
+
+pid_t msb_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                int fd0, int fd1, int fd2, int fd3, int flags, int *error_out, int *stage_out) {
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) { *error_out = errno; *stage_out = 1; return -1; }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        *error_out = errno; *stage_out = 1;
+        close(report[0]); close(report[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        // Child: only async-signal-safe calls from here on.
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int s = 1; s < 32; s++) if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
+        if (flags & MSB_SPAWN_SETSID) setsid();
+        if (flags & MSB_SPAWN_PDEATHSIG) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent) _exit(127);
+        }
+        // Move the source fds above 3 first so dup2 cannot clobber one we still need.
+        int src[4] = {fd0, fd1, fd2, fd3};
+        for (int i = 0; i < 4; i++) {
+            if (src[i] >= 0 && src[i] <= 3) {
+                int moved = fcntl(src[i], F_DUPFD_CLOEXEC, 10);
+                if (moved < 0) report_and_exit(report[1], 1, errno);
+                int old = src[i];
+                for (int j = i; j < 4; j++) if (src[j] == old) src[j] = moved;
+            }
+        }
+        int rep = report[1];
+        if (rep <= 3) { rep = fcntl(rep, F_DUPFD_CLOEXEC, 10); }
+        for (int i = 0; i < 4; i++) {
+            if (src[i] >= 0) {
+                if (dup2(src[i], i) < 0) report_and_exit(rep, 1, errno);
+            } else if (i < 3) {
+                int devnull = open("/dev/null", O_RDWR);
+                if (devnull >= 0 && devnull != i) { dup2(devnull, i); close(devnull); }
+            }
+        }
+        close_from(fd3 >= 0 ? 4 : 3, rep);
+        if ((flags & MSB_SPAWN_CTTY) && (flags & MSB_SPAWN_SETSID)) ioctl(0, TIOCSCTTY, 0);
+        if (cwd && cwd[0] && chdir(cwd) != 0) report_and_exit(rep, 2, errno);
+        int err = 0;
+        if ((flags & MSB_SPAWN_SEARCH_PATH) && strchr(path, '/') == NULL) {
+            exec_searching(path, argv, envp, &err);
+        } else {
+            execve(path, argv, envp);
+            err = errno;
+        }
+        report_and_exit(rep, 3, err);
+    }
+    close(report[1]);
+    int msg[2];
+    ssize_t n;
+    do { n = read(report[0], msg, sizeof msg); } while (n < 0 && errno == EINTR);
+    close(report[0]);
+    if (n == (ssize_t)sizeof msg) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+        *stage_out = msg[0];
+        *error_out = msg[1];
+        return -1;
+    }
+    *error_out = 0; *stage_out = 0;
+    return pid;
+}
+
+int msb_set_nonblocking(int fd, int on) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return -1;
+    return fcntl(fd, F_SETFL, on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK));
+}
+
+int msb_set_cloexec(int fd) {
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0) return -1;
+    return fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+}
+
+uint64_t msb_rdtsc(void) {
+    unsigned int lo, hi;
+    __asm__ __volatile__("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+int msb_set_winsize(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize ws = {.ws_row = rows, .ws_col = cols};
+    return ioctl(fd, TIOCSWINSZ, &ws);
+}
+
+int msb_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize ws;
+    if (ioctl(fd, TIOCGWINSZ, &ws) != 0) return -1;
+    *rows = ws.ws_row; *cols = ws.ws_col;
+    return 0;
+}
+
+static int signal_pipe_fds[65];
+
+static void pipe_handler(int signo) {
+    int saved = errno;
+    if (signo > 0 && signo < 65 && signal_pipe_fds[signo] > 0) {
+        unsigned char b = (unsigned char)signo;
+        ssize_t ignored = write(signal_pipe_fds[signo], &b, 1);
+        (void)ignored;
+    }
+    errno = saved;
+}
+
+int msb_signal_to_pipe(int signo, int write_fd) {
+    if (signo <= 0 || signo >= 65) return -1;
+    signal_pipe_fds[signo] = write_fd;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = pipe_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    return sigaction(signo, &sa, NULL);
+}
+
+int msb_signal_default(int signo) { return signal(signo, SIG_DFL) == SIG_ERR ? -1 : 0; }
+int msb_signal_ignore(int signo) { return signal(signo, SIG_IGN) == SIG_ERR ? -1 : 0; }
+
+int msb_pipe(int fds[2], int nonblock) {
+    return pipe2(fds, O_CLOEXEC | (nonblock ? O_NONBLOCK : 0));
+}
+
+int msb_openpty(int *master, int *slave) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return -1;
+    if (grantpt(m) != 0 || unlockpt(m) != 0) { close(m); return -1; }
+    char name[128];
+    if (ptsname_r(m, name, sizeof name) != 0) { close(m); return -1; }
+    int s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s < 0) { close(m); return -1; }
+    *master = m; *slave = s;
+    return 0;
+}
+
+int msb_reboot_restart(void) { return reboot(RB_AUTOBOOT); }
+int msb_reboot_poweroff(void) { return reboot(RB_POWER_OFF); }
+
+int msb_accept(int listen_fd) { return accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC); }

@@ -1,0 +1,45 @@
+#ifndef CMSBSYS_H
+#define CMSBSYS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/// Flags for msb_spawn.
+enum {
+    MSB_SPAWN_SETSID = 1,       // child starts a new session (and process group)
+    MSB_SPAWN_PDEATHSIG = 2,    // child gets SIGKILL when the spawning thread's process dies
+    MSB_SPAWN_SEARCH_PATH = 4,  // resolve a bare name through PATH taken from envp
+    MSB_SPAWN_CTTY = 8,         // make fd 0 the controlling terminal (needs SETSID)
+};
+
+/// fork + exec with the child's fds 0..2 (and 3 when fd3 >= 0) set from the given fds,
+/// every other fd closed, an optional working directory, and exec failures reported back.
+/// Returns the pid, or -1 with *error_out set to the errno of whatever failed
+/// (chdir, exec: ENOENT, EACCES, ...). *stage_out is 1 for fork failure, 2 chdir, 3 exec.
+pid_t msb_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                int fd0, int fd1, int fd2, int fd3, int flags, int *error_out, int *stage_out);
+
+int msb_set_nonblocking(int fd, int on);
+int msb_set_cloexec(int fd);
+uint64_t msb_rdtsc(void);
+int msb_set_winsize(int fd, unsigned short rows, unsigned short cols);
+int msb_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
+
+/// Route a signal to a pipe: the handler writes the signal number (one byte) to write_fd.
+int msb_signal_to_pipe(int signo, int write_fd);
+/// Restore the default action for a signal.
+int msb_signal_default(int signo);
+int msb_signal_ignore(int signo);
+
+/// pipe2 with O_CLOEXEC (and O_NONBLOCK on both ends when nonblock is set).
+int msb_pipe(int fds[2], int nonblock);
+/// Opens a pseudo-terminal pair (master is O_CLOEXEC, slave too); 0 or -1 with errno.
+int msb_openpty(int *master, int *slave);
+/// reboot(2) with the given command (e.g. RB_AUTOBOOT).
+int msb_reboot_restart(void);
+int msb_reboot_poweroff(void);
+
+/// accept4 with SOCK_CLOEXEC; -1 with errno (EAGAIN when none is pending).
+int msb_accept(int listen_fd);
+
+#endif

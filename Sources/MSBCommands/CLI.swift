@@ -1,0 +1,64 @@
+import CMSBSys
+import Foundation
+import MSBCore
+
+/// Entry point shared by the `msb` executable and the tests: parses, dispatches, and
+/// turns errors into `error: ...` / `  → hint` lines and documented exit codes.
+package enum CLI {
+    package static let version = "0.1.0"
+
+    /// Exit codes (see man/msb.1). Exec and run pass the guest command's own code through.
+    package enum ExitCode {
+        package static let success: Int32 = 0
+        package static let failure: Int32 = 1
+        package static let usage: Int32 = 2
+    }
+
+    package static func main(_ arguments: [String], context: CommandContext = CommandContext()) -> Int32 {
+        _ = msb_signal_ignore(SIGPIPE)
+        var words = arguments
+        guard let first = words.first else {
+            CommandContext.writeOut(HelpRenderer.overview())
+            return ExitCode.usage
+        }
+        switch first {
+        case "-h", "--help":
+            CommandContext.writeOut(HelpRenderer.overview())
+            return ExitCode.success
+        case "-v", "--version":
+            CommandContext.writeOut("msb \(version)\n")
+            return ExitCode.success
+        default:
+            break
+        }
+        words.removeFirst()
+        guard let command = CommandTable.command(named: first) else {
+            let suggestion = ArgumentParser.nearest(first, in: CommandTable.visibleSpecs.map(\.name))
+            let error = first.hasPrefix("-")
+                ? MSBError(.invalidArgument, "unknown option '\(first)'", hint: "run 'msb --help' for usage")
+                : MSBError(.invalidArgument, "unknown command '\(first)'",
+                           hint: suggestion.map { "did you mean '\($0)'? run 'msb --help' for commands" } ?? "run 'msb --help' for commands")
+            return report(error)
+        }
+        do {
+            let parsed = try ArgumentParser.parse(words, spec: command.spec)
+            if parsed.flag("help") {
+                CommandContext.writeOut(HelpRenderer.help(for: command.spec))
+                return ExitCode.success
+            }
+            return try command.run(parsed, context)
+        } catch {
+            return report(error)
+        }
+    }
+
+    package static func report(_ error: MSBError) -> Int32 {
+        CommandContext.writeError("error: \(error.description)")
+        if let hint = error.hint { CommandContext.writeError("  → \(hint)") }
+        return exitCode(for: error)
+    }
+
+    package static func exitCode(for error: MSBError) -> Int32 {
+        error.code == .invalidArgument ? ExitCode.usage : ExitCode.failure
+    }
+}

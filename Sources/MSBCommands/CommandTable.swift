@@ -1,0 +1,34 @@
+import MSBCore
+
+/// A subcommand: its spec (parser, help, completions, man page) and what it does.
+package protocol Subcommand: Sendable {
+    static var spec: CommandSpec { get }
+    static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32
+}
+
+/// The one table every consumer reads: the dispatcher, `--help`, completions and man page.
+package enum CommandTable {
+    package static let commands: [any Subcommand.Type] = [
+        CreateCommand.self, StartCommand.self, ExecCommand.self, RunCommand.self, ListCommand.self,
+        StopCommand.self, RemoveCommand.self, HelpCommand.self, VersionCommand.self, SuperviseCommand.self,
+    ]
+
+    package static var specs: [CommandSpec] { commands.map { $0.spec } }
+    package static var visibleSpecs: [CommandSpec] { specs.filter { !$0.hidden } }
+
+    package static func command(named name: String) -> (any Subcommand.Type)? {
+        commands.first { $0.spec.name == name }
+    }
+
+    /// Options shared by the sandbox-defining commands (create, run).
+    static let sandboxOptions: [OptionSpec] = [
+        OptionSpec(long: "image", short: nil, valueName: "IMAGE", help: "Image to boot (default: base)", completion: .image),
+        OptionSpec(long: "memory", short: "m", valueName: "SIZE", help: "Memory, e.g. 512M or 1G (default: 512M)"),
+        OptionSpec(long: "cpus", short: nil, valueName: "N", help: "Virtual CPUs (default: 1)"),
+        OptionSpec(long: "env", short: "e", valueName: "KEY=VALUE", help: "Set an environment variable (repeatable)", repeatable: true),
+        OptionSpec(long: "workdir", short: "w", valueName: "DIR", help: "Working directory for commands (default: /)"),
+        OptionSpec(long: "max-duration", short: nil, valueName: "DURATION", help: "Stop the sandbox after this long, e.g. 30m"),
+        OptionSpec(long: "accel", short: nil, valueName: "MODE", help: "Accelerator: auto, kvm or tcg (default: $MSB_ACCEL or auto)",
+                   completion: .values(["auto", "kvm", "tcg"])),
+    ]
+}

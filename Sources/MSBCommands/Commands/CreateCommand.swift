@@ -1,0 +1,56 @@
+import Foundation
+import MSBCore
+
+struct CreateCommand: Subcommand {
+    static let spec = CommandSpec(
+        name: "create", summary: "Create a sandbox and boot it in the background",
+        usage: "[OPTIONS]",
+        options: [OptionSpec(long: "name", short: "n", valueName: "NAME", help: "Sandbox name (default: generated)")]
+            + CommandTable.sandboxOptions,
+        examples: ["msb create --name web", "msb create --name big --memory 1G --cpus 2 -e MODE=test"])
+
+    static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
+        let config = try sandboxConfig(from: arguments, context: context)
+        let info = try context.backend.create(config)
+        context.write(info.name + "\n")
+        return 0
+    }
+
+    /// Builds a config from the sandbox options shared by create and run.
+    static func sandboxConfig(from arguments: ParsedArguments, context: CommandContext) throws(MSBError) -> SandboxConfig {
+        let name = arguments.value("name") ?? NameGenerator.generate()
+        try InputParsing.validateName(name)
+        var config = SandboxConfig(name: name)
+        if let image = arguments.value("image") { config.image = image }
+        if let memory = arguments.value("memory") { config.memoryMiB = try InputParsing.parseMemoryMiB(memory) }
+        if let cpus = arguments.value("cpus") { config.cpus = try InputParsing.parseCPUs(cpus) }
+        for item in arguments.allValues("env") { try InputParsing.validateEnvironment(item) }
+        config.environment = arguments.allValues("env")
+        if let workdir = arguments.value("workdir") { config.workingDirectory = try validatedWorkdir(workdir) }
+        if let duration = arguments.value("max-duration") {
+            config.maxDurationMilliseconds = try InputParsing.parseDurationMilliseconds(duration)
+        }
+        if let accel = arguments.value("accel") ?? context.environment["MSB_ACCEL"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            config.accelerator = try AcceleratorChoice.parse(accel)
+        }
+        return config
+    }
+
+    static func validatedWorkdir(_ dir: String) throws(MSBError) -> String {
+        guard dir.hasPrefix("/") else {
+            throw MSBError(.invalidArgument, "working directory must be an absolute path: \(dir)")
+        }
+        return dir
+    }
+}
+
+/// Docker-style generated names: adjective-noun plus a short random suffix.
+enum NameGenerator {
+    static let adjectives = ["brave", "calm", "eager", "fancy", "gentle", "happy", "keen", "lucid", "merry", "quiet", "swift", "witty"]
+    static let nouns = ["otter", "falcon", "maple", "comet", "harbor", "lynx", "pebble", "quartz", "river", "spruce", "tiger", "willow"]
+
+    static func generate() -> String {
+        let suffix = String(UInt16.random(in: 0...UInt16.max), radix: 16)
+        return "\(adjectives.randomElement()!)-\(nouns.randomElement()!)-\(suffix)"
+    }
+}

@@ -1,0 +1,38 @@
+import MSBCore
+
+struct ExecCommand: Subcommand {
+    static let execOptions: [OptionSpec] = [
+        OptionSpec(long: "env", short: "e", valueName: "KEY=VALUE", help: "Set an environment variable (repeatable)", repeatable: true),
+        OptionSpec(long: "workdir", short: "w", valueName: "DIR", help: "Working directory in the guest"),
+        OptionSpec(long: "timeout", short: nil, valueName: "DURATION", help: "Kill the command after this long (exit 124), e.g. 30s"),
+        OptionSpec(long: "interactive", short: "i", valueName: nil, help: "Forward stdin even when it is a terminal"),
+    ]
+
+    static let spec = CommandSpec(
+        name: "exec", summary: "Run a command in a running sandbox",
+        usage: "[OPTIONS] NAME [--] COMMAND [ARG...]", options: execOptions,
+        minPositionals: 1, maxPositionals: 1, commandAfterPositionals: 1, positionalCompletion: .sandboxName,
+        examples: ["msb exec web -- uname -a", "echo hi | msb exec web -- cat", "msb exec -e FOO=bar -w /tmp web -- sh -c 'echo $FOO; pwd'"])
+
+    static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
+        let name = arguments.positionals[0]
+        try InputParsing.validateName(name)
+        let parameters = try execParameters(from: arguments)
+        return try TerminalExec.run(context.backend, name: name, parameters, forceStdin: arguments.flag("interactive"))
+    }
+
+    /// The exec options shared by exec and run.
+    static func execParameters(from arguments: ParsedArguments) throws(MSBError) -> ExecParameters {
+        guard !arguments.trailing.isEmpty else {
+            throw MSBError(.invalidArgument, "no command given",
+                           hint: "put the command after the sandbox name, e.g. msb exec web -- uname -a")
+        }
+        for item in arguments.allValues("env") { try InputParsing.validateEnvironment(item) }
+        var parameters = ExecParameters(argv: arguments.trailing, environment: arguments.allValues("env"))
+        if let dir = arguments.value("workdir") { parameters.workingDirectory = try CreateCommand.validatedWorkdir(dir) }
+        if let timeout = arguments.value("timeout") {
+            parameters.timeoutMilliseconds = try InputParsing.parseDurationMilliseconds(timeout)
+        }
+        return parameters
+    }
+}

@@ -1,0 +1,40 @@
+import MSBCore
+
+struct HelpCommand: Subcommand {
+    static let spec = CommandSpec(
+        name: "help", summary: "Show help for msb or one command", usage: "[COMMAND]", options: [],
+        maxPositionals: 1, examples: ["msb help exec"])
+
+    static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
+        guard let name = arguments.positionals.first else {
+            context.write(HelpRenderer.overview())
+            return 0
+        }
+        guard let command = CommandTable.command(named: name), !command.spec.hidden else {
+            throw MSBError(.invalidArgument, "unknown command '\(name)'", hint: "run 'msb --help' for commands")
+        }
+        context.write(HelpRenderer.help(for: command.spec))
+        return 0
+    }
+}
+
+struct VersionCommand: Subcommand {
+    static let spec = CommandSpec(name: "version", summary: "Show the version", usage: "", options: [])
+
+    static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
+        context.write("msb \(CLI.version)\n")
+        return 0
+    }
+}
+
+/// Hidden: the detached per-sandbox supervisor process that `create` and `start` spawn.
+struct SuperviseCommand: Subcommand {
+    static let spec = CommandSpec(
+        name: "_supervise", summary: "Run a sandbox's supervisor (internal)", usage: "NAME", options: [],
+        minPositionals: 1, maxPositionals: 1, hidden: true)
+
+    static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
+        let paths = MSBPaths(environment: context.environment)
+        return try Supervisor(name: arguments.positionals[0], paths: paths, readyFd: 3).run()
+    }
+}

@@ -1,0 +1,21 @@
+import MSBCore
+
+struct RunCommand: Subcommand {
+    static let spec = CommandSpec(
+        name: "run", summary: "Create a temporary sandbox, run one command in it, remove it",
+        usage: "[OPTIONS] [--] COMMAND [ARG...]",
+        options: [OptionSpec(long: "name", short: "n", valueName: "NAME", help: "Sandbox name (default: generated)")]
+            + CommandTable.sandboxOptions.filter { $0.long != "env" && $0.long != "workdir" }
+            + ExecCommand.execOptions,
+        maxPositionals: 0, commandAfterPositionals: 0,
+        examples: ["msb run -- echo hi", "msb run --memory 1G --timeout 1m -- sh -c 'make test'"])
+
+    static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
+        let parameters = try ExecCommand.execParameters(from: arguments)
+        let config = try CreateCommand.sandboxConfig(from: arguments, context: context)
+        let backend = context.backend
+        _ = try backend.create(config)
+        defer { try? backend.remove(config.name, force: true) }
+        return try TerminalExec.run(backend, name: config.name, parameters, forceStdin: arguments.flag("interactive"))
+    }
+}

@@ -1,0 +1,219 @@
+import CMSBSys
+import Foundation
+import MSBProtocol
+
+/// Sandboxes as microVMs on this host: records in SQLite, one supervisor process per
+/// running sandbox, exec over the supervisor's control socket.
+package final class LocalBackend: SandboxBackend {
+    package let paths: MSBPaths
+    /// Receives one-off notices for people (the TCG fallback) — stderr in the CLI.
+    private let notice: (String) -> Void
+    private var storeInstance: StateStore?
+
+    package init(paths: MSBPaths = MSBPaths(), notice: @escaping (String) -> Void = { _ in }) {
+        self.paths = paths
+        self.notice = notice
+    }
+
+    /// Opened on first use: `exec` never needs the database on its happy path.
+    private func store() throws(MSBError) -> StateStore {
+        if let storeInstance { return storeInstance }
+        let store = try StateStore(paths: paths)
+        storeInstance = store
+        return store
+    }
+
+    private func launcher() -> SupervisorLauncher { SupervisorLauncher(paths: paths) }
+
+    // MARK: Lifecycle
+
+    package func create(_ config: SandboxConfig) throws(MSBError) -> SandboxInfo {
+        try InputParsing.validateName(config.name)
+        guard config.image == "base" else {
+            throw MSBError(.notFound, "image not found: \(config.image)", hint: "the available image is 'base'")
+        }
+        _ = try GuestArtifacts(directory: paths.artifacts).validated()
+        try announceAccelerator(AcceleratorProbe.decide(config.accelerator))
+        let store = try store()
+        try store.insert(SandboxRecord(config: config, status: .created, createdAt: Date()))
+        do {
+            try FileManager.default.createDirectory(
+                atPath: paths.sandboxDirectory(config.name), withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
+            return try boot(config.name)
+        } catch {
+            // create is all or nothing: a sandbox that never booted leaves no record behind.
+            try? store.delete(config.name)
+            try? FileManager.default.removeItem(atPath: paths.sandboxDirectory(config.name))
+            throw MSBError.wrap(error, .internalError, "failed to create sandbox \(config.name)")
+        }
+    }
+
+    package func start(_ name: String) throws(MSBError) -> SandboxInfo {
+        let record = try existing(name)
+        try announceAccelerator(AcceleratorProbe.decide(record.config.accelerator))
+        return try boot(name)
+    }
+
+    /// Spawns the supervisor under the database's write lock (so two concurrent starts
+    /// cannot both spawn one), then waits outside the lock for the guest to answer.
+    private func boot(_ name: String) throws(MSBError) -> SandboxInfo {
+        let store = try store()
+        var launched: SupervisorLauncher.Launched?
+        let launcher = launcher()
+        let record = try store.update(name) { (record: inout SandboxRecord) throws(MSBError) in
+            record = record.reconciled()
+            switch record.status {
+            case .running, .starting: return  // already up: start is idempotent
+            case .stopping:
+                throw MSBError(.invalidState, "failed to start: sandbox \(name) is stopping", hint: "try again in a moment")
+            case .created, .stopped, .crashed:
+                let spawned = try launcher.spawn(name: name)
+                launched = spawned
+                record.status = .starting
+                record.statusReason = nil
+                record.supervisor = spawned.process
+                record.vmm = nil
+            }
+        }
+        guard let launched else { return record.info }
+        try launcher.waitUntilReady(launched, name: name, timeoutSeconds: Supervisor.bootTimeoutSeconds + 20)
+        return try existing(name).info
+    }
+
+    package func stop(_ name: String, force: Bool) throws(MSBError) -> SandboxInfo {
+        let record = try existing(name)
+        guard record.status.expectsSupervisor else { return record.info }  // already stopped
+        if !requestStopThroughSupervisor(name, force: force) {
+            // No control socket (still booting, or wedged): signal the processes directly.
+            terminate(record, force: force)
+        }
+        let after = try existing(name)
+        if after.status.expectsSupervisor {
+            throw MSBError(.timeout, "sandbox \(name) did not stop in time", hint: "use 'msb stop --force \(name)'")
+        }
+        return after.info
+    }
+
+    /// Asks the supervisor to stop and waits for it to confirm. False if it cannot be reached.
+    private func requestStopThroughSupervisor(_ name: String, force: Bool) -> Bool {
+        guard let fd = try? UnixSocket.connect(path: paths.controlSocket(name)) else { return false }
+        let connection = FramedConnection(fd: fd)
+        defer { close(fd) }
+        do {
+            try connection.send(Envelope(id: 0, .stopSandbox(force: force)))
+            while true {
+                if case .stopped = try connection.receive().message { return true }
+            }
+        } catch {
+            // EOF: the supervisor exited, which is what a stop ends with.
+            return true
+        }
+    }
+
+    private func terminate(_ record: SandboxRecord, force: Bool) {
+        let supervisor = record.supervisor
+        supervisor?.signal(force ? SIGKILL : SIGTERM)
+        let deadline = Date().addingTimeInterval(force ? 5 : Supervisor.gracefulStopSeconds + 10)
+        while supervisor?.isAlive ?? false, Date() < deadline { usleep(20_000) }
+        if supervisor?.isAlive ?? false { supervisor?.signal(SIGKILL) }
+        // The VMM dies with its supervisor (PDEATHSIG); make sure of it all the same.
+        record.vmm?.signal(SIGKILL)
+        _ = try? store().update(record.config.name) { r in
+            guard r.status.expectsSupervisor else { return }
+            r.status = .stopped
+            r.statusReason = force ? "stopped: killed by user" : "stopped by user"
+            r.supervisor = nil
+            r.vmm = nil
+        }
+    }
+
+    package func remove(_ name: String, force: Bool) throws(MSBError) {
+        let record = try existing(name)
+        if record.status.expectsSupervisor {
+            guard force else {
+                throw MSBError(.invalidState, "failed to remove: sandbox \(name) is \(record.status.rawValue)",
+                               hint: "stop it first with 'msb stop \(name)', or use 'msb rm -f \(name)'")
+            }
+            _ = try stop(name, force: true)
+        }
+        // A VMM orphaned by a killed supervisor would hold the sandbox's files: end it.
+        record.vmm?.signal(SIGKILL)
+        try store().delete(name)
+        try? FileManager.default.removeItem(atPath: paths.sandboxDirectory(name))
+    }
+
+    package func list() throws(MSBError) -> [SandboxInfo] {
+        var infos: [SandboxInfo] = []
+        for record in try store().list() { infos.append(try persistReconciled(record).info) }
+        return infos
+    }
+
+    package func inspect(_ name: String) throws(MSBError) -> SandboxInfo {
+        try existing(name).info
+    }
+
+    /// The record as it really is, with any correction written back.
+    private func existing(_ name: String) throws(MSBError) -> SandboxRecord {
+        try InputParsing.validateName(name)
+        guard let record = try store().get(name) else { throw MSBError.sandboxNotFound(name) }
+        return try persistReconciled(record)
+    }
+
+    private func persistReconciled(_ record: SandboxRecord) throws(MSBError) -> SandboxRecord {
+        let truth = record.reconciled()
+        guard truth != record else { return record }
+        record.vmm?.signal(SIGKILL)
+        // A supervisor that died may have left its VMM behind (it normally dies with it).
+        return try store().update(record.config.name) { (stored: inout SandboxRecord) throws(MSBError) in
+            let again = stored.reconciled()
+            if again != stored {
+                stored = again
+                stored.vmm = nil
+            }
+        }
+    }
+
+    // MARK: Exec
+
+    package func exec(_ name: String, _ command: ExecParameters, io: ExecIO) throws(MSBError) -> ExecOutcome {
+        guard !command.argv.isEmpty else {
+            throw MSBError(.invalidArgument, "no command given", hint: "put the command after '--', e.g. msb exec \(name) -- uname -a")
+        }
+        let fd: Int32
+        do {
+            fd = try UnixSocket.connect(path: paths.controlSocket(name))
+        } catch {
+            throw try notRunningError(name, action: "exec")
+        }
+        let request = ExecRequest(
+            argv: command.argv, environment: command.environment, workingDirectory: command.workingDirectory,
+            attachStdin: io.stdinFd != nil, tty: command.tty, timeoutMilliseconds: command.timeoutMilliseconds ?? 0)
+        return try ExecClient(fd: fd).run(request, io: io)
+    }
+
+    /// Explains why a sandbox's control socket cannot be reached.
+    private func notRunningError(_ name: String, action: String) throws(MSBError) -> MSBError {
+        let record = try existing(name)
+        switch record.status {
+        case .running, .starting:
+            return MSBError(.agentFailure, "failed to \(action): cannot reach the supervisor of sandbox \(name)",
+                            hint: "see \(paths.supervisorLog(name))")
+        default:
+            return MSBError(.invalidState, "failed to \(action): sandbox \(name) is \(record.status.rawValue)",
+                            hint: "start it with 'msb start \(name)'")
+        }
+    }
+
+    // MARK: Notices
+
+    /// Says once per state directory that TCG is used and why.
+    private func announceAccelerator(_ decision: AcceleratorDecision) throws(MSBError) {
+        guard let reason = decision.fallbackReason else { return }
+        let marker = paths.home + "/.tcg-notice-shown"
+        guard !FileManager.default.fileExists(atPath: marker) else { return }
+        notice("msb: KVM is not usable here (\(reason)); using QEMU software emulation (TCG), which is slower")
+        try paths.prepare()
+        _ = FileManager.default.createFile(atPath: marker, contents: Data(reason.utf8), attributes: [.posixPermissions: 0o600])
+    }
+}

@@ -1,0 +1,75 @@
+import MSBProtocol
+
+/// What every front end (the CLI, later the server) asks of sandboxes. The local backend
+/// drives microVMs on this host; a remote backend will speak to `msb server`. Callers
+/// never learn which one they hold.
+package protocol SandboxBackend {
+    /// Creates the sandbox and boots it; returns once the guest agent answers.
+    func create(_ config: SandboxConfig) throws(MSBError) -> SandboxInfo
+    /// Boots a stopped sandbox with its saved config; a running one is left as it is.
+    func start(_ name: String) throws(MSBError) -> SandboxInfo
+    func stop(_ name: String, force: Bool) throws(MSBError) -> SandboxInfo
+    func remove(_ name: String, force: Bool) throws(MSBError)
+    func list() throws(MSBError) -> [SandboxInfo]
+    func inspect(_ name: String) throws(MSBError) -> SandboxInfo
+    /// Runs a command in the sandbox, streaming its I/O; returns how it ended.
+    func exec(_ name: String, _ command: ExecParameters, io: ExecIO) throws(MSBError) -> ExecOutcome
+}
+
+/// A command to run in a sandbox.
+package struct ExecParameters: Sendable {
+    package var argv: [String]
+    package var environment: [String] = []
+    package var workingDirectory: String = ""
+    package var tty = false
+    package var timeoutMilliseconds: UInt64?
+
+    package init(argv: [String], environment: [String] = [], workingDirectory: String = "", tty: Bool = false,
+                 timeoutMilliseconds: UInt64? = nil) {
+        self.argv = argv
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.tty = tty
+        self.timeoutMilliseconds = timeoutMilliseconds
+    }
+}
+
+/// Where an exec's streams come from and go to.
+package struct ExecIO {
+    /// Read until EOF and sent as the process's stdin; nil gives it /dev/null.
+    package var stdinFd: Int32?
+    package var stdout: ([UInt8]) -> Void
+    package var stderr: ([UInt8]) -> Void
+    /// Each byte readable here is a signal number to forward to the process.
+    package var signalFd: Int32?
+
+    package init(stdinFd: Int32?, stdout: @escaping ([UInt8]) -> Void, stderr: @escaping ([UInt8]) -> Void, signalFd: Int32? = nil) {
+        self.stdinFd = stdinFd
+        self.stdout = stdout
+        self.stderr = stderr
+        self.signalFd = signalFd
+    }
+}
+
+package enum ExecOutcome: Equatable, Sendable {
+    case exited(ExitStatus)
+    case failed(ExecFailure)
+
+    /// The exit code a shell sees, following `docker exec`: the command's own code,
+    /// 128+N when killed by signal N, 124 on timeout, 127 not found, 126 not executable,
+    /// 125 when it could not be started for another reason.
+    package var exitCode: Int32 {
+        switch self {
+        case .exited(let status):
+            if status.timedOut { return 124 }
+            if status.signal != 0 { return 128 + status.signal }
+            return status.code
+        case .failed(let failure):
+            switch failure.kind {
+            case .notFound: return 127
+            case .notExecutable: return 126
+            case .failed: return 125
+            }
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+
+/// What a sandbox is made of; fixed at create time and reused by every start.
+public struct SandboxConfig: Codable, Equatable, Sendable {
+    public var name: String
+    public var image: String
+    public var cpus: Int
+    public var memoryMiB: Int
+    /// `KEY=VALUE` defaults for every exec.
+    public var environment: [String]
+    /// Default working directory for exec; empty means `/`.
+    public var workingDirectory: String
+    /// The supervisor stops the sandbox after this long; nil means never.
+    public var maxDurationMilliseconds: UInt64?
+    public var accelerator: AcceleratorChoice
+
+    public init(
+        name: String, image: String = "base", cpus: Int = 1, memoryMiB: Int = 512,
+        environment: [String] = [], workingDirectory: String = "", maxDurationMilliseconds: UInt64? = nil,
+        accelerator: AcceleratorChoice = .auto
+    ) {
+        self.name = name
+        self.image = image
+        self.cpus = cpus
+        self.memoryMiB = memoryMiB
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.maxDurationMilliseconds = maxDurationMilliseconds
+        self.accelerator = accelerator
+    }
+}
+
+public enum SandboxStatus: String, Codable, Sendable, CaseIterable {
+    case created, starting, running, stopping, stopped, crashed
+
+    /// A supervisor process should exist in these states.
+    var expectsSupervisor: Bool { self == .starting || self == .running || self == .stopping }
+}
+
+/// What `ls` and `inspect` show: the config plus the live state.
+public struct SandboxInfo: Equatable, Sendable {
+    public var config: SandboxConfig
+    public var status: SandboxStatus
+    /// Why the sandbox last stopped or crashed, when known.
+    public var statusReason: String?
+    public var createdAt: Date
+    public var startedAt: Date?
+    /// The accelerator the running VM uses (kvm or tcg).
+    public var activeAccelerator: String?
+
+    public var name: String { config.name }
+}

@@ -1,0 +1,55 @@
+/// The one error type that crosses layer boundaries: an opaque code, a message meant
+/// for people, an optional hint (printed as `  → hint`) and the underlying cause.
+/// Each layer wraps what it catches once, at its edge.
+public struct MSBError: Error, CustomStringConvertible, Sendable {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        let rawValue: String
+        public var description: String { rawValue }
+
+        public static let invalidArgument = Code(rawValue: "invalidArgument")
+        public static let notFound = Code(rawValue: "notFound")
+        public static let alreadyExists = Code(rawValue: "alreadyExists")
+        public static let invalidState = Code(rawValue: "invalidState")
+        public static let unsupported = Code(rawValue: "unsupported")
+        public static let timeout = Code(rawValue: "timeout")
+        public static let vmmFailure = Code(rawValue: "vmmFailure")
+        public static let agentFailure = Code(rawValue: "agentFailure")
+        public static let stateStore = Code(rawValue: "stateStore")
+        public static let internalError = Code(rawValue: "internalError")
+    }
+
+    public let code: Code
+    public let message: String
+    public let hint: String?
+    public let cause: (any Error & Sendable)?
+
+    public init(_ code: Code, _ message: String, hint: String? = nil, cause: (any Error & Sendable)? = nil) {
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.cause = cause
+    }
+
+    public var description: String {
+        guard let cause else { return message }
+        return "\(message): \(cause)"
+    }
+
+    /// Wraps any error once: an MSBError passes through unchanged.
+    package static func wrap(_ error: any Error, _ code: Code, _ message: String) -> MSBError {
+        if let error = error as? MSBError { return error }
+        return MSBError(code, message, cause: SendableErrorDescription(String(describing: error)))
+    }
+}
+
+/// Keeps the text of a non-Sendable cause.
+struct SendableErrorDescription: Error, CustomStringConvertible, Sendable {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension MSBError {
+    static func sandboxNotFound(_ name: String) -> MSBError {
+        MSBError(.notFound, "sandbox not found: \(name)", hint: "run 'msb ls' to see sandboxes")
+    }
+}

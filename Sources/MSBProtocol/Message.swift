@@ -1,0 +1,184 @@
+/// Messages exchanged between host and guest agent (and, unchanged, between CLI
+/// clients and the per-sandbox supervisor, which rewrites request ids).
+///
+/// Every message travels in an `Envelope` whose `id` names the request (an exec
+/// session, a shutdown) it belongs to, so several execs share one connection.
+package enum Message: Equatable, Sendable {
+    /// Host -> guest: sent repeatedly until answered, since bytes sent before the guest
+    /// opens its port are dropped.
+    case hello(Hello)
+    case helloReply(Hello)
+    case exec(ExecRequest)
+    case started(pid: Int32)
+    case stdin([UInt8])
+    case stdinClose
+    case stdout([UInt8])
+    case stderr([UInt8])
+    case signal(Int32)
+    case resize(rows: UInt16, cols: UInt16)
+    case exited(ExitStatus)
+    case execFailed(ExecFailure)
+    /// Host -> guest: sync file systems and power off.
+    case shutdown
+    case shutdownAck
+    /// Either way: a request could not be served (malformed, unknown id).
+    case error(String)
+    /// CLI -> supervisor: stop the sandbox (graceful unless force).
+    case stopSandbox(force: Bool)
+    /// Supervisor -> CLI: the sandbox has stopped; the text says how.
+    case stopped(String)
+
+    var typeCode: UInt8 {
+        switch self {
+        case .hello: 1
+        case .helloReply: 2
+        case .exec: 3
+        case .started: 4
+        case .stdin: 5
+        case .stdinClose: 6
+        case .stdout: 7
+        case .stderr: 8
+        case .signal: 9
+        case .resize: 10
+        case .exited: 11
+        case .execFailed: 12
+        case .shutdown: 13
+        case .shutdownAck: 14
+        case .error: 15
+        case .stopSandbox: 16
+        case .stopped: 17
+        }
+    }
+}
+
+package struct Hello: Equatable, Sendable {
+    package static let currentVersion: UInt32 = 1
+    package var version: UInt32
+    package var software: String
+
+    package init(version: UInt32 = Hello.currentVersion, software: String) {
+        self.version = version
+        self.software = software
+    }
+}
+
+package struct ExecRequest: Equatable, Sendable {
+    package var argv: [String]
+    package var environment: [String]
+    package var workingDirectory: String
+    /// When false the agent connects the process's stdin to /dev/null.
+    package var attachStdin: Bool
+    package var tty: Bool
+    package var rows: UInt16
+    package var cols: UInt16
+    /// 0 means no timeout; the agent kills the process group when it passes.
+    package var timeoutMilliseconds: UInt64
+
+    package init(
+        argv: [String], environment: [String] = [], workingDirectory: String = "",
+        attachStdin: Bool = false, tty: Bool = false, rows: UInt16 = 24, cols: UInt16 = 80,
+        timeoutMilliseconds: UInt64 = 0
+    ) {
+        self.argv = argv
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.attachStdin = attachStdin
+        self.tty = tty
+        self.rows = rows
+        self.cols = cols
+        self.timeoutMilliseconds = timeoutMilliseconds
+    }
+}
+
+package struct ExitStatus: Equatable, Sendable {
+    /// Exit code when the process exited; 0 when it was killed by a signal.
+    package var code: Int32
+    /// Signal number that killed the process, or 0.
+    package var signal: Int32
+    package var timedOut: Bool
+
+    package init(code: Int32, signal: Int32 = 0, timedOut: Bool = false) {
+        self.code = code
+        self.signal = signal
+        self.timedOut = timedOut
+    }
+}
+
+package struct ExecFailure: Error, Equatable, Sendable {
+    package enum Kind: UInt8, Sendable {
+        case notFound = 1
+        case notExecutable = 2
+        case failed = 3
+    }
+    package var kind: Kind
+    package var message: String
+
+    package init(kind: Kind, message: String) {
+        self.kind = kind
+        self.message = message
+    }
+}
+
+package struct Envelope: Equatable, Sendable {
+    package var id: UInt32
+    package var message: Message
+
+    package init(id: UInt32, _ message: Message) {
+        self.id = id
+        self.message = message
+    }
+}
+
+extension Message {
+    func encodeBody(into w: inout WireWriter) {
+        switch self {
+        case .hello(let h), .helloReply(let h):
+            w.u32(h.version); w.string(h.software)
+        case .exec(let r):
+            w.strings(r.argv); w.strings(r.environment); w.string(r.workingDirectory)
+            w.bool(r.attachStdin); w.bool(r.tty); w.u16(r.rows); w.u16(r.cols)
+            w.u64(r.timeoutMilliseconds)
+        case .started(let pid): w.i32(pid)
+        case .stdin(let d), .stdout(let d), .stderr(let d): w.data(d)
+        case .stdinClose, .shutdown, .shutdownAck: break
+        case .signal(let s): w.i32(s)
+        case .resize(let rows, let cols): w.u16(rows); w.u16(cols)
+        case .exited(let s): w.i32(s.code); w.i32(s.signal); w.bool(s.timedOut)
+        case .execFailed(let f): w.u8(f.kind.rawValue); w.string(f.message)
+        case .error(let text), .stopped(let text): w.string(text)
+        case .stopSandbox(let force): w.bool(force)
+        }
+    }
+
+    static func decode(type: UInt8, from r: inout WireReader) throws(ProtocolError) -> Message {
+        let message: Message
+        switch type {
+        case 1: message = .hello(Hello(version: try r.u32(), software: try r.string()))
+        case 2: message = .helloReply(Hello(version: try r.u32(), software: try r.string()))
+        case 3:
+            message = .exec(ExecRequest(
+                argv: try r.strings(), environment: try r.strings(), workingDirectory: try r.string(),
+                attachStdin: try r.bool(), tty: try r.bool(), rows: try r.u16(), cols: try r.u16(),
+                timeoutMilliseconds: try r.u64()))
+        case 4: message = .started(pid: try r.i32())
+        case 5: message = .stdin(try r.data())
+        case 6: message = .stdinClose
+        case 7: message = .stdout(try r.data())
+        case 8: message = .stderr(try r.data())
+        case 9: message = .signal(try r.i32())
+        case 10: message = .resize(rows: try r.u16(), cols: try r.u16())
+        case 11: message = .exited(ExitStatus(code: try r.i32(), signal: try r.i32(), timedOut: try r.bool()))
+        case 12:
+            guard let kind = ExecFailure.Kind(rawValue: try r.u8()) else { throw .malformed("bad failure kind") }
+            message = .execFailed(ExecFailure(kind: kind, message: try r.string()))
+        case 13: message = .shutdown
+        case 14: message = .shutdownAck
+        case 15: message = .error(try r.string())
+        case 16: message = .stopSandbox(force: try r.bool())
+        case 17: message = .stopped(try r.string())
+        default: throw .unknownMessageType(type)
+        }
+        guard r.isAtEnd else { throw .malformed("trailing bytes after message type \(type)") }
+        return message
+    }
+}

@@ -1,0 +1,168 @@
+import CMSBSys
+import Glibc
+import MSBProtocol
+
+/// One process started by an exec request, with its pipes (or PTY master) and the
+/// bookkeeping needed to report its end only after all of its output was sent.
+final class AgentSession {
+    let id: UInt32
+    let pid: pid_t
+    /// Where stdin bytes go: the pipe's write end, or the PTY master. -1 once closed.
+    var stdinFd: Int32
+    var stdoutFd: Int32
+    var stderrFd: Int32
+    let isTTY: Bool
+    var pendingStdin: [UInt8] = []
+    var stdinCloseRequested = false
+    let deadline: Double?
+    var timedOut = false
+    var exitStatus: ExitStatus?
+    /// When the process was reaped; output is drained for a short grace period after it,
+    /// so a background child that keeps stdout open cannot hold the exec forever.
+    var reapedAt: Double?
+
+    init(id: UInt32, pid: pid_t, stdinFd: Int32, stdoutFd: Int32, stderrFd: Int32, isTTY: Bool, deadline: Double?) {
+        self.id = id
+        self.pid = pid
+        self.stdinFd = stdinFd
+        self.stdoutFd = stdoutFd
+        self.stderrFd = stderrFd
+        self.isTTY = isTTY
+        self.deadline = deadline
+    }
+
+    var outputOpen: Bool { stdoutFd >= 0 || stderrFd >= 0 }
+
+    func closeStdin() {
+        // With a PTY the master is shared with stdout: send EOF (Ctrl-D) instead of closing.
+        if isTTY {
+            if stdinFd >= 0 { _ = [UInt8(4)].withUnsafeBytes { write(stdinFd, $0.baseAddress, 1) } }
+            stdinFd = -1
+            return
+        }
+        if stdinFd >= 0 { close(stdinFd); stdinFd = -1 }
+    }
+
+    func closeAll() {
+        if !isTTY && stdinFd >= 0 { close(stdinFd) }
+        stdinFd = -1
+        if stdoutFd >= 0 { close(stdoutFd); stdoutFd = -1 }
+        if stderrFd >= 0 { close(stderrFd); stderrFd = -1 }
+    }
+
+    func signal(_ signo: Int32) {
+        // The process leads its own session and group: signal the whole group.
+        if kill(-pid, signo) != 0 { _ = kill(pid, signo) }
+    }
+}
+
+/// Starts processes for exec requests.
+enum ProcessLauncher {
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    static func environment(for request: ExecRequest) -> [String] {
+        var env: [String: String] = ["PATH": defaultPath, "HOME": "/root", "USER": "root"]
+        if let host = hostname() { env["HOSTNAME"] = host }
+        if request.tty { env["TERM"] = "xterm-256color" }
+        var order = ["PATH", "HOME", "USER", "HOSTNAME", "TERM"].filter { env[$0] != nil }
+        for item in request.environment {
+            guard let eq = item.firstIndex(of: "=") else { continue }
+            let key = String(item[..<eq])
+            if env[key] == nil { order.append(key) }
+            env[key] = String(item[item.index(after: eq)...])
+        }
+        return order.map { "\($0)=\(env[$0]!)" }
+    }
+
+    static func hostname() -> String? {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, 255) == 0 else { return nil }
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Returns the session, or the failure to report.
+    static func launch(id: UInt32, request: ExecRequest, now: Double) -> Result<AgentSession, ExecFailure> {
+        guard let program = request.argv.first, !program.isEmpty else {
+            return .failure(ExecFailure(kind: .failed, message: "no command given"))
+        }
+        var childStdin: Int32 = -1, childStdout: Int32 = -1, childStderr: Int32 = -1
+        var ourStdin: Int32 = -1, ourStdout: Int32 = -1, ourStderr: Int32 = -1
+        var toClose: [Int32] = []
+        if request.tty {
+            var master: Int32 = -1, slave: Int32 = -1
+            guard msb_openpty(&master, &slave) == 0 else {
+                return .failure(ExecFailure(kind: .failed, message: "cannot allocate a pseudo-terminal: \(errnoText())"))
+            }
+            _ = msb_set_winsize(master, request.rows, request.cols)
+            childStdin = slave; childStdout = slave; childStderr = slave
+            ourStdin = master; ourStdout = master
+            toClose = [slave]
+        } else {
+            var inPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+            if request.attachStdin {
+                guard msb_pipe(&inPipe, 0) == 0 else { return .failure(pipeFailure()) }
+                childStdin = inPipe[0]; ourStdin = inPipe[1]; toClose.append(inPipe[0])
+            }
+            guard msb_pipe(&outPipe, 0) == 0 else { return .failure(pipeFailure()) }
+            guard msb_pipe(&errPipe, 0) == 0 else { return .failure(pipeFailure()) }
+            childStdout = outPipe[1]; childStderr = errPipe[1]
+            ourStdout = outPipe[0]; ourStderr = errPipe[0]
+            toClose += [outPipe[1], errPipe[1]]
+        }
+        let env = environment(for: request)
+        let cwd = request.workingDirectory.isEmpty ? "/" : request.workingDirectory
+        var errorCode: Int32 = 0, stage: Int32 = 0
+        var flags = Int32(MSB_SPAWN_SETSID | MSB_SPAWN_SEARCH_PATH)
+        if request.tty { flags |= Int32(MSB_SPAWN_CTTY) }
+        let pid = withCStrings(request.argv) { argv in
+            withCStrings(env) { envp in
+                msb_spawn(program, argv, envp, cwd, childStdin, childStdout, childStderr, -1, flags, &errorCode, &stage)
+            }
+        }
+        for fd in toClose { close(fd) }
+        if pid < 0 {
+            for fd in [ourStdin, ourStdout, ourStderr] where fd >= 0 { close(fd) }
+            return .failure(failure(program: program, cwd: cwd, errorCode: errorCode, stage: stage))
+        }
+        for fd in [ourStdin, ourStdout, ourStderr] where fd >= 0 { _ = msb_set_nonblocking(fd, 1) }
+        let deadline = request.timeoutMilliseconds > 0 ? now + Double(request.timeoutMilliseconds) / 1000 : nil
+        return .success(AgentSession(
+            id: id, pid: pid, stdinFd: ourStdin, stdoutFd: ourStdout, stderrFd: ourStderr,
+            isTTY: request.tty, deadline: deadline))
+    }
+
+    static func failure(program: String, cwd: String, errorCode: Int32, stage: Int32) -> ExecFailure {
+        let reason = String(cString: strerror(errorCode))
+        switch (stage, errorCode) {
+        case (2, _):
+            return ExecFailure(kind: .failed, message: "cannot change to directory \(cwd): \(reason)")
+        case (3, ENOENT) where !program.contains("/"):
+            return ExecFailure(kind: .notFound, message: "\(program): executable file not found in $PATH")
+        case (3, ENOENT):
+            return ExecFailure(kind: .notFound, message: "\(program): no such file or directory")
+        case (3, EACCES), (3, ENOEXEC), (3, EISDIR):
+            return ExecFailure(kind: .notExecutable, message: "\(program): permission denied (not executable)")
+        default:
+            return ExecFailure(kind: .failed, message: "cannot start \(program): \(reason)")
+        }
+    }
+
+    static func pipeFailure() -> ExecFailure {
+        ExecFailure(kind: .failed, message: "cannot create pipes: \(errnoText())")
+    }
+}
+
+func errnoText() -> String { String(cString: strerror(errno)) }
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Calls `body` with a NULL-terminated C array of C strings.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    let pointers = strings.map { strdup($0) } + [nil]
+    defer { for p in pointers { free(p) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
