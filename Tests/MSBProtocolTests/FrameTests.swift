@@ -1,0 +1,80 @@
+import Testing
+@testable import MSBProtocol
+
+@Suite struct FrameTests {
+    static let samples: [Message] = [
+        .hello(Hello(software: "test")), .helloReply(Hello(version: 1, software: "agent")),
+        .exec(ExecRequest(argv: ["sh", "-c", "echo ü"], environment: ["A=B"], workingDirectory: "/tmp",
+                          attachStdin: true, tty: true, rows: 40, cols: 120, timeoutMilliseconds: 1500)),
+        .started(pid: 42), .stdin([0, 1, 255]), .stdinClose, .stdout(Array(0...255)), .stderr([]),
+        .signal(15), .resize(rows: 10, cols: 20), .exited(ExitStatus(code: 3, signal: 0, timedOut: true)),
+        .execFailed(ExecFailure(kind: .notFound, message: "nope")), .shutdown, .shutdownAck,
+        .error("bad"), .stopSandbox(force: true), .stopped("stopped by user"),
+    ]
+
+    @Test func everyMessageRoundTrips() throws {
+        for (index, message) in Self.samples.enumerated() {
+            var decoder = FrameDecoder()
+            decoder.append(Frame.encode(Envelope(id: UInt32(index), message)))
+            let decoded = try decoder.next()
+            #expect(decoded == Envelope(id: UInt32(index), message))
+            #expect(try decoder.next() == nil)
+        }
+    }
+
+    @Test func partialReadsAssembleWholeFrames() throws {
+        var bytes: [UInt8] = []
+        for (index, message) in Self.samples.enumerated() {
+            bytes += Frame.encode(Envelope(id: UInt32(index), message))
+        }
+        var decoder = FrameDecoder()
+        var decoded: [Envelope] = []
+        for byte in bytes {
+            decoder.append([byte])
+            while let envelope = try decoder.next() { decoded.append(envelope) }
+        }
+        #expect(decoded.map(\.message) == Self.samples)
+        #expect(decoder.bufferedBytes == 0)
+    }
+
+    @Test func oversizedFrameIsRejectedBeforeItArrives() {
+        var decoder = FrameDecoder()
+        let length = UInt32(Frame.maxPayloadBytes + 1)
+        decoder.append([UInt8(length >> 24), UInt8((length >> 16) & 0xff), UInt8((length >> 8) & 0xff), UInt8(length & 0xff)])
+        #expect(throws: ProtocolError.frameTooLarge(Frame.maxPayloadBytes + 1)) { try decoder.next() }
+    }
+
+    @Test func garbageIsRejected() {
+        var short = FrameDecoder()
+        short.append([0, 0, 0, 2, 1, 2])
+        #expect(throws: ProtocolError.self) { try short.next() }
+
+        var unknown = FrameDecoder()
+        unknown.append([0, 0, 0, 5, 200, 0, 0, 0, 1])
+        #expect(throws: ProtocolError.unknownMessageType(200)) { try unknown.next() }
+
+        // A stdout frame whose data length claims more than the frame holds.
+        var truncated = FrameDecoder()
+        truncated.append([0, 0, 0, 9, 7, 0, 0, 0, 1, 0, 0, 0, 9])
+        #expect(throws: ProtocolError.truncated) { try truncated.next() }
+
+        // Trailing bytes after a complete message body.
+        var trailing = FrameDecoder()
+        trailing.append([0, 0, 0, 6, 6, 0, 0, 0, 1, 99])
+        #expect(throws: ProtocolError.self) { try trailing.next() }
+
+        // Invalid UTF-8 in a string.
+        var badText = FrameDecoder()
+        badText.append([0, 0, 0, 11, 15, 0, 0, 0, 1, 0, 0, 0, 2, 0xff, 0xfe])
+        #expect(throws: ProtocolError.malformed("string is not UTF-8")) { try badText.next() }
+    }
+
+    @Test func incompleteFrameWaitsForMoreBytes() throws {
+        let bytes = Frame.encode(Envelope(id: 9, .stdout(Array(repeating: 7, count: 1000))))
+        var decoder = FrameDecoder()
+        decoder.append(bytes.prefix(500))
+        #expect(try decoder.next() == nil)
+        decoder.append(bytes.dropFirst(500))
+        #expect(try decoder.next()?.id == 9)
+    }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, builds msb and a guest for the
+# tests, runs every test target (the integration tests boot real microVMs under TCG
+# here), then removes every sandbox the tests left and fails if any QEMU survived.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH=/opt/swift/usr/bin:$PATH
+
+scripts/setup.sh --deps-only
+
+echo "test: building" >&2
+swift build --build-tests 2>&1 | grep -v "dlopen\|^\[" >&2 || true
+swift build --build-tests >/dev/null   # fail here if the build failed
+BIN=$(swift build --show-bin-path)
+
+# The guest for the tests carries the agent just built.
+GUEST=$PWD/.build/test-guest
+AGENT=$(mktemp)
+strip -o "$AGENT" "$BIN/msb-agent"
+scripts/build-guest.sh --agent "$AGENT" --out "$GUEST" --cache "$PWD/.build/guest-cache"
+rm -f "$AGENT"
+
+export MSB_ARTIFACTS=$GUEST
+export MSB_TEST_HOME=/tmp/msb-test-$$
+export MSB_BIN=$BIN/msb
+mkdir -p "$MSB_TEST_HOME"
+
+cleanup() {
+    # Remove whatever the tests left, then make sure no QEMU of this run survived.
+    for name in $(MSB_HOME=$MSB_TEST_HOME "$MSB_BIN" ls -q 2>/dev/null); do
+        MSB_HOME=$MSB_TEST_HOME "$MSB_BIN" rm -f "$name" >/dev/null 2>&1 || true
+    done
+    leftover=$(pgrep -f "qemu-system.*$MSB_TEST_HOME" || true)
+    if [ -n "$leftover" ]; then
+        echo "test: QEMU processes left behind: $leftover" >&2
+        kill -9 $leftover 2>/dev/null || true
+        return 1
+    fi
+    rm -rf "$MSB_TEST_HOME"
+}
+
+status=0
+swift test --skip-build "$@" || status=$?
+cleanup || status=1
+exit $status
