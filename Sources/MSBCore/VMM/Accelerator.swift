@@ -60,8 +60,11 @@ package enum AcceleratorProbe {
 
     /// The host TSC frequency in kHz. Under TCG the guest TSC is the host's, and a guest
     /// that has to calibrate it itself hangs in about one boot in three, so it is passed
-    /// as `tsc_early_khz`. Measured against CLOCK_MONOTONIC over 20 ms.
+    /// as `tsc_early_khz`. Where the host kernel knows the frequency exactly
+    /// (`tsc_known_freq`), /proc/cpuinfo's "cpu MHz" is it; otherwise it is measured
+    /// against CLOCK_MONOTONIC (about 20 ms, which is paid before every boot).
     package static func hostTSCKilohertz() -> UInt64 {
+        if let known = knownTSCKilohertz() { return known }
         var samples: [UInt64] = []
         for _ in 0..<3 {
             var t0 = timespec(), t1 = timespec()
@@ -74,5 +77,22 @@ package enum AcceleratorProbe {
             samples.append(UInt64(Double(c1 &- c0) / ns * 1e6))
         }
         return samples.sorted()[1]
+    }
+
+    static func knownTSCKilohertz() -> UInt64? {
+        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+        var megahertz: Double?
+        var known = false
+        for line in cpuinfo.split(separator: "\n") {
+            if line.hasPrefix("cpu MHz"), megahertz == nil, let value = line.split(separator: ":").last {
+                megahertz = Double(value.trimmingCharacters(in: .whitespaces))
+            } else if line.hasPrefix("flags") {
+                let flags = line.split(separator: " ")
+                known = flags.contains("tsc_known_freq") && flags.contains("constant_tsc")
+                break
+            }
+        }
+        guard known, let megahertz, megahertz > 100 else { return nil }
+        return UInt64((megahertz * 1000).rounded())
     }
 }
