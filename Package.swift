@@ -13,6 +13,8 @@ let package = Package(
         // Swift cannot call C variadics (ioctl, prctl, syscall), so they live here.
         .target(name: "CMSBSys"),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // libedit for the REPLs; a dependency of the CLI only, never of the static agent.
+        .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         // Host <-> guest wire protocol: framing and messages. Glibc only, so the static agent can link it.
         .target(name: "MSBProtocol", dependencies: ["CMSBSys"]),
         // Guest agent: PID 1 in the microVM, linked statically.
@@ -24,7 +26,7 @@ let package = Package(
         // Sandbox model, state store, backends, VMM layer, supervisor.
         .target(name: "MSBCore", dependencies: ["MSBProtocol", "CMSBSys", "CSQLite"]),
         // Command table, argument parser and one file per subcommand.
-        .target(name: "MSBCommands", dependencies: ["MSBCore"]),
+        .target(name: "MSBCommands", dependencies: ["MSBCore", "CEditLine"]),
         .executableTarget(name: "msb", dependencies: ["MSBCommands"]),
         .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),
         .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore"]),

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 static void report_and_exit(int pipe_fd, int stage, int err) {
@@ -214,3 +215,71 @@ int msb_reboot_restart(void) { return reboot(RB_AUTOBOOT); }
 int msb_reboot_poweroff(void) { return reboot(RB_POWER_OFF); }
 
 int msb_accept(int listen_fd) { return accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC); }
+
+long long msb_fs_used_bytes(const char *path) {
+    struct statfs s;
+    if (statfs(path, &s) != 0) return -1;
+    return (long long)(s.f_blocks - s.f_bfree) * (long long)s.f_bsize;
+}
+
+static struct termios saved_termios;
+static int saved_tty_fd = -1;
+
+void msb_tty_restore(void) {
+    if (saved_tty_fd >= 0) {
+        tcsetattr(saved_tty_fd, TCSAFLUSH, &saved_termios);
+        saved_tty_fd = -1;
+    }
+}
+
+static void tty_fatal_signal(int signo) {
+    msb_tty_restore();
+    signal(signo, SIG_DFL);
+    raise(signo);
+}
+
+int msb_tty_raw(int fd) {
+    struct termios raw;
+    if (tcgetattr(fd, &saved_termios) != 0) return -1;
+    raw = saved_termios;
+    cfmakeraw(&raw);
+    saved_tty_fd = fd;
+    static int registered = 0;
+    if (!registered) { atexit(msb_tty_restore); registered = 1; }
+    int sigs[] = {SIGTERM, SIGHUP, SIGQUIT};
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = tty_fatal_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+    return tcsetattr(fd, TCSAFLUSH, &raw);
+}
+
+static volatile sig_atomic_t sigint_flag = 0;
+static int sigint_fd = -1;
+
+static void sigint_handler(int signo) {
+    (void)signo;
+    int saved = errno;
+    sigint_flag = 1;
+    if (sigint_fd >= 0) { unsigned char b = SIGINT; ssize_t ignored = write(sigint_fd, &b, 1); (void)ignored; }
+    errno = saved;
+}
+
+int msb_sigint_install(int write_fd) {
+    sigint_fd = write_fd;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = sigint_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: blocking reads return EINTR
+    return sigaction(SIGINT, &sa, NULL);
+}
+
+int msb_sigint_take(void) {
+    int was = sigint_flag;
+    sigint_flag = 0;
+    return was;
+}

@@ -9,7 +9,7 @@ package protocol Subcommand: Sendable {
 /// The one table every consumer reads: the dispatcher, `--help`, completions and man page.
 package enum CommandTable {
     package static let commands: [any Subcommand.Type] = [
-        CreateCommand.self, StartCommand.self, ExecCommand.self, RunCommand.self, ListCommand.self,
+        CreateCommand.self, StartCommand.self, ExecCommand.self, ShellCommand.self, RunCommand.self, ListCommand.self,
         StopCommand.self, RemoveCommand.self, HelpCommand.self, VersionCommand.self, SuperviseCommand.self,
     ]
 

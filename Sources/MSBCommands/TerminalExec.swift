@@ -3,29 +3,103 @@ import Foundation
 import MSBCore
 import MSBProtocol
 
-/// Connects an exec to this process's stdin, stdout, stderr and signals.
+/// Connects an exec to this process's stdin, stdout, stderr, terminal and signals.
 enum TerminalExec {
-    static func run(_ backend: any SandboxBackend, name: String, _ parameters: ExecParameters, forceStdin: Bool) throws(MSBError) -> Int32 {
+    static let defaultDetachKeys = "ctrl-]"
+
+    static func run(_ backend: any SandboxBackend, name: String, _ parameters: ExecParameters, forceStdin: Bool,
+                    detachKeys: String = defaultDetachKeys) throws(MSBError) -> Int32 {
+        if parameters.tty { return try runWithTerminal(backend, name: name, parameters, detachKeys: detachKeys) }
         // Like docker exec: stdin is forwarded when it is a pipe or file, or with -i.
         let stdinUsable = fcntl(0, F_GETFD) >= 0
         let stdinFd: Int32? = stdinUsable && (forceStdin || isatty(0) == 0) ? 0 : nil
-        var signalPipe: [Int32] = [-1, -1]
-        var signalFd: Int32?
-        if msb_pipe(&signalPipe, 1) == 0 {
-            for signo in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { _ = msb_signal_to_pipe(signo, signalPipe[1]) }
-            signalFd = signalPipe[0]
-        }
-        defer { for signo in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { _ = msb_signal_default(signo) } }
+        let forwarded = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
+        let signalFd = signalPipe(forwarding: forwarded)
+        defer { for signo in forwarded { _ = msb_signal_default(signo) } }
         let io = ExecIO(
             stdinFd: stdinFd,
             stdout: { bytes in write(1, bytes) },
             stderr: { bytes in write(2, bytes) },
             signalFd: signalFd)
+        return report(try backend.exec(name, parameters, io: io))
+    }
+
+    /// A PTY session: the local terminal goes raw (restored on every way out), its size
+    /// follows SIGWINCH, and keys such as Ctrl-C and Ctrl-Z travel to the guest as bytes.
+    private static func runWithTerminal(_ backend: any SandboxBackend, name: String, _ parameters: ExecParameters,
+                                        detachKeys: String) throws(MSBError) -> Int32 {
+        guard isatty(0) != 0 else {
+            throw MSBError(.invalidArgument, "the input device is not a TTY", hint: "drop -t, or run from a terminal")
+        }
+        let keys = try parseDetachKeys(detachKeys)
+        var parameters = parameters
+        if let size = windowSize() { (parameters.rows, parameters.cols) = size }
+        if let term = ProcessInfo.processInfo.environment["TERM"], !term.isEmpty {
+            parameters.environment.insert("TERM=\(term)", at: 0)
+        }
+        let signalFd = signalPipe(forwarding: [SIGWINCH])
+        defer { _ = msb_signal_default(SIGWINCH) }
+        guard msb_tty_raw(0) == 0 else {
+            throw MSBError(.internalError, "cannot put the terminal in raw mode: \(String(cString: strerror(errno)))")
+        }
+        defer { msb_tty_restore() }
+        let io = ExecIO(
+            stdinFd: 0,
+            stdout: { bytes in write(1, bytes) },
+            stderr: { bytes in write(2, bytes) },
+            signalFd: signalFd,
+            windowSize: windowSize,
+            detachKeys: keys)
         let outcome = try backend.exec(name, parameters, io: io)
+        msb_tty_restore()
+        if outcome == .detached {
+            CommandContext.writeError("\r\nmsb: detached; the process keeps running in sandbox \(name)")
+        }
+        return report(outcome)
+    }
+
+    private static func report(_ outcome: ExecOutcome) -> Int32 {
         if case .failed(let failure) = outcome {
             CommandContext.writeError("error: \(failure.message)")
         }
         return outcome.exitCode
+    }
+
+    static func windowSize() -> (rows: UInt16, cols: UInt16)? {
+        var rows: UInt16 = 0, cols: UInt16 = 0
+        guard msb_get_winsize(0, &rows, &cols) == 0 || msb_get_winsize(1, &rows, &cols) == 0, rows > 0, cols > 0 else { return nil }
+        return (rows, cols)
+    }
+
+    /// A pipe that receives one byte per delivered signal.
+    static func signalPipe(forwarding signals: [Int32]) -> Int32? {
+        var fds: [Int32] = [-1, -1]
+        guard msb_pipe(&fds, 1) == 0 else { return nil }
+        for signo in signals { _ = msb_signal_to_pipe(signo, fds[1]) }
+        return fds[0]
+    }
+
+    /// Docker's format: comma-separated keys, each `ctrl-X` or one character.
+    static func parseDetachKeys(_ text: String) throws(MSBError) -> [UInt8] {
+        var keys: [UInt8] = []
+        for part in text.split(separator: ",") {
+            let key = part.lowercased()
+            if key.hasPrefix("ctrl-"), key.count == 6, let c = key.last?.asciiValue {
+                let upper = c >= 97 && c <= 122 ? c - 32 : c
+                guard upper >= 64 && upper <= 95 else { throw badKeys(text) }
+                keys.append(upper & 0x1f)
+            } else if part.count == 1, let c = part.first?.asciiValue {
+                keys.append(c)
+            } else {
+                throw badKeys(text)
+            }
+        }
+        guard !keys.isEmpty else { throw badKeys(text) }
+        return keys
+    }
+
+    private static func badKeys(_ text: String) -> MSBError {
+        MSBError(.invalidArgument, "invalid detach keys '\(text)'", hint: "use keys like ctrl-] or ctrl-p,ctrl-q")
     }
 
     /// A reader that went away (`| head`) ends us the way SIGPIPE would; the supervisor

@@ -27,6 +27,12 @@ package enum Message: Equatable, Sendable {
     case stopSandbox(force: Bool)
     /// Supervisor -> CLI: the sandbox has stopped; the text says how.
     case stopped(String)
+    /// CLI -> supervisor: stop relaying this exec but let the process run on.
+    case detach
+    /// Host -> guest: report resource usage.
+    case statsRequest
+    /// Guest -> host (the supervisor adds the CPU figure it measures on the host).
+    case stats(GuestStats)
 
     var typeCode: UInt8 {
         switch self {
@@ -47,6 +53,9 @@ package enum Message: Equatable, Sendable {
         case .error: 15
         case .stopSandbox: 16
         case .stopped: 17
+        case .detach: 18
+        case .statsRequest: 19
+        case .stats: 20
         }
     }
 }
@@ -104,6 +113,26 @@ package struct ExitStatus: Equatable, Sendable {
     }
 }
 
+package struct GuestStats: Equatable, Sendable {
+    package var memoryTotalKiB: UInt64
+    package var memoryAvailableKiB: UInt64
+    /// Bytes written to the sandbox's writable file systems since boot.
+    package var diskUsedBytes: UInt64
+    package var uptimeMilliseconds: UInt64
+    /// CPU use over the last sampling interval, in thousandths of a percent of one CPU;
+    /// measured on the host by the supervisor (the agent sends 0).
+    package var cpuPercentMilli: UInt64
+
+    package init(memoryTotalKiB: UInt64 = 0, memoryAvailableKiB: UInt64 = 0, diskUsedBytes: UInt64 = 0,
+                 uptimeMilliseconds: UInt64 = 0, cpuPercentMilli: UInt64 = 0) {
+        self.memoryTotalKiB = memoryTotalKiB
+        self.memoryAvailableKiB = memoryAvailableKiB
+        self.diskUsedBytes = diskUsedBytes
+        self.uptimeMilliseconds = uptimeMilliseconds
+        self.cpuPercentMilli = cpuPercentMilli
+    }
+}
+
 package struct ExecFailure: Error, Equatable, Sendable {
     package enum Kind: UInt8, Sendable {
         case notFound = 1
@@ -140,7 +169,10 @@ extension Message {
             w.u64(r.timeoutMilliseconds)
         case .started(let pid): w.i32(pid)
         case .stdin(let d), .stdout(let d), .stderr(let d): w.data(d)
-        case .stdinClose, .shutdown, .shutdownAck: break
+        case .stdinClose, .shutdown, .shutdownAck, .detach, .statsRequest: break
+        case .stats(let g):
+            w.u64(g.memoryTotalKiB); w.u64(g.memoryAvailableKiB); w.u64(g.diskUsedBytes)
+            w.u64(g.uptimeMilliseconds); w.u64(g.cpuPercentMilli)
         case .signal(let s): w.i32(s)
         case .resize(let rows, let cols): w.u16(rows); w.u16(cols)
         case .exited(let s): w.i32(s.code); w.i32(s.signal); w.bool(s.timedOut)
@@ -176,6 +208,12 @@ extension Message {
         case 15: message = .error(try r.string())
         case 16: message = .stopSandbox(force: try r.bool())
         case 17: message = .stopped(try r.string())
+        case 18: message = .detach
+        case 19: message = .statsRequest
+        case 20:
+            message = .stats(GuestStats(
+                memoryTotalKiB: try r.u64(), memoryAvailableKiB: try r.u64(), diskUsedBytes: try r.u64(),
+                uptimeMilliseconds: try r.u64(), cpuPercentMilli: try r.u64()))
         default: throw .unknownMessageType(type)
         }
         guard r.isAtEnd else { throw .malformed("trailing bytes after message type \(type)") }

@@ -54,4 +54,5 @@ while portPath == nil {
         usleep(10_000)
     }
 }
+GuestStatistics.recordBaseline()
 AgentServer(portPath: portPath!, childSignalFd: signalPipe[0]).run()

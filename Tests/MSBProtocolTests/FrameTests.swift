@@ -9,7 +9,8 @@ import Testing
         .started(pid: 42), .stdin([0, 1, 255]), .stdinClose, .stdout(Array(0...255)), .stderr([]),
         .signal(15), .resize(rows: 10, cols: 20), .exited(ExitStatus(code: 3, signal: 0, timedOut: true)),
         .execFailed(ExecFailure(kind: .notFound, message: "nope")), .shutdown, .shutdownAck,
-        .error("bad"), .stopSandbox(force: true), .stopped("stopped by user"),
+        .error("bad"), .stopSandbox(force: true), .stopped("stopped by user"), .detach, .statsRequest,
+        .stats(GuestStats(memoryTotalKiB: 1, memoryAvailableKiB: 2, diskUsedBytes: 3, uptimeMilliseconds: 4, cpuPercentMilli: 5)),
     ]
 
     @Test func everyMessageRoundTrips() throws {

@@ -42,4 +42,17 @@ int msb_reboot_poweroff(void);
 /// accept4 with SOCK_CLOEXEC; -1 with errno (EAGAIN when none is pending).
 int msb_accept(int listen_fd);
 
+/// Bytes in use on the file system holding path (statfs), or -1.
+long long msb_fs_used_bytes(const char *path);
+
+/// Puts the terminal on fd into raw mode, remembering its settings; they are restored
+/// by msb_tty_restore, at exit, and on SIGTERM/SIGHUP/SIGQUIT (which then kill us).
+int msb_tty_raw(int fd);
+void msb_tty_restore(void);
+
+/// SIGINT without SA_RESTART: sets a flag and writes a byte to write_fd, so a blocking
+/// readline returns and a poll loop wakes. msb_sigint_take returns and clears the flag.
+int msb_sigint_install(int write_fd);
+int msb_sigint_take(void);
+
 #endif

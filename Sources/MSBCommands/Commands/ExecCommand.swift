@@ -6,19 +6,22 @@ struct ExecCommand: Subcommand {
         OptionSpec(long: "workdir", short: "w", valueName: "DIR", help: "Working directory in the guest"),
         OptionSpec(long: "timeout", short: nil, valueName: "DURATION", help: "Kill the command after this long (exit 124), e.g. 30s"),
         OptionSpec(long: "interactive", short: "i", valueName: nil, help: "Forward stdin even when it is a terminal"),
+        OptionSpec(long: "tty", short: "t", valueName: nil, help: "Run the command on a pseudo-terminal (full-screen programs work)"),
+        OptionSpec(long: "detach-keys", short: nil, valueName: "KEYS", help: "Keys that detach from a -t session (default: ctrl-])"),
     ]
 
     static let spec = CommandSpec(
         name: "exec", summary: "Run a command in a running sandbox",
         usage: "[OPTIONS] NAME [--] COMMAND [ARG...]", options: execOptions,
         minPositionals: 1, maxPositionals: 1, commandAfterPositionals: 1, positionalCompletion: .sandboxName,
-        examples: ["msb exec web -- uname -a", "echo hi | msb exec web -- cat", "msb exec -e FOO=bar -w /tmp web -- sh -c 'echo $FOO; pwd'"])
+        examples: ["msb exec web -- uname -a", "msb exec -t web -- top", "echo hi | msb exec web -- cat", "msb exec -e FOO=bar -w /tmp web -- sh -c 'echo $FOO; pwd'"])
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         let name = arguments.positionals[0]
         try InputParsing.validateName(name)
         let parameters = try execParameters(from: arguments)
-        return try TerminalExec.run(context.backend, name: name, parameters, forceStdin: arguments.flag("interactive"))
+        return try TerminalExec.run(context.backend, name: name, parameters, forceStdin: arguments.flag("interactive"),
+                                    detachKeys: arguments.value("detach-keys") ?? TerminalExec.defaultDetachKeys)
     }
 
     /// The exec options shared by exec and run.
@@ -28,7 +31,7 @@ struct ExecCommand: Subcommand {
                            hint: "put the command after the sandbox name, e.g. msb exec web -- uname -a")
         }
         for item in arguments.allValues("env") { try InputParsing.validateEnvironment(item) }
-        var parameters = ExecParameters(argv: arguments.trailing, environment: arguments.allValues("env"))
+        var parameters = ExecParameters(argv: arguments.trailing, environment: arguments.allValues("env"), tty: arguments.flag("tty"))
         if let dir = arguments.value("workdir") { parameters.workingDirectory = try CreateCommand.validatedWorkdir(dir) }
         if let timeout = arguments.value("timeout") {
             parameters.timeoutMilliseconds = try InputParsing.parseDurationMilliseconds(timeout)

@@ -18,11 +18,19 @@ final class ExecClient: @unchecked Sendable {
         try? connection.send(Envelope(id: Self.requestId, message))
     }
 
+    /// Written to by the stdin thread when it saw the detach keys.
+    private var detachPipe: [Int32] = [-1, -1]
+
     func run(_ request: ExecRequest, io: ExecIO) throws(MSBError) -> ExecOutcome {
-        defer { close(connection.fd) }
+        defer {
+            close(connection.fd)
+            for fd in detachPipe where fd >= 0 { close(fd) }
+        }
+        _ = msb_pipe(&detachPipe, 1)
         send(.exec(request))
         if let stdinFd = io.stdinFd {
-            Thread.detachNewThread { [self] in pumpStdin(stdinFd) }
+            let detachKeys = io.detachKeys
+            Thread.detachNewThread { [self] in pumpStdin(stdinFd, detachKeys: detachKeys) }
         }
         while true {
             while let envelope = try nextBuffered() {
@@ -35,14 +43,24 @@ final class ExecClient: @unchecked Sendable {
                 default: break
                 }
             }
-            var fds = [pollfd(fd: connection.fd, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: connection.fd, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: detachPipe[0], events: Int16(POLLIN), revents: 0)]
             if let signalFd = io.signalFd { fds.append(pollfd(fd: signalFd, events: Int16(POLLIN), revents: 0)) }
             let ready = poll(&fds, nfds_t(fds.count), -1)
             if ready < 0 { continue }
-            if fds.count > 1 && fds[1].revents != 0, let signalFd = io.signalFd {
+            if fds[1].revents != 0 { return .detached }
+            if fds.count > 2 && fds[2].revents != 0, let signalFd = io.signalFd {
                 var buffer = [UInt8](repeating: 0, count: 16)
                 let n = read(signalFd, &buffer, 16)
-                if n > 0 { for signo in buffer[0..<n] { send(.signal(Int32(signo))) } }
+                if n > 0 {
+                    for signo in buffer[0..<n] {
+                        if Int32(signo) == SIGWINCH {
+                            if let size = io.windowSize?() { send(.resize(rows: size.rows, cols: size.cols)) }
+                        } else {
+                            send(.signal(Int32(signo)))
+                        }
+                    }
+                }
             }
             if fds[0].revents != 0 {
                 let open: Bool
@@ -62,7 +80,8 @@ final class ExecClient: @unchecked Sendable {
         }
     }
 
-    private func pumpStdin(_ fd: Int32) {
+    private func pumpStdin(_ fd: Int32, detachKeys: [UInt8]?) {
+        var matched = 0  // how much of the detach sequence the last bytes matched
         while true {
             let chunk: [UInt8]?
             do { chunk = try FileDescriptorIO.readSome(fd, maxBytes: Frame.maxChunkBytes) } catch { chunk = nil }
@@ -71,6 +90,27 @@ final class ExecClient: @unchecked Sendable {
                 // Non-blocking stdin with nothing yet: wait for it.
                 var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 _ = poll(&p, 1, -1)
+                continue
+            }
+            if let keys = detachKeys, !keys.isEmpty {
+                var forward: [UInt8] = []
+                for byte in chunk {
+                    if byte == keys[matched] {
+                        matched += 1
+                        if matched == keys.count {
+                            if !forward.isEmpty { send(.stdin(forward)) }
+                            send(.detach)
+                            var one: UInt8 = 1
+                            _ = write(detachPipe[1], &one, 1)
+                            return
+                        }
+                    } else {
+                        forward += keys[0..<matched]
+                        matched = byte == keys[0] ? 1 : 0
+                        if matched == 0 { forward.append(byte) }
+                    }
+                }
+                if !forward.isEmpty { send(.stdin(forward)) }
                 continue
             }
             send(.stdin(chunk))

@@ -188,8 +188,33 @@ package final class LocalBackend: SandboxBackend {
         }
         let request = ExecRequest(
             argv: command.argv, environment: command.environment, workingDirectory: command.workingDirectory,
-            attachStdin: io.stdinFd != nil, tty: command.tty, timeoutMilliseconds: command.timeoutMilliseconds ?? 0)
+            attachStdin: io.stdinFd != nil, tty: command.tty, rows: command.rows, cols: command.cols,
+            timeoutMilliseconds: command.timeoutMilliseconds ?? 0)
         return try ExecClient(fd: fd).run(request, io: io)
+    }
+
+    package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
+        let record = try existing(name)
+        var metrics = SandboxMetrics(name: name, status: record.status, memoryLimitMiB: record.config.memoryMiB)
+        guard record.status == .running else { return metrics }
+        guard let fd = try? UnixSocket.connect(path: paths.controlSocket(name)) else { return metrics }
+        defer { close(fd) }
+        let connection = FramedConnection(fd: fd)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        do {
+            try connection.send(Envelope(id: 1, .statsRequest))
+            while true {
+                guard case .stats(let stats) = try connection.receive().message else { continue }
+                metrics.cpuPercent = Double(stats.cpuPercentMilli) / 1000
+                metrics.memoryUsedMiB = Int((stats.memoryTotalKiB - min(stats.memoryAvailableKiB, stats.memoryTotalKiB)) / 1024)
+                metrics.diskUsedBytes = Int(stats.diskUsedBytes)
+                metrics.uptimeSeconds = Double(stats.uptimeMilliseconds) / 1000
+                return metrics
+            }
+        } catch {
+            throw MSBError(.agentFailure, "cannot read the metrics of sandbox \(name): \(error)")
+        }
     }
 
     /// Explains why a sandbox's control socket cannot be reached.

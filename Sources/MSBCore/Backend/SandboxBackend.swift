@@ -14,6 +14,21 @@ package protocol SandboxBackend {
     func inspect(_ name: String) throws(MSBError) -> SandboxInfo
     /// Runs a command in the sandbox, streaming its I/O; returns how it ended.
     func exec(_ name: String, _ command: ExecParameters, io: ExecIO) throws(MSBError) -> ExecOutcome
+    /// Resource use of one sandbox, as the guest and the host see it.
+    func metrics(_ name: String) throws(MSBError) -> SandboxMetrics
+}
+
+/// `msb metrics` figures; the JSON names follow the sandbox SDKs' metrics keys.
+package struct SandboxMetrics: Sendable, Equatable {
+    package var name: String
+    package var status: SandboxStatus
+    package var running: Bool { status == .running }
+    /// Percent of one host CPU used by the VM over the last second or so.
+    package var cpuPercent: Double?
+    package var memoryUsedMiB: Int?
+    package var memoryLimitMiB: Int
+    package var diskUsedBytes: Int?
+    package var uptimeSeconds: Double?
 }
 
 /// A command to run in a sandbox.
@@ -22,6 +37,9 @@ package struct ExecParameters: Sendable {
     package var environment: [String] = []
     package var workingDirectory: String = ""
     package var tty = false
+    /// Initial terminal size for tty execs.
+    package var rows: UInt16 = 24
+    package var cols: UInt16 = 80
     package var timeoutMilliseconds: UInt64?
 
     package init(argv: [String], environment: [String] = [], workingDirectory: String = "", tty: Bool = false,
@@ -40,26 +58,38 @@ package struct ExecIO {
     package var stdinFd: Int32?
     package var stdout: ([UInt8]) -> Void
     package var stderr: ([UInt8]) -> Void
-    /// Each byte readable here is a signal number to forward to the process.
+    /// Each byte readable here is a signal number to forward to the process
+    /// (SIGWINCH instead sends the size `windowSize` reports).
     package var signalFd: Int32?
+    /// The local terminal's size, for tty execs.
+    package var windowSize: (() -> (rows: UInt16, cols: UInt16)?)?
+    /// Typing this sequence on stdin detaches: the process runs on, msb returns.
+    package var detachKeys: [UInt8]?
 
-    package init(stdinFd: Int32?, stdout: @escaping ([UInt8]) -> Void, stderr: @escaping ([UInt8]) -> Void, signalFd: Int32? = nil) {
+    package init(stdinFd: Int32?, stdout: @escaping ([UInt8]) -> Void, stderr: @escaping ([UInt8]) -> Void, signalFd: Int32? = nil,
+                 windowSize: (() -> (rows: UInt16, cols: UInt16)?)? = nil, detachKeys: [UInt8]? = nil) {
         self.stdinFd = stdinFd
         self.stdout = stdout
         self.stderr = stderr
         self.signalFd = signalFd
+        self.windowSize = windowSize
+        self.detachKeys = detachKeys
     }
 }
 
 package enum ExecOutcome: Equatable, Sendable {
     case exited(ExitStatus)
     case failed(ExecFailure)
+    /// The user detached; the process is still running in the sandbox.
+    case detached
 
     /// The exit code a shell sees, following `docker exec`: the command's own code,
     /// 128+N when killed by signal N, 124 on timeout, 127 not found, 126 not executable,
     /// 125 when it could not be started for another reason.
     package var exitCode: Int32 {
         switch self {
+        case .detached:
+            return 0
         case .exited(let status):
             if status.timedOut { return 124 }
             if status.signal != 0 { return 128 + status.signal }

@@ -29,6 +29,7 @@ package final class Supervisor {
     private var nextRequestId: UInt32 = 1
     private var stop: StopRequest?
     private var maxDurationDeadline: Date?
+    private var cpuSampler = CPUSampler()
     private var defaultEnvironment: [String] = []
     private var defaultWorkingDirectory = ""
 
@@ -201,6 +202,7 @@ package final class Supervisor {
         _ = self.agent?.flush()
         for client in Array(clients.values) where !client.peer.flush() { dropClient(client) }
         checkDeadlines()
+        if let pid = vm.process?.pid { cpuSampler.sample(pid: pid) }
         return vm.pollExit() == nil
     }
 
@@ -291,14 +293,23 @@ package final class Supervisor {
             // Sandbox defaults (create's -e and -w) apply first; the request's own override them.
             request.environment = defaultEnvironment + request.environment
             if request.workingDirectory.isEmpty { request.workingDirectory = defaultWorkingDirectory }
-            let globalId = nextRequestId
-            nextRequestId = nextRequestId == UInt32.max - 1 ? 1 : nextRequestId + 1
+            let globalId = allocateRequestId()
             client.requests[localId] = globalId
             routes[globalId] = (client.peer.fd, localId)
             agent?.send(Envelope(id: globalId, .exec(request)))
         case .stdin, .stdinClose, .signal, .resize:
             guard let globalId = client.requests[localId] else { return }
             agent?.send(Envelope(id: globalId, envelope.message))
+        case .detach:
+            // The process runs on; its output is dropped from now on.
+            guard let globalId = client.requests[localId] else { return }
+            client.requests[localId] = nil
+            routes[globalId] = nil
+        case .statsRequest:
+            let globalId = allocateRequestId()
+            client.requests[localId] = globalId
+            routes[globalId] = (client.peer.fd, localId)
+            agent?.send(Envelope(id: globalId, .statsRequest))
         case .stopSandbox(let force):
             beginStop(reason: force ? "stopped: killed by user" : "stopped by user", force: force, waiter: client.peer.fd)
         default:
@@ -306,16 +317,28 @@ package final class Supervisor {
         }
     }
 
+    private func allocateRequestId() -> UInt32 {
+        let id = nextRequestId
+        nextRequestId = nextRequestId == UInt32.max - 1 ? 1 : nextRequestId + 1
+        return id
+    }
+
     private func routeFromAgent(_ envelope: Envelope) {
         guard let route = routes[envelope.id], let client = clients[route.client] else { return }
-        switch envelope.message {
+        var message = envelope.message
+        switch message {
         case .exited, .execFailed, .error:
             routes[envelope.id] = nil
             client.requests[route.localId] = nil
+        case .stats(var stats):
+            routes[envelope.id] = nil
+            client.requests[route.localId] = nil
+            stats.cpuPercentMilli = cpuSampler.percentMilli
+            message = .stats(stats)
         default:
             break
         }
-        client.peer.send(Envelope(id: route.localId, envelope.message))
+        client.peer.send(Envelope(id: route.localId, message))
     }
 
     // MARK: Ending
@@ -357,10 +380,3 @@ package final class Supervisor {
     }
 }
 
-final class SupervisorClient {
-    let peer: BufferedPeer
-    /// The client's request ids mapped to the ids used on the agent channel.
-    var requests: [UInt32: UInt32] = [:]
-
-    init(peer: BufferedPeer) { self.peer = peer }
-}
