@@ -31,6 +31,6 @@ let package = Package(
         .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),
         .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore"]),
         .testTarget(name: "MSBCommandsTests", dependencies: ["MSBCommands"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["MSBCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["MSBCore"], exclude: ["Fixtures"]),
     ]
 )

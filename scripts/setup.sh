@@ -6,6 +6,7 @@
 # usage: scripts/setup.sh [--deps-only] [--no-smoke-test]
 #   MSB_HOME       state directory (default ~/.msb); the guest goes to $MSB_HOME/guest
 #   MSB_ARTIFACTS  where to put the guest kernel and initramfs instead
+#   MSB_EXTRA_PACKAGES  more Debian packages to install with the rest
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -19,6 +20,9 @@ for arg in "$@"; do
 done
 
 PACKAGES=(qemu-system-x86 qemu-utils busybox-static e2fsprogs lz4 cpio libsqlite3-dev libedit-dev pkg-config binutils)
+# Extra packages a caller needs as well (scripts/test.sh: the shells for completion tests).
+read -r -a EXTRA <<<"${MSB_EXTRA_PACKAGES:-}"
+PACKAGES+=("${EXTRA[@]}")
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -49,7 +53,12 @@ scripts/build-guest.sh --agent "$AGENT_STRIPPED" --out "$ARTIFACTS" --cache "$MS
 if [ -w /usr/local/bin ]; then
     install -m 0755 "$BIN/msb" /usr/local/bin/msb
     MSB=/usr/local/bin/msb
-    echo "setup: installed /usr/local/bin/msb" >&2
+    # man msb, and completions where each shell looks for them.
+    install -D -m 0644 man/msb.1 /usr/local/share/man/man1/msb.1
+    install -D -m 0644 completions/msb.bash /usr/local/share/bash-completion/completions/msb
+    install -D -m 0644 completions/_msb /usr/local/share/zsh/site-functions/_msb
+    install -D -m 0644 completions/msb.fish /usr/local/share/fish/vendor_completions.d/msb.fish
+    echo "setup: installed /usr/local/bin/msb, its man page and completions" >&2
 else
     MSB=$BIN/msb
 fi

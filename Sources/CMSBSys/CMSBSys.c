@@ -283,3 +283,9 @@ int msb_sigint_take(void) {
     sigint_flag = 0;
     return was;
 }
+
+void msb_unblock_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}

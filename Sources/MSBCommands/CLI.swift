@@ -16,6 +16,7 @@ package enum CLI {
 
     package static func main(_ arguments: [String], context: CommandContext = CommandContext()) -> Int32 {
         _ = msb_signal_ignore(SIGPIPE)
+        msb_unblock_signals()
         var words = arguments
         guard let first = words.first else {
             CommandContext.writeOut(HelpRenderer.overview())

@@ -9,8 +9,9 @@ package protocol Subcommand: Sendable {
 /// The one table every consumer reads: the dispatcher, `--help`, completions and man page.
 package enum CommandTable {
     package static let commands: [any Subcommand.Type] = [
-        CreateCommand.self, StartCommand.self, ExecCommand.self, ShellCommand.self, RunCommand.self, ListCommand.self,
-        StopCommand.self, RemoveCommand.self, HelpCommand.self, VersionCommand.self, SuperviseCommand.self,
+        CreateCommand.self, StartCommand.self, ExecCommand.self, ShellCommand.self, RunCommand.self, ListCommand.self, MetricsCommand.self,
+        StopCommand.self, RemoveCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
+        SuperviseCommand.self, CompleteCommand.self, ManPageCommand.self,
     ]
 
     package static var specs: [CommandSpec] { commands.map { $0.spec } }

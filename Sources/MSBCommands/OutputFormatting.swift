@@ -23,6 +23,23 @@ enum OutputFormatting {
         }
     }
 
+    /// 1.5MB, 312KB, 12B (decimal units, like docker stats).
+    static func bytes(_ count: Int) -> String {
+        let units: [(Double, String)] = [(1e9, "GB"), (1e6, "MB"), (1e3, "KB")]
+        for (size, unit) in units where Double(count) >= size {
+            return String(format: "%.1f%@", Double(count) / size, unit)
+        }
+        return "\(count)B"
+    }
+
+    /// 45s, 3m12s, 2h05m.
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds)
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+        return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m"
+    }
+
     static func iso8601(_ date: Date) -> String {
         date.formatted(.iso8601)
     }

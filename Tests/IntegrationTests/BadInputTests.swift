@@ -5,8 +5,8 @@ import Testing
 /// leaves state untouched.
 @Suite struct BadInputTests {
     func expectError(_ arguments: [String], status: Int32, _ message: String, hint: String? = nil,
-                     sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let result = try MSBHarness.run(arguments)
+                     env: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let result = try MSBHarness.run(arguments, env: env)
         #expect(result.status == status, "exit status of msb \(arguments.joined(separator: " "))", sourceLocation: sourceLocation)
         let expected = "error: \(message)\n" + (hint.map { "  → \($0)\n" } ?? "")
         #expect(result.stderr == expected, sourceLocation: sourceLocation)
@@ -14,20 +14,28 @@ import Testing
     }
 
     @Test func badValuesAreUsageErrors() throws {
-        let before = try MSBHarness.ok(["ls", "-q"])
+        // A state directory of its own, so sandboxes other suites create meanwhile don't count.
+        let home = MSBHarness.home + "/bad-input"
+        let env = ["MSB_HOME": home, "MSB_ACCEL": "tcg"]
+        try MSBHarness.ok(["create", "--name", "keeper", "--max-duration", "1h"], env: env)
+        defer { _ = try? MSBHarness.run(["rm", "-f", "keeper"], env: env) }
+        let before = try MSBHarness.run(["ls", "--format", "json"], env: env).out
         try expectError(["create", "--name", "bad name"], status: 2, "invalid sandbox name 'bad name'",
-                        hint: "names are 1-63 characters of letters, digits, '_', '.', '-', starting with a letter or digit")
+                        hint: "names are 1-63 characters of letters, digits, '_', '.', '-', starting with a letter or digit", env: env)
         try expectError(["create", "--name", ".hidden"], status: 2, "invalid sandbox name '.hidden'",
-                        hint: "names are 1-63 characters of letters, digits, '_', '.', '-', starting with a letter or digit")
+                        hint: "names are 1-63 characters of letters, digits, '_', '.', '-', starting with a letter or digit", env: env)
         try expectError(["create", "--memory", "12XB"], status: 2, "invalid memory size '12XB'",
-                        hint: "use a size such as 512M, 1G or 2048 (MiB)")
-        try expectError(["create", "--cpus", "0"], status: 2, "invalid cpu count '0'", hint: "use a whole number from 1 to 64")
+                        hint: "use a size such as 512M, 1G or 2048 (MiB)", env: env)
+        try expectError(["create", "--cpus", "0"], status: 2, "invalid cpu count '0'", hint: "use a whole number from 1 to 64", env: env)
         try expectError(["exec", "x", "--timeout", "-1", "--", "true"], status: 2, "invalid duration '-1'",
-                        hint: "use a positive duration such as 500ms, 30s, 5m or 1h")
-        try expectError(["create", "--accel", "warp"], status: 2, "invalid accelerator 'warp'", hint: "use auto, kvm or tcg")
-        try expectError(["create", "-e", "NOEQUALS"], status: 2, "invalid environment variable 'NOEQUALS'", hint: "use KEY=VALUE")
-        try expectError(["create", "--image", "nope"], status: 1, "image not found: nope", hint: "the available image is 'base'")
-        #expect(try MSBHarness.ok(["ls", "-q"]) == before)
+                        hint: "use a positive duration such as 500ms, 30s, 5m or 1h", env: env)
+        try expectError(["create", "--accel", "warp"], status: 2, "invalid accelerator 'warp'", hint: "use auto, kvm or tcg", env: env)
+        try expectError(["create", "-e", "NOEQUALS"], status: 2, "invalid environment variable 'NOEQUALS'", hint: "use KEY=VALUE", env: env)
+        try expectError(["create", "--image", "nope"], status: 1, "image not found: nope", hint: "the available image is 'base'", env: env)
+        #expect(try MSBHarness.run(["ls", "--format", "json"], env: env).out == before)
+        try expectError(["create", "--name", "keeper"], status: 1, "sandbox already exists: keeper",
+                        hint: "choose another --name, or remove it with 'msb rm keeper'", env: env)
+        #expect(try MSBHarness.run(["ls", "--format", "json"], env: env).out == before)
     }
 
     @Test func unknownOptionsAndCommands() throws {

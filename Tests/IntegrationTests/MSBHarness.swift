@@ -69,8 +69,9 @@ enum MSBHarness {
 
     /// Runs msb and requires success.
     @discardableResult
-    static func ok(_ arguments: [String], stdin: Data? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-        let result = try run(arguments, stdin: stdin)
+    static func ok(_ arguments: [String], stdin: Data? = nil, env: [String: String] = [:],
+                   sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let result = try run(arguments, stdin: stdin, env: env)
         #expect(result.status == 0, "msb \(arguments.joined(separator: " ")) failed: \(result.stderr)", sourceLocation: sourceLocation)
         return result.out
     }

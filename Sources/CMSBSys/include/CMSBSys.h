@@ -55,4 +55,8 @@ void msb_tty_restore(void);
 int msb_sigint_install(int write_fd);
 int msb_sigint_take(void);
 
+/// Clears the signal mask inherited from whoever started us (some runtimes spawn
+/// children with SIGINT or SIGWINCH blocked, which would make Ctrl-C and resizes vanish).
+void msb_unblock_signals(void);
+
 #endif

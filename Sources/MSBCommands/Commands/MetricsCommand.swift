@@ -1,0 +1,137 @@
+import CMSBSys
+import Foundation
+import MSBCore
+
+struct MetricsCommand: Subcommand {
+    static let spec = CommandSpec(
+        name: "metrics", summary: "Show CPU, memory and disk use of sandboxes",
+        usage: "[OPTIONS] [NAME...]",
+        options: [
+            OptionSpec(long: "all", short: "a", valueName: nil, help: "Every running sandbox (the default without names)"),
+            OptionSpec(long: "watch", short: nil, valueName: nil, help: "Refresh every interval until Ctrl-C"),
+            OptionSpec(long: "interval", short: nil, valueName: "DURATION", help: "Refresh interval for --watch (default: 1s)"),
+            OptionSpec(long: "format", short: nil, valueName: "FORMAT", help: "Output format: table or json (default: table)",
+                       completion: .values(["table", "json"])),
+        ],
+        maxPositionals: nil, positionalCompletion: .sandboxName,
+        examples: ["msb metrics web", "msb metrics --all --watch", "msb metrics web --format json",
+                   "msb metrics web --watch --format json --interval 2s"])
+
+    static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
+        let format = arguments.value("format") ?? "table"
+        guard format == "table" || format == "json" else {
+            throw MSBError(.invalidArgument, "invalid format '\(format)'", hint: "use table or json")
+        }
+        let intervalMilliseconds = try arguments.value("interval").map {
+            (text: String) throws(MSBError) in try InputParsing.parseDurationMilliseconds(text)
+        } ?? 1000
+        for name in arguments.positionals { try InputParsing.validateName(name) }
+        let names = arguments.positionals
+        let json = format == "json"
+        let single = names.count == 1 && !arguments.flag("all")
+
+        func collect() throws(MSBError) -> [SandboxMetrics] {
+            let targets = names.isEmpty || arguments.flag("all")
+                ? try context.backend.list().filter { $0.status == .running }.map(\.name)
+                : names
+            var rows: [SandboxMetrics] = []
+            for name in targets { rows.append(try context.backend.metrics(name)) }
+            return rows
+        }
+
+        guard arguments.flag("watch") else {
+            let rows = try collect()
+            context.write(json ? try jsonText(rows, single: single) + "\n" : table(rows))
+            return 0
+        }
+        return try watch(interval: intervalMilliseconds, json: json, single: single, context: context, collect: collect)
+    }
+
+    /// Redraws in place on a terminal (cursor home, lines cleared to their ends, one
+    /// write per frame, so nothing flickers); JSON lines or plain tables otherwise.
+    static func watch(interval: UInt64, json: Bool, single: Bool, context: CommandContext,
+                      collect: () throws(MSBError) -> [SandboxMetrics]) throws(MSBError) -> Int32 {
+        var interruptPipe: [Int32] = [-1, -1]
+        _ = msb_pipe(&interruptPipe, 1)
+        _ = msb_sigint_install(interruptPipe[1])
+        _ = msb_signal_to_pipe(SIGTERM, interruptPipe[1])
+        let redraw = !json && isatty(1) != 0
+        if redraw { context.write("\u{1b}[?25l\u{1b}[H\u{1b}[2J") }
+        defer { if redraw { context.write("\u{1b}[?25h") } }
+        while true {
+            let rows = try collect()
+            if json {
+                context.write(try jsonText(rows, single: single) + "\n")
+            } else if redraw {
+                let lines = table(rows).split(separator: "\n", omittingEmptySubsequences: false)
+                context.write("\u{1b}[H" + lines.map { $0 + "\u{1b}[K" }.joined(separator: "\n") + "\u{1b}[J")
+            } else {
+                context.write(table(rows) + "\n")
+            }
+            var p = pollfd(fd: interruptPipe[0], events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, Int32(min(interval, 3_600_000))) > 0 { return 0 }
+        }
+    }
+
+    static func table(_ rows: [SandboxMetrics]) -> String {
+        OutputFormatting.table(
+            header: ["NAME", "STATUS", "CPU%", "MEM(MiB)", "MEM-LIMIT", "DISK", "UPTIME"],
+            rows: rows.map { m in
+                [m.name, m.status.rawValue,
+                 m.cpuPercent.map { String(format: "%.1f%%", $0) } ?? "-",
+                 m.memoryUsedMiB.map(String.init) ?? "-",
+                 String(m.memoryLimitMiB),
+                 m.diskUsedBytes.map(OutputFormatting.bytes) ?? "-",
+                 m.uptimeSeconds.map(OutputFormatting.duration) ?? "-"]
+            })
+    }
+
+    static func jsonText(_ rows: [SandboxMetrics], single: Bool) throws(MSBError) -> String {
+        let objects = rows.map(MetricsJSON.init)
+        if single, let only = objects.first { return try OutputFormatting.json(only) }
+        return try OutputFormatting.json(objects)
+    }
+}
+
+/// The sandbox SDKs' metrics keys (`name`, `namespace`, `running`, `cpu_usage` percent,
+/// `memory_usage` MiB, `disk_usage` bytes) plus extras.
+struct MetricsJSON: Encodable {
+    let name: String
+    let namespace = "default"
+    let running: Bool
+    let status: String
+    let cpu_usage: Double?
+    let memory_usage: Int?
+    let memory_limit: Int
+    let disk_usage: Int?
+    let uptime_seconds: Double?
+
+    init(_ m: SandboxMetrics) {
+        name = m.name
+        running = m.running
+        status = m.status.rawValue
+        cpu_usage = m.cpuPercent
+        memory_usage = m.memoryUsedMiB
+        memory_limit = m.memoryLimitMiB
+        disk_usage = m.diskUsedBytes
+        uptime_seconds = m.uptimeSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, namespace, running, status, cpu_usage, memory_usage, memory_limit, disk_usage, uptime_seconds
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        // Absent figures are explicit nulls, as the SDKs expect.
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(namespace, forKey: .namespace)
+        try c.encode(running, forKey: .running)
+        try c.encode(status, forKey: .status)
+        try c.encode(cpu_usage, forKey: .cpu_usage)
+        try c.encode(memory_usage, forKey: .memory_usage)
+        try c.encode(memory_limit, forKey: .memory_limit)
+        try c.encode(disk_usage, forKey: .disk_usage)
+        try c.encode(uptime_seconds, forKey: .uptime_seconds)
+    }
+}
