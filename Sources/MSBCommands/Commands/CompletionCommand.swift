@@ -25,7 +25,9 @@ struct CompleteCommand: Subcommand {
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         switch arguments.positionals[0] {
         case "sandboxes": context.write(try context.backend.list().map { $0.name + "\n" }.joined())
-        case "images": context.write("base\n")
+        case "images":
+            let store = ImageStore(paths: MSBPaths(environment: context.environment))
+            context.write(try store.list().map { $0.name + "\n" }.joined())
         default: throw MSBError(.invalidArgument, "unknown completion kind '\(arguments.positionals[0])'")
         }
         return 0

@@ -27,11 +27,14 @@ package final class LocalBackend: SandboxBackend {
 
     // MARK: Lifecycle
 
-    package func create(_ config: SandboxConfig) throws(MSBError) -> SandboxInfo {
-        try InputParsing.validateName(config.name)
-        guard config.image == "base" else {
-            throw MSBError(.notFound, "image not found: \(config.image)", hint: "the available image is 'base'")
-        }
+    package func create(_ requested: SandboxConfig) throws(MSBError) -> SandboxInfo {
+        try InputParsing.validateName(requested.name)
+        let image = try ImageStore(paths: paths).get(requested.image)
+        var config = requested
+        config.image = image.name
+        // The image's defaults come first; the sandbox's own -e and -w override them.
+        config.environment = image.environment + config.environment
+        if config.workingDirectory.isEmpty { config.workingDirectory = image.workingDirectory }
         _ = try GuestArtifacts(directory: paths.artifacts).validated()
         try announceAccelerator(AcceleratorProbe.decide(config.accelerator))
         let store = try store()
@@ -40,6 +43,10 @@ package final class LocalBackend: SandboxBackend {
             try FileManager.default.createDirectory(
                 atPath: paths.sandboxDirectory(config.name), withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
+            if image.kind == "disk" {
+                try RootDisk.createOverlay(base: ImageStore(paths: paths).rootDisk(image.name),
+                                           at: paths.rootDisk(config.name))
+            }
             return try boot(config.name)
         } catch {
             // create is all or nothing: a sandbox that never booted leaves no record behind.
@@ -208,7 +215,8 @@ package final class LocalBackend: SandboxBackend {
                 guard case .stats(let stats) = try connection.receive().message else { continue }
                 metrics.cpuPercent = Double(stats.cpuPercentMilli) / 1000
                 metrics.memoryUsedMiB = Int((stats.memoryTotalKiB - min(stats.memoryAvailableKiB, stats.memoryTotalKiB)) / 1024)
-                metrics.diskUsedBytes = Int(stats.diskUsedBytes)
+                // A disk image's writable layer is its overlay file on the host.
+                metrics.diskUsedBytes = RootDisk.writtenBytes(overlay: paths.rootDisk(name)) ?? Int(stats.diskUsedBytes)
                 metrics.uptimeSeconds = Double(stats.uptimeMilliseconds) / 1000
                 return metrics
             }

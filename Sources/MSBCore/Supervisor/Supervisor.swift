@@ -96,7 +96,8 @@ package final class Supervisor {
             kernelPath: artifacts.kernelPath, initrdPath: artifacts.initrdPath,
             extraKernelArguments: ["msb.hostname=\(name)"],
             agentSocketPath: paths.agentSocket(name), qmpSocketPath: paths.qmpSocket(name),
-            consoleLogPath: paths.consoleLog(name), vmmLogPath: paths.sandboxDirectory(name) + "/qemu.log")
+            consoleLogPath: paths.consoleLog(name), vmmLogPath: paths.sandboxDirectory(name) + "/qemu.log",
+            rootDiskPath: FileManager.default.fileExists(atPath: paths.rootDisk(name)) ? paths.rootDisk(name) : nil)
         let vm = try manager.makeInstance(vmConfig)
         self.vm = vm
         try vm.start()

@@ -26,6 +26,8 @@ public struct MSBPaths: Sendable {
     public func qmpSocket(_ name: String) -> String { sandboxDirectory(name) + "/qmp.sock" }
     public func consoleLog(_ name: String) -> String { sandboxDirectory(name) + "/console.log" }
     public func supervisorLog(_ name: String) -> String { sandboxDirectory(name) + "/supervisor.log" }
+    /// The sandbox's writable layer over its image's root disk (qcow2), when it has one.
+    public func rootDisk(_ name: String) -> String { sandboxDirectory(name) + "/disk.qcow2" }
 
     static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }

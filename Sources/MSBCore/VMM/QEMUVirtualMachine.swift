@@ -54,7 +54,7 @@ package final class QEMUInstance: VirtualMachineInstance {
     package func arguments(tscKilohertz: UInt64?) -> [String] {
         let c = configuration
         let kernelArgs = GuestKernelArguments.tuned(accelerator: c.accelerator, tscKilohertz: tscKilohertz)
-            + c.extraKernelArguments
+            + c.extraKernelArguments + (c.rootDiskPath == nil ? [] : ["msb.root=/dev/vda"])
         var args = [binaryPath, "-name", "msb-\(c.name)"]
         args += ["-M", "microvm,x-option-roms=off,rtc=on"]
         switch c.accelerator {
@@ -71,6 +71,12 @@ package final class QEMUInstance: VirtualMachineInstance {
             "-device", "virtserialport,bus=vser0.0,chardev=agent,name=agent",
             "-qmp", "unix:\(c.qmpSocketPath),server=on,wait=off",
         ]
+        if let disk = c.rootDiskPath {
+            args += [
+                "-drive", "id=root,file=\(disk),format=qcow2,if=none,cache=writeback,discard=unmap",
+                "-device", "virtio-blk-device,drive=root",
+            ]
+        }
         return args
     }
 

@@ -21,6 +21,8 @@ package struct VirtualMachineConfiguration: Sendable {
     package var qmpSocketPath: String
     package var consoleLogPath: String
     package var vmmLogPath: String
+    /// A qcow2 root disk (the guest mounts it as its root), or nil for the initramfs root.
+    package var rootDiskPath: String?
 }
 
 /// How a VM process ended.

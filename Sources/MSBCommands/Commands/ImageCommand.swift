@@ -1,0 +1,83 @@
+import Foundation
+import MSBCore
+
+struct ImageCommand: Subcommand {
+    static let spec = CommandSpec(
+        name: "image", summary: "Build, list and remove images",
+        usage: "ls|build|rm [OPTIONS] [NAME...]",
+        options: [
+            OptionSpec(long: "format", short: nil, valueName: "FORMAT", help: "ls output format: table or json (default: table)",
+                       completion: .values(["table", "json"])),
+            OptionSpec(long: "quiet", short: "q", valueName: nil, help: "ls: print names only"),
+            OptionSpec(long: "force", short: "f", valueName: nil, help: "build: rebuild even if the image exists"),
+        ],
+        minPositionals: 1, maxPositionals: nil, positionalCompletion: .image,
+        examples: ["msb image build python", "msb image build node", "msb image ls", "msb image rm node"])
+
+    static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
+        let store = ImageStore(paths: MSBPaths(environment: context.environment))
+        let action = arguments.positionals[0]
+        let names = Array(arguments.positionals.dropFirst())
+        switch action {
+        case "ls", "list":
+            guard names.isEmpty else { throw MSBError(.invalidArgument, "'msb image ls' takes no names") }
+            return try list(store, arguments, context)
+        case "build":
+            guard !names.isEmpty else {
+                throw MSBError(.invalidArgument, "'msb image build' needs an image name", hint: "buildable images: node, python")
+            }
+            let builder = ImageBuilder(store: store) { CommandContext.writeError("msb: " + $0) }
+            return try forEachName(names) { (name: String) throws(MSBError) in
+                _ = try builder.build(name, force: arguments.flag("force"))
+                context.write(name + "\n")
+            }
+        case "rm", "remove":
+            guard !names.isEmpty else { throw MSBError(.invalidArgument, "'msb image rm' needs an image name") }
+            return try forEachName(names) { (name: String) throws(MSBError) in
+                try store.remove(name)
+                context.write(name + "\n")
+            }
+        default:
+            throw MSBError(.invalidArgument, "unknown image action '\(action)'", hint: "use ls, build or rm")
+        }
+    }
+
+    static func list(_ store: ImageStore, _ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
+        let images = try store.list()
+        let format = arguments.value("format") ?? "table"
+        if arguments.flag("quiet") {
+            context.write(images.map { $0.name + "\n" }.joined())
+        } else if format == "json" {
+            context.write(try OutputFormatting.json(images.map(ImageJSON.init)) + "\n")
+        } else if format == "table" {
+            let now = Date()
+            context.write(OutputFormatting.table(
+                header: ["NAME", "DIGEST", "SIZE", "CREATED"],
+                rows: images.map { image in
+                    [image.name, image.digest.isEmpty ? "-" : String(image.digest.prefix(19)),
+                     OutputFormatting.bytes(Int(image.sizeBytes)), OutputFormatting.relative(image.createdAt, now: now)]
+                }))
+        } else {
+            throw MSBError(.invalidArgument, "invalid format '\(format)'", hint: "use table or json")
+        }
+        return 0
+    }
+}
+
+struct ImageJSON: Encodable {
+    let name: String
+    let kind: String
+    let digest: String
+    let size: Int64
+    let created_at: String
+    let source: String
+
+    init(_ info: ImageInfo) {
+        name = info.name
+        kind = info.kind
+        digest = info.digest
+        size = info.sizeBytes
+        created_at = OutputFormatting.iso8601(info.createdAt)
+        source = info.source
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+
+/// What `msb image ls` shows and what a sandbox boots from.
+package struct ImageInfo: Codable, Equatable, Sendable {
+    package var name: String
+    /// `builtin` (the busybox initramfs, no disk) or `disk` (a read-only ext4 root).
+    package var kind: String
+    /// sha256 of the root disk, or of the initramfs for the built-in image.
+    package var digest: String
+    package var sizeBytes: Int64
+    package var createdAt: Date
+    /// Defaults for exec in sandboxes of this image.
+    package var environment: [String]
+    package var workingDirectory: String
+    /// Where this image came from, e.g. `mmdebstrap bookworm minbase + python3`.
+    package var source: String
+}
+
+/// Images under `$MSB_HOME/images/NAME/` (image.json + rootfs.ext4). The base image is
+/// the guest initramfs itself and always exists.
+package struct ImageStore: Sendable {
+    package let paths: MSBPaths
+    package static let baseName = "base"
+    /// Names the sandbox SDKs send by default, resolved to the offline images.
+    static let aliases = ["microsandbox/python": "python", "microsandbox/node": "node"]
+
+    package init(paths: MSBPaths) { self.paths = paths }
+
+    package var directory: String { paths.home + "/images" }
+    package func imageDirectory(_ name: String) -> String { directory + "/" + name }
+    package func rootDisk(_ name: String) -> String { imageDirectory(name) + "/rootfs.ext4" }
+
+    package func canonicalName(_ name: String) -> String {
+        if FileManager.default.fileExists(atPath: imageDirectory(name) + "/image.json") { return name }
+        return Self.aliases[name] ?? name
+    }
+
+    package func get(_ requested: String) throws(MSBError) -> ImageInfo {
+        let name = canonicalName(requested)
+        if name == Self.baseName { return baseImage() }
+        guard !name.contains("/"), !name.hasPrefix("."),
+              let data = FileManager.default.contents(atPath: imageDirectory(name) + "/image.json"),
+              let info = try? JSONDecoder.msb.decode(ImageInfo.self, from: data) else {
+            let known = (try? list().map(\.name).joined(separator: ", ")) ?? Self.baseName
+            throw MSBError(.notFound, "image not found: \(requested)",
+                           hint: "available images: \(known); build one with 'msb image build python' or 'msb image build node'")
+        }
+        return info
+    }
+
+    package func list() throws(MSBError) -> [ImageInfo] {
+        var images = [baseImage()]
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for name in names.sorted() where !name.hasPrefix(".") {
+            if let info = try? get(name) { images.append(info) }
+        }
+        return images
+    }
+
+    package func remove(_ requested: String) throws(MSBError) {
+        let info = try get(requested)
+        guard info.kind != "builtin" else {
+            throw MSBError(.invalidArgument, "the base image is built in and cannot be removed")
+        }
+        do {
+            // Rename first so a half-removed image is never mistaken for a whole one.
+            let doomed = directory + "/.removing-\(info.name)-\(getpid())"
+            try FileManager.default.moveItem(atPath: imageDirectory(info.name), toPath: doomed)
+            try FileManager.default.removeItem(atPath: doomed)
+        } catch {
+            throw MSBError(.stateStore, "cannot remove image \(info.name): \(error)")
+        }
+    }
+
+    func baseImage() -> ImageInfo {
+        let initrd = GuestArtifacts(directory: paths.artifacts).initrdPath
+        let attributes = try? FileManager.default.attributesOfItem(atPath: initrd)
+        return ImageInfo(
+            name: Self.baseName, kind: "builtin", digest: "", sizeBytes: (attributes?[.size] as? Int64) ?? 0,
+            createdAt: (attributes?[.modificationDate] as? Date) ?? Date(timeIntervalSince1970: 0),
+            environment: [], workingDirectory: "", source: "busybox initramfs (scripts/build-guest.sh)")
+    }
+
+    /// Writes image.json atomically.
+    func save(_ info: ImageInfo, in directory: String) throws(MSBError) {
+        do {
+            let data = try JSONEncoder.msb.encode(info)
+            try data.write(to: URL(fileURLWithPath: directory + "/image.json"), options: .atomic)
+        } catch {
+            throw MSBError(.stateStore, "cannot write image metadata: \(error)")
+        }
+    }
+}
+
+extension JSONDecoder {
+    static var msb: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return decoder
+    }
+}
+
+extension JSONEncoder {
+    static var msb: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .secondsSince1970
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}

@@ -1,0 +1,33 @@
+import Foundation
+
+/// A sandbox's root disk: a qcow2 overlay whose backing file is its image's read-only
+/// ext4. Writes land in the overlay, so they survive stop/start and `rm` drops them.
+enum RootDisk {
+    static func createOverlay(base: String, at path: String) throws(MSBError) {
+        guard FileManager.default.fileExists(atPath: base) else {
+            throw MSBError(.notFound, "the image's root disk is missing: \(base)", hint: "rebuild the image with 'msb image build'")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-img")
+        process.arguments = ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, path]
+        let err = Pipe()
+        process.standardError = err
+        do { try process.run() } catch {
+            throw MSBError(.vmmFailure, "cannot run qemu-img", hint: "install qemu-utils (scripts/setup.sh does)")
+        }
+        let drain = PipeDrain(err)
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw MSBError(.vmmFailure, "qemu-img could not create the sandbox disk: \(drain.text)")
+        }
+        chmod(path, 0o600)
+    }
+
+    /// Bytes the guest wrote: what the overlay allocates on the host beyond a fresh one.
+    static func writtenBytes(overlay: String) -> Int? {
+        var info = stat()
+        guard stat(overlay, &info) == 0 else { return nil }
+        let allocated = Int(info.st_blocks) * 512
+        return max(0, allocated - 256 * 1024)
+    }
+}
