@@ -4,7 +4,7 @@ _msb() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "create start exec shell run ls metrics stop rm completion help version --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "create start exec shell repl run ls metrics image stop rm completion help version --help --version" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -57,6 +57,17 @@ _msb() {
             fi
             COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
             ;;
+        repl)
+            case "$prev" in
+                --lang|-l) COMPREPLY=($(compgen -W "python node" -- "$cur")); return ;;
+                --timeout) return ;;
+            esac
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--lang -l --no-tty --timeout --help -h" -- "$cur"))
+                return
+            fi
+            COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
+            ;;
         run)
             case "$prev" in
                 --name|-n) return ;;
@@ -95,6 +106,16 @@ _msb() {
             fi
             COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
             ;;
+        image)
+            case "$prev" in
+                --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
+            esac
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--format --quiet -q --force -f --help -h" -- "$cur"))
+                return
+            fi
+            COMPREPLY=($(compgen -W "$(msb _complete images 2>/dev/null)" -- "$cur"))
+            ;;
         stop)
             if [[ "$cur" == -* ]]; then
                 COMPREPLY=($(compgen -W "--force -f --help -h" -- "$cur"))
@@ -121,7 +142,7 @@ _msb() {
                 COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
                 return
             fi
-            COMPREPLY=($(compgen -W "create start exec shell run ls metrics stop rm completion help version" -- "$cur"))
+            COMPREPLY=($(compgen -W "create start exec shell repl run ls metrics image stop rm completion help version" -- "$cur"))
             ;;
         version)
             if [[ "$cur" == -* ]]; then

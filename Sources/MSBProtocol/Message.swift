@@ -33,6 +33,10 @@ package enum Message: Equatable, Sendable {
     case statsRequest
     /// Guest -> host (the supervisor adds the CPU figure it measures on the host).
     case stats(GuestStats)
+    /// CLI -> supervisor: evaluate code in the sandbox's long-lived interpreter for a language.
+    case replRun(language: String, code: String)
+    /// Supervisor -> CLI: the evaluation ended (its output came as stdout/stderr before).
+    case replDone(ReplOutcome)
 
     var typeCode: UInt8 {
         switch self {
@@ -56,6 +60,8 @@ package enum Message: Equatable, Sendable {
         case .detach: 18
         case .statsRequest: 19
         case .stats: 20
+        case .replRun: 21
+        case .replDone: 22
         }
     }
 }
@@ -110,6 +116,17 @@ package struct ExitStatus: Equatable, Sendable {
         self.code = code
         self.signal = signal
         self.timedOut = timedOut
+    }
+}
+
+package struct ReplOutcome: Equatable, Sendable {
+    /// `success`, `exception` (the code raised) or `error` (the interpreter died or timed out).
+    package var status: String
+    package var message: String
+
+    package init(status: String, message: String = "") {
+        self.status = status
+        self.message = message
     }
 }
 
@@ -170,6 +187,8 @@ extension Message {
         case .started(let pid): w.i32(pid)
         case .stdin(let d), .stdout(let d), .stderr(let d): w.data(d)
         case .stdinClose, .shutdown, .shutdownAck, .detach, .statsRequest: break
+        case .replRun(let language, let code): w.string(language); w.string(code)
+        case .replDone(let outcome): w.string(outcome.status); w.string(outcome.message)
         case .stats(let g):
             w.u64(g.memoryTotalKiB); w.u64(g.memoryAvailableKiB); w.u64(g.diskUsedBytes)
             w.u64(g.uptimeMilliseconds); w.u64(g.cpuPercentMilli)
@@ -210,6 +229,8 @@ extension Message {
         case 17: message = .stopped(try r.string())
         case 18: message = .detach
         case 19: message = .statsRequest
+        case 21: message = .replRun(language: try r.string(), code: try r.string())
+        case 22: message = .replDone(ReplOutcome(status: try r.string(), message: try r.string()))
         case 20:
             message = .stats(GuestStats(
                 memoryTotalKiB: try r.u64(), memoryAvailableKiB: try r.u64(), diskUsedBytes: try r.u64(),

@@ -11,6 +11,7 @@ import Testing
         .execFailed(ExecFailure(kind: .notFound, message: "nope")), .shutdown, .shutdownAck,
         .error("bad"), .stopSandbox(force: true), .stopped("stopped by user"), .detach, .statsRequest,
         .stats(GuestStats(memoryTotalKiB: 1, memoryAvailableKiB: 2, diskUsedBytes: 3, uptimeMilliseconds: 4, cpuPercentMilli: 5)),
+        .replRun(language: "python", code: "x = 1\nprint(x)"), .replDone(ReplOutcome(status: "exception", message: "boom")),
     ]
 
     @Test func everyMessageRoundTrips() throws {

@@ -45,6 +45,9 @@ final class LineEditor {
         while Glibc.read(interruptPipe[0], &buffer, 16) > 0 {}
     }
 
+    /// Readable once per Ctrl-C pressed outside readline (while code runs).
+    var interruptFd: Int32 { interruptPipe[0] }
+
     /// True once per Ctrl-C pressed while a command runs.
     func takeInterrupt() -> Bool {
         var buffer = [UInt8](repeating: 0, count: 16)

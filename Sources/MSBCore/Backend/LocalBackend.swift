@@ -200,6 +200,18 @@ package final class LocalBackend: SandboxBackend {
         return try ExecClient(fd: fd).run(request, io: io)
     }
 
+    package func runCode(_ name: String, language: String, code: String, timeoutMilliseconds: UInt64?, interruptFd: Int32?,
+                         stdout: ([UInt8]) -> Void, stderr: ([UInt8]) -> Void) throws(MSBError) -> ReplOutcome {
+        let fd: Int32
+        do {
+            fd = try UnixSocket.connect(path: paths.controlSocket(name))
+        } catch {
+            throw try notRunningError(name, action: "run code")
+        }
+        return try ReplClient.run(fd: fd, language: language, code: code, timeoutMilliseconds: timeoutMilliseconds,
+                                  interruptFd: interruptFd, stdout: stdout, stderr: stderr)
+    }
+
     package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
         let record = try existing(name)
         var metrics = SandboxMetrics(name: name, status: record.status, memoryLimitMiB: record.config.memoryMiB)

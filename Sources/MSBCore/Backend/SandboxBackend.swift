@@ -14,6 +14,9 @@ package protocol SandboxBackend {
     func inspect(_ name: String) throws(MSBError) -> SandboxInfo
     /// Runs a command in the sandbox, streaming its I/O; returns how it ended.
     func exec(_ name: String, _ command: ExecParameters, io: ExecIO) throws(MSBError) -> ExecOutcome
+    /// Evaluates code in the sandbox's long-lived interpreter for `language`.
+    func runCode(_ name: String, language: String, code: String, timeoutMilliseconds: UInt64?, interruptFd: Int32?,
+                 stdout: ([UInt8]) -> Void, stderr: ([UInt8]) -> Void) throws(MSBError) -> ReplOutcome
     /// Resource use of one sandbox, as the guest and the host see it.
     func metrics(_ name: String) throws(MSBError) -> SandboxMetrics
 }

@@ -21,19 +21,20 @@ package final class Supervisor {
     private var readyFd: Int32
 
     private var vm: (any VirtualMachineInstance)?
-    private var agent: BufferedPeer?
+    var agent: BufferedPeer?
     private var listenFd: Int32 = -1
     private var signalPipe: [Int32] = [-1, -1]
-    private var clients: [Int32: SupervisorClient] = [:]
+    var clients: [Int32: SupervisorClient] = [:]
     private var routes: [UInt32: (client: Int32, localId: UInt32)] = [:]
     private var nextRequestId: UInt32 = 1
-    private var stop: StopRequest?
+    private(set) var stop: StopRequest?
     private var maxDurationDeadline: Date?
     private var cpuSampler = CPUSampler()
-    private var defaultEnvironment: [String] = []
-    private var defaultWorkingDirectory = ""
+    let interpreters = InterpreterPool()
+    private(set) var defaultEnvironment: [String] = []
+    private(set) var defaultWorkingDirectory = ""
 
-    private struct StopRequest {
+    struct StopRequest {
         var reason: String
         var deadline: Date
         var waiters: [Int32] = []
@@ -298,9 +299,18 @@ package final class Supervisor {
             client.requests[localId] = globalId
             routes[globalId] = (client.peer.fd, localId)
             agent?.send(Envelope(id: globalId, .exec(request)))
+        case .signal(let signo) where client.requests[localId] == nil:
+            // An interrupt for a running REPL evaluation.
+            if let interpreter = interpreters.interpreters.values.first(where: {
+                $0.current?.client == client.peer.fd && $0.current?.localId == localId
+            }) {
+                agent?.send(Envelope(id: interpreter.execId, .signal(signo)))
+            }
         case .stdin, .stdinClose, .signal, .resize:
             guard let globalId = client.requests[localId] else { return }
             agent?.send(Envelope(id: globalId, envelope.message))
+        case .replRun(let language, let code):
+            submitREPL(language: language, code: code, client: client, localId: localId)
         case .detach:
             // The process runs on; its output is dropped from now on.
             guard let globalId = client.requests[localId] else { return }
@@ -318,13 +328,17 @@ package final class Supervisor {
         }
     }
 
-    private func allocateRequestId() -> UInt32 {
+    func allocateRequestId() -> UInt32 {
         let id = nextRequestId
         nextRequestId = nextRequestId == UInt32.max - 1 ? 1 : nextRequestId + 1
         return id
     }
 
     private func routeFromAgent(_ envelope: Envelope) {
+        if let interpreter = interpreters.interpreter(forExec: envelope.id) {
+            handleInterpreter(interpreter, envelope.message)
+            return
+        }
         guard let route = routes[envelope.id], let client = clients[route.client] else { return }
         var message = envelope.message
         switch message {
