@@ -136,7 +136,8 @@ final class GuestShellSession: @unchecked Sendable {
         var buffer = fd == 1 ? stdoutBuffer : stderrBuffer
         defer { if fd == 1 { stdoutBuffer = buffer } else { stderrBuffer = buffer } }
         while true {
-            if let range = find(markerBytes, in: buffer) {
+            if let start = ByteSearch.find(markerBytes, in: buffer) {
+                let range = start..<(start + markerBytes.count)
                 emit(fd, Array(buffer[..<range.lowerBound]))
                 guard let newline = buffer[range.upperBound...].firstIndex(of: 10) else {
                     buffer.removeFirst(range.lowerBound)
@@ -153,7 +154,7 @@ final class GuestShellSession: @unchecked Sendable {
                 continue
             }
             // Hold back a tail that could be the start of a marker split across reads.
-            let keep = heldBackCount(buffer, markerBytes)
+            let keep = ByteSearch.partialMatchAtEnd(buffer, of: markerBytes)
             emit(fd, Array(buffer[..<(buffer.count - keep)]))
             buffer.removeFirst(buffer.count - keep)
             return
@@ -167,23 +168,6 @@ final class GuestShellSession: @unchecked Sendable {
 
     private func emit(_ fd: Int32, _ bytes: [UInt8]) {
         if !bytes.isEmpty { output(fd, bytes) }
-    }
-
-    private func find(_ needle: [UInt8], in haystack: [UInt8]) -> Range<Int>? {
-        guard haystack.count >= needle.count else { return nil }
-        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
-            if Array(haystack[start..<(start + needle.count)]) == needle { return start..<(start + needle.count) }
-        }
-        return nil
-    }
-
-    private func heldBackCount(_ buffer: [UInt8], _ needle: [UInt8]) -> Int {
-        var keep = min(needle.count - 1, buffer.count)
-        while keep > 0 {
-            if Array(buffer[(buffer.count - keep)...]) == Array(needle[..<keep]) { return keep }
-            keep -= 1
-        }
-        return 0
     }
 }
 

@@ -126,7 +126,7 @@ final class InterpreterPool {
         var output: [UInt8] = []
         let marker = interpreter.marker
         while true {
-            if let start = Self.find(marker, in: buffer) {
+            if let start = ByteSearch.find(marker, in: buffer) {
                 output += buffer[..<start]
                 guard let newline = buffer[(start + marker.count)...].firstIndex(of: 10) else {
                     buffer = Array(buffer[start...])
@@ -143,8 +143,7 @@ final class InterpreterPool {
                 continue
             }
             // Keep a tail that may be the start of a marker split across reads.
-            var keep = min(marker.count - 1, buffer.count)
-            while keep > 0 && Array(buffer[(buffer.count - keep)...]) != Array(marker[..<keep]) { keep -= 1 }
+            let keep = ByteSearch.partialMatchAtEnd(buffer, of: marker)
             output += buffer[..<(buffer.count - keep)]
             buffer = Array(buffer[(buffer.count - keep)...])
             break
@@ -167,13 +166,5 @@ final class InterpreterPool {
         var waiting = interpreter.queue.map { ($0.client, $0.localId) }
         if let current = interpreter.current { waiting.insert(current, at: 0) }
         return waiting
-    }
-
-    static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
-        guard haystack.count >= needle.count else { return nil }
-        for start in 0...(haystack.count - needle.count) where haystack[start] == needle[0] {
-            if Array(haystack[start..<(start + needle.count)]) == needle { return start }
-        }
-        return nil
     }
 }
