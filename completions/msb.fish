@@ -70,7 +70,7 @@ complete -c msb -n '__fish_seen_subcommand_from metrics' -l help -s h -d 'Show h
 complete -c msb -n '__fish_seen_subcommand_from metrics' -a '(msb _complete sandboxes 2>/dev/null)'
 complete -c msb -n '__fish_seen_subcommand_from image' -l format -x -a 'table json' -d 'ls output format: table or json (default: table)'
 complete -c msb -n '__fish_seen_subcommand_from image' -l quiet -s q -d 'ls: print names only'
-complete -c msb -n '__fish_seen_subcommand_from image' -l force -s f -d 'build: rebuild even if the image exists'
+complete -c msb -n '__fish_seen_subcommand_from image' -l force -s f -d 'build: rebuild even if the image exists; rm: remove it even if sandboxes use it'
 complete -c msb -n '__fish_seen_subcommand_from image' -l help -s h -d 'Show help for this command'
 complete -c msb -n '__fish_seen_subcommand_from image' -a '(msb _complete images 2>/dev/null)'
 complete -c msb -n '__fish_seen_subcommand_from stop' -l force -s f -d 'Kill the VM at once instead of a graceful stop'

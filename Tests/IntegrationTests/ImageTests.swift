@@ -30,6 +30,7 @@ import Testing
 
     @Test func imagesAreListedWithDigests() throws {
         #expect(Self.built)
+        _ = Self.python  // a sandbox that uses the python image
         let json = try MSBHarness.ok(["image", "ls", "--format", "json"])
         let images = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]] ?? []
         let byName = Dictionary(uniqueKeysWithValues: images.compactMap { image in (image["name"] as? String).map { ($0, image) } })
@@ -45,6 +46,9 @@ import Testing
         let base = try MSBHarness.run(["image", "rm", "base"])
         #expect(base.status == 2)
         #expect(base.stderr == "error: the base image is built in and cannot be removed\n")
+        let inUse = try MSBHarness.run(["image", "rm", "python"])
+        #expect(inUse.status == 1)
+        #expect(inUse.stderr.hasPrefix("error: image python is used by sandboxes: "))
         let missing = try MSBHarness.run(["image", "rm", "nope"])
         #expect(missing.status == 1)
         #expect(missing.stderr.hasPrefix("error: image not found: nope\n"))

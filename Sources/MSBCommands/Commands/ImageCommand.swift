@@ -9,7 +9,7 @@ struct ImageCommand: Subcommand {
             OptionSpec(long: "format", short: nil, valueName: "FORMAT", help: "ls output format: table or json (default: table)",
                        completion: .values(["table", "json"])),
             OptionSpec(long: "quiet", short: "q", valueName: nil, help: "ls: print names only"),
-            OptionSpec(long: "force", short: "f", valueName: nil, help: "build: rebuild even if the image exists"),
+            OptionSpec(long: "force", short: "f", valueName: nil, help: "build: rebuild even if the image exists; rm: remove it even if sandboxes use it"),
         ],
         minPositionals: 1, maxPositionals: nil, positionalCompletion: .image,
         examples: ["msb image build python", "msb image build node", "msb image ls", "msb image rm node"])
@@ -33,7 +33,15 @@ struct ImageCommand: Subcommand {
             }
         case "rm", "remove":
             guard !names.isEmpty else { throw MSBError(.invalidArgument, "'msb image rm' needs an image name") }
+            let sandboxes = try context.backend.list()
             return try forEachName(names) { (name: String) throws(MSBError) in
+                let image = try store.get(name)
+                // A sandbox's disk is an overlay of its image: removing the image would strand it.
+                let users = sandboxes.filter { $0.config.image == image.name }.map(\.name)
+                if !users.isEmpty && !arguments.flag("force") {
+                    throw MSBError(.invalidState, "image \(image.name) is used by sandboxes: \(users.joined(separator: ", "))",
+                                   hint: "remove them first, or use 'msb image rm -f \(image.name)'")
+                }
                 try store.remove(name)
                 context.write(name + "\n")
             }
