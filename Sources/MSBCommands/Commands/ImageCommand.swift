@@ -35,14 +35,7 @@ struct ImageCommand: Subcommand {
             guard !names.isEmpty else { throw MSBError(.invalidArgument, "'msb image rm' needs an image name") }
             let sandboxes = try context.backend.list()
             return try forEachName(names) { (name: String) throws(MSBError) in
-                let image = try store.get(name)
-                // A sandbox's disk is an overlay of its image: removing the image would strand it.
-                let users = sandboxes.filter { $0.config.image == image.name }.map(\.name)
-                if !users.isEmpty && !arguments.flag("force") {
-                    throw MSBError(.invalidState, "image \(image.name) is used by sandboxes: \(users.joined(separator: ", "))",
-                                   hint: "remove them first, or use 'msb image rm -f \(image.name)'")
-                }
-                try store.remove(name)
+                try store.remove(name, usedBy: sandboxes.map { ($0.name, $0.config.image) }, force: arguments.flag("force"))
                 context.write(name + "\n")
             }
         default:

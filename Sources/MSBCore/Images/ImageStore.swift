@@ -57,10 +57,17 @@ package struct ImageStore: Sendable {
         return images
     }
 
-    package func remove(_ requested: String) throws(MSBError) {
+    /// `usedBy` lists (sandbox, image) pairs: a sandbox's disk is an overlay of its image,
+    /// so removing an image in use would strand it, unless `force`.
+    package func remove(_ requested: String, usedBy sandboxes: [(name: String, image: String)], force: Bool) throws(MSBError) {
         let info = try get(requested)
         guard info.kind != "builtin" else {
             throw MSBError(.invalidArgument, "the base image is built in and cannot be removed")
+        }
+        let users = sandboxes.filter { $0.image == info.name }.map(\.name)
+        if !users.isEmpty && !force {
+            throw MSBError(.invalidState, "image \(info.name) is used by sandboxes: \(users.joined(separator: ", "))",
+                           hint: "remove them first, or use 'msb image rm -f \(info.name)'")
         }
         do {
             // Rename first so a half-removed image is never mistaken for a whole one.
