@@ -4,7 +4,7 @@ _msb() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "create start exec shell repl run ls metrics image stop rm completion help version --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "create start exec shell repl run ls metrics pull image stop rm completion help version --help --version" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -106,6 +106,12 @@ _msb() {
             fi
             COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
             ;;
+        pull)
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--insecure --help -h" -- "$cur"))
+                return
+            fi
+            ;;
         image)
             case "$prev" in
                 --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
@@ -142,7 +148,7 @@ _msb() {
                 COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
                 return
             fi
-            COMPREPLY=($(compgen -W "create start exec shell repl run ls metrics image stop rm completion help version" -- "$cur"))
+            COMPREPLY=($(compgen -W "create start exec shell repl run ls metrics pull image stop rm completion help version" -- "$cur"))
             ;;
         version)
             if [[ "$cur" == -* ]]; then

@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH=/opt/swift/usr/bin:$PATH
 
-# zsh and fish: the completion tests load the scripts into real shells.
-MSB_EXTRA_PACKAGES="zsh fish" scripts/setup.sh --deps-only
+# zsh and fish: the completion tests load the scripts into real shells; docker-registry
+# and skopeo: the pull tests run a real registry on 127.0.0.1.
+MSB_EXTRA_PACKAGES="zsh fish docker-registry skopeo" scripts/setup.sh --deps-only
 
 echo "test: building" >&2
 swift build --build-tests 2>&1 | grep -v "dlopen\|^\[" >&2 || true
@@ -31,6 +32,7 @@ cleanup() {
     for name in $(MSB_HOME=$MSB_TEST_HOME "$MSB_BIN" ls -q 2>/dev/null); do
         MSB_HOME=$MSB_TEST_HOME "$MSB_BIN" rm -f "$name" >/dev/null 2>&1 || true
     done
+    pkill -f "docker-registry serve $MSB_TEST_HOME" 2>/dev/null || true
     leftover=$(pgrep -f "qemu-system.*$MSB_TEST_HOME" || true)
     if [ -n "$leftover" ]; then
         echo "test: QEMU processes left behind: $leftover" >&2

@@ -4,7 +4,7 @@ import MSBCore
 struct ImageCommand: Subcommand {
     static let spec = CommandSpec(
         name: "image", summary: "Build, list and remove images",
-        usage: "ls|build|rm [OPTIONS] [NAME...]",
+        usage: "ls|build|rm|prune [OPTIONS] [NAME...]",
         options: [
             OptionSpec(long: "format", short: nil, valueName: "FORMAT", help: "ls output format: table or json (default: table)",
                        completion: .values(["table", "json"])),
@@ -38,8 +38,13 @@ struct ImageCommand: Subcommand {
                 try store.remove(name, usedBy: sandboxes.map { ($0.name, $0.config.image) }, force: arguments.flag("force"))
                 context.write(name + "\n")
             }
+        case "prune":
+            // Layers are only needed while pulling: drop the blob cache and leftovers of interrupted builds.
+            let removed = store.prune()
+            context.write("removed \(removed) cached blobs and leftovers\n")
+            return 0
         default:
-            throw MSBError(.invalidArgument, "unknown image action '\(action)'", hint: "use ls, build or rm")
+            throw MSBError(.invalidArgument, "unknown image action '\(action)'", hint: "use ls, build, rm or prune")
         }
     }
 

@@ -14,8 +14,6 @@ package struct ImageBuilder {
         "node": Recipe(packages: ["nodejs"], environment: []),
     ]
     static let suite = "bookworm"
-    /// Room for sandboxes to write on top of the image; the file is sparse.
-    static let spareMiB = 2048
 
     let store: ImageStore
     let progress: (String) -> Void
@@ -46,37 +44,16 @@ package struct ImageBuilder {
         defer { try? fm.removeItem(atPath: work) }
 
         let started = Date()
-        progress("[1/3] installing Debian \(Self.suite) minbase + \(recipe.packages.joined(separator: " ")) (mmdebstrap)")
-        try run(["/usr/bin/mmdebstrap", "--quiet", "--variant=minbase", "--include=" + recipe.packages.joined(separator: ","),
+        progress("installing Debian \(Self.suite) minbase + \(recipe.packages.joined(separator: " ")) (mmdebstrap)")
+        try HostCommand.run(["/usr/bin/mmdebstrap", "--quiet", "--variant=minbase", "--include=" + recipe.packages.joined(separator: ","),
                  "--dpkgopt=path-exclude=/usr/share/doc/*", "--dpkgopt=path-exclude=/usr/share/man/*",
                  "--dpkgopt=path-exclude=/usr/share/locale/*",
                  Self.suite, work + "/rootfs"], what: "mmdebstrap")
         try prepareRoot(work + "/rootfs", name: name)
 
-        progress("[2/3] writing the root disk (mkfs.ext4 -d)")
-        let usedMiB = try diskUsageMiB(work + "/rootfs")
-        let sizeMiB = usedMiB + usedMiB / 4 + Self.spareMiB
-        try run(["/usr/sbin/mkfs.ext4", "-q", "-F", "-L", "msbroot", "-E", "root_owner=0:0", "-d", work + "/rootfs",
-                 work + "/rootfs.ext4", "\(sizeMiB)M"], what: "mkfs.ext4")
-
-        progress("[3/3] recording the image")
-        let digest = try sha256(work + "/rootfs.ext4")
-        let info = ImageInfo(
-            name: name, kind: "disk", digest: "sha256:" + digest, sizeBytes: Int64(usedMiB) * 1024 * 1024,
-            createdAt: Date(), environment: recipe.environment, workingDirectory: "/root",
-            source: "mmdebstrap \(Self.suite) minbase + \(recipe.packages.joined(separator: " "))")
-        try store.save(info, in: work)
-        try? fm.removeItem(atPath: work + "/rootfs")
-        // Swap in atomically: sandboxes of an older build keep their own open base file.
-        let target = store.imageDirectory(name)
-        let old = store.directory + "/.old-\(name)-\(getpid())"
-        if fm.fileExists(atPath: target) { try? fm.moveItem(atPath: target, toPath: old) }
-        do {
-            try fm.moveItem(atPath: work, toPath: target)
-        } catch {
-            throw MSBError(.stateStore, "cannot install image \(name): \(error)")
-        }
-        try? fm.removeItem(atPath: old)
+        let info = try RootDiskWriter(store: store, progress: progress).install(
+            name: name, rootfs: work + "/rootfs", work: work, environment: recipe.environment, workingDirectory: "/root",
+            command: [], digest: nil, source: "mmdebstrap \(Self.suite) minbase + \(recipe.packages.joined(separator: " "))")
         progress("built image \(name) in \(Int(Date().timeIntervalSince(started)))s")
         return info
     }
@@ -91,43 +68,6 @@ package struct ImageBuilder {
         try? fm.createDirectory(atPath: root + "/var/cache/apt/archives/partial", withIntermediateDirectories: true)
         try? fm.removeItem(atPath: root + "/var/lib/apt/lists")
         try? fm.createDirectory(atPath: root + "/var/lib/apt/lists/partial", withIntermediateDirectories: true)
-    }
-
-    private func diskUsageMiB(_ path: String) throws(MSBError) -> Int {
-        let output = try run(["/usr/bin/du", "-sm", path], what: "du")
-        guard let first = output.split(separator: "\t").first, let mib = Int(first) else {
-            throw MSBError(.internalError, "cannot measure \(path)")
-        }
-        return mib
-    }
-
-    private func sha256(_ path: String) throws(MSBError) -> String {
-        let output = try run(["/usr/bin/sha256sum", path], what: "sha256sum")
-        return String(output.prefix(64))
-    }
-
-    @discardableResult
-    private func run(_ argv: [String], what: String) throws(MSBError) -> String {
-        guard FileManager.default.isExecutableFile(atPath: argv[0]) else {
-            throw MSBError(.notFound, "\(argv[0]) is not installed", hint: "run scripts/setup.sh (it installs mmdebstrap and e2fsprogs)")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: argv[0])
-        process.arguments = Array(argv.dropFirst())
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        do { try process.run() } catch {
-            throw MSBError(.internalError, "cannot run \(what): \(error)")
-        }
-        let errBox = PipeDrain(err)
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let tail = errBox.text.split(separator: "\n").suffix(5).joined(separator: "; ")
-            throw MSBError(.internalError, "\(what) failed with status \(process.terminationStatus): \(tail)")
-        }
-        return String(decoding: data, as: UTF8.self)
     }
 }
 

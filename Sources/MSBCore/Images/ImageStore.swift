@@ -14,6 +14,8 @@ package struct ImageInfo: Codable, Equatable, Sendable {
     package var workingDirectory: String
     /// Where this image came from, e.g. `mmdebstrap bookworm minbase + python3`.
     package var source: String
+    /// Entrypoint + Cmd of a pulled image (informational; exec always names its command).
+    package var command: [String]?
 }
 
 /// Images under `$MSB_HOME/images/NAME/` (image.json + rootfs.ext4). The base image is
@@ -27,7 +29,10 @@ package struct ImageStore: Sendable {
     package init(paths: MSBPaths) { self.paths = paths }
 
     package var directory: String { paths.home + "/images" }
-    package func imageDirectory(_ name: String) -> String { directory + "/" + name }
+    /// Reference characters that cannot be in a file name are percent-encoded.
+    package func imageDirectory(_ name: String) -> String {
+        directory + "/" + name.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")
+    }
     package func rootDisk(_ name: String) -> String { imageDirectory(name) + "/rootfs.ext4" }
 
     package func canonicalName(_ name: String) -> String {
@@ -38,7 +43,7 @@ package struct ImageStore: Sendable {
     package func get(_ requested: String) throws(MSBError) -> ImageInfo {
         let name = canonicalName(requested)
         if name == Self.baseName { return baseImage() }
-        guard !name.contains("/"), !name.hasPrefix("."),
+        guard !name.hasPrefix("."),
               let data = FileManager.default.contents(atPath: imageDirectory(name) + "/image.json"),
               let info = try? JSONDecoder.msb.decode(ImageInfo.self, from: data) else {
             let known = (try? list().map(\.name).joined(separator: ", ")) ?? Self.baseName
@@ -51,7 +56,8 @@ package struct ImageStore: Sendable {
     package func list() throws(MSBError) -> [ImageInfo] {
         var images = [baseImage()]
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for name in names.sorted() where !name.hasPrefix(".") {
+        for entry in names.sorted() where !entry.hasPrefix(".") {
+            let name = entry.replacingOccurrences(of: "%2F", with: "/").replacingOccurrences(of: "%25", with: "%")
             if let info = try? get(name) { images.append(info) }
         }
         return images
@@ -77,6 +83,21 @@ package struct ImageStore: Sendable {
         } catch {
             throw MSBError(.stateStore, "cannot remove image \(info.name): \(error)")
         }
+    }
+
+    /// Removes the pull blob cache and leftovers of interrupted builds; returns how many entries went.
+    package func prune() -> Int {
+        let fm = FileManager.default
+        var removed = 0
+        let blobs = directory + "/.blobs/sha256"
+        for blob in (try? fm.contentsOfDirectory(atPath: blobs)) ?? [] where (try? fm.removeItem(atPath: blobs + "/" + blob)) != nil {
+            removed += 1
+        }
+        for entry in (try? fm.contentsOfDirectory(atPath: directory)) ?? []
+        where entry.hasPrefix(".build-") || entry.hasPrefix(".pull-") || entry.hasPrefix(".old-") || entry.hasPrefix(".removing-") {
+            if (try? fm.removeItem(atPath: directory + "/" + entry)) != nil { removed += 1 }
+        }
+        return removed
     }
 
     func baseImage() -> ImageInfo {
