@@ -12,6 +12,7 @@ _msb() {
         create)
             case "$prev" in
                 --name|-n) return ;;
+                --user|-u) return ;;
                 --image) COMPREPLY=($(compgen -W "$(msb _complete images 2>/dev/null)" -- "$cur")); return ;;
                 --memory|-m) return ;;
                 --cpus) return ;;
@@ -21,7 +22,7 @@ _msb() {
                 --accel) COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")); return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --image --memory -m --cpus --env -e --workdir -w --max-duration --accel --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --user -u --image --memory -m --cpus --env -e --workdir -w --max-duration --accel --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -37,10 +38,11 @@ _msb() {
                 --env|-e) return ;;
                 --workdir|-w) return ;;
                 --timeout) return ;;
+                --user|-u) return ;;
                 --detach-keys) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--env -e --workdir -w --timeout --interactive -i --tty -t --detach-keys --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
                 return
             fi
             COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
@@ -79,10 +81,11 @@ _msb() {
                 --env|-e) return ;;
                 --workdir|-w) return ;;
                 --timeout) return ;;
+                --user|-u) return ;;
                 --detach-keys) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --image --memory -m --cpus --max-duration --accel --env -e --workdir -w --timeout --interactive -i --tty -t --detach-keys --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --image --memory -m --cpus --max-duration --accel --env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
                 return
             fi
             ;;

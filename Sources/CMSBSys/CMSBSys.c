@@ -14,6 +14,7 @@
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/vfs.h>
+#include <grp.h>
 #include <unistd.h>
 
 static void report_and_exit(int pipe_fd, int stage, int err) {
@@ -71,6 +72,11 @@ static void exec_searching(const char *name, char *const argv[], char *const env
 
 pid_t msb_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
                 int fd0, int fd1, int fd2, int fd3, int flags, int *error_out, int *stage_out) {
+    return msb_spawn_as(path, argv, envp, cwd, fd0, fd1, fd2, fd3, flags, -1, -1, error_out, stage_out);
+}
+
+pid_t msb_spawn_as(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                   int fd0, int fd1, int fd2, int fd3, int flags, int uid, int gid, int *error_out, int *stage_out) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) { *error_out = errno; *stage_out = 1; return -1; }
     pid_t parent = getpid();
@@ -114,6 +120,8 @@ pid_t msb_spawn(const char *path, char *const argv[], char *const envp[], const 
         close_from(fd3 >= 0 ? 4 : 3, rep);
         if ((flags & MSB_SPAWN_CTTY) && (flags & MSB_SPAWN_SETSID)) ioctl(0, TIOCSCTTY, 0);
         if (cwd && cwd[0] && chdir(cwd) != 0) report_and_exit(rep, 2, errno);
+        if (gid >= 0 && (setgroups(0, NULL) != 0 || setgid((gid_t)gid) != 0)) report_and_exit(rep, 4, errno);
+        if (uid >= 0 && setuid((uid_t)uid) != 0) report_and_exit(rep, 4, errno);
         int err = 0;
         if ((flags & MSB_SPAWN_SEARCH_PATH) && strchr(path, '/') == NULL) {
             exec_searching(path, argv, envp, &err);

@@ -88,11 +88,13 @@ package struct ExecRequest: Equatable, Sendable {
     package var cols: UInt16
     /// 0 means no timeout; the agent kills the process group when it passes.
     package var timeoutMilliseconds: UInt64
+    /// `name`, `uid` or `uid:gid` as in the image config's User; empty means root.
+    package var user: String
 
     package init(
         argv: [String], environment: [String] = [], workingDirectory: String = "",
         attachStdin: Bool = false, tty: Bool = false, rows: UInt16 = 24, cols: UInt16 = 80,
-        timeoutMilliseconds: UInt64 = 0
+        timeoutMilliseconds: UInt64 = 0, user: String = ""
     ) {
         self.argv = argv
         self.environment = environment
@@ -102,6 +104,7 @@ package struct ExecRequest: Equatable, Sendable {
         self.rows = rows
         self.cols = cols
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.user = user
     }
 }
 
@@ -183,7 +186,7 @@ extension Message {
         case .exec(let r):
             w.strings(r.argv); w.strings(r.environment); w.string(r.workingDirectory)
             w.bool(r.attachStdin); w.bool(r.tty); w.u16(r.rows); w.u16(r.cols)
-            w.u64(r.timeoutMilliseconds)
+            w.u64(r.timeoutMilliseconds); w.string(r.user)
         case .started(let pid): w.i32(pid)
         case .stdin(let d), .stdout(let d), .stderr(let d): w.data(d)
         case .stdinClose, .shutdown, .shutdownAck, .detach, .statsRequest: break
@@ -210,7 +213,7 @@ extension Message {
             message = .exec(ExecRequest(
                 argv: try r.strings(), environment: try r.strings(), workingDirectory: try r.string(),
                 attachStdin: try r.bool(), tty: try r.bool(), rows: try r.u16(), cols: try r.u16(),
-                timeoutMilliseconds: try r.u64()))
+                timeoutMilliseconds: try r.u64(), user: try r.string()))
         case 4: message = .started(pid: try r.i32())
         case 5: message = .stdin(try r.data())
         case 6: message = .stdinClose

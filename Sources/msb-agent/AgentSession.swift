@@ -60,8 +60,50 @@ final class AgentSession {
 enum ProcessLauncher {
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    static func environment(for request: ExecRequest) -> [String] {
-        var env: [String: String] = ["PATH": defaultPath, "HOME": "/root", "USER": "root"]
+    struct UserIdentity {
+        var uid: Int32 = -1
+        var gid: Int32 = -1
+        var name = "root"
+        var home = "/root"
+    }
+
+    /// `name`, `uid`, `name:group` or `uid:gid`, looked up in the root's own /etc/passwd
+    /// and /etc/group (no NSS: the agent is static). Empty means root.
+    static func resolveUser(_ spec: String) -> Result<UserIdentity, ExecFailure> {
+        guard !spec.isEmpty else { return .success(UserIdentity()) }
+        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        let passwd = (GuestStatistics.readFile("/etc/passwd") ?? "").split(separator: "\n").map {
+            $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        }.filter { $0.count >= 7 }
+        var identity = UserIdentity()
+        if let uid = Int32(parts[0]) {
+            identity.uid = uid
+            identity.name = parts[0]
+            identity.gid = 0
+            if let entry = passwd.first(where: { Int32($0[2]) == uid }) {
+                identity.name = entry[0]; identity.gid = Int32(entry[3]) ?? 0; identity.home = entry[5]
+            }
+        } else if let entry = passwd.first(where: { $0[0] == parts[0] }), let uid = Int32(entry[2]) {
+            identity.uid = uid; identity.gid = Int32(entry[3]) ?? 0; identity.name = entry[0]; identity.home = entry[5]
+        } else {
+            return .failure(ExecFailure(kind: .failed, message: "unable to find user \(parts[0]): no matching entries in passwd file"))
+        }
+        if parts.count > 1 {
+            if let gid = Int32(parts[1]) {
+                identity.gid = gid
+            } else if let group = (GuestStatistics.readFile("/etc/group") ?? "").split(separator: "\n")
+                        .map({ $0.split(separator: ":", omittingEmptySubsequences: false) })
+                        .first(where: { $0.count >= 3 && $0[0] == parts[1] }), let gid = Int32(group[2]) {
+                identity.gid = gid
+            } else {
+                return .failure(ExecFailure(kind: .failed, message: "unable to find group \(parts[1]): no matching entries in group file"))
+            }
+        }
+        return .success(identity)
+    }
+
+    static func environment(for request: ExecRequest, user: UserIdentity) -> [String] {
+        var env: [String: String] = ["PATH": defaultPath, "HOME": user.home, "USER": user.name]
         if let host = hostname() { env["HOSTNAME"] = host }
         if request.tty { env["TERM"] = "xterm-256color" }
         var order = ["PATH", "HOME", "USER", "HOSTNAME", "TERM"].filter { env[$0] != nil }
@@ -109,14 +151,22 @@ enum ProcessLauncher {
             ourStdout = outPipe[0]; ourStderr = errPipe[0]
             toClose += [outPipe[1], errPipe[1]]
         }
-        let env = environment(for: request)
+        let user: UserIdentity
+        switch resolveUser(request.user) {
+        case .success(let identity): user = identity
+        case .failure(let failure):
+            for fd in toClose + [ourStdin, ourStdout, ourStderr] where fd >= 0 { close(fd) }
+            return .failure(failure)
+        }
+        let env = environment(for: request, user: user)
         let cwd = request.workingDirectory.isEmpty ? "/" : request.workingDirectory
         var errorCode: Int32 = 0, stage: Int32 = 0
         var flags = Int32(MSB_SPAWN_SETSID | MSB_SPAWN_SEARCH_PATH)
         if request.tty { flags |= Int32(MSB_SPAWN_CTTY) }
         let pid = withCStrings(request.argv) { argv in
             withCStrings(env) { envp in
-                msb_spawn(program, argv, envp, cwd, childStdin, childStdout, childStderr, -1, flags, &errorCode, &stage)
+                msb_spawn_as(program, argv, envp, cwd, childStdin, childStdout, childStderr, -1, flags, user.uid, user.gid,
+                             &errorCode, &stage)
             }
         }
         for fd in toClose { close(fd) }
@@ -136,6 +186,8 @@ enum ProcessLauncher {
         switch (stage, errorCode) {
         case (2, _):
             return ExecFailure(kind: .failed, message: "cannot change to directory \(cwd): \(reason)")
+        case (4, _):
+            return ExecFailure(kind: .failed, message: "cannot switch user: \(reason)")
         case (3, ENOENT) where !program.contains("/"):
             return ExecFailure(kind: .notFound, message: "\(program): executable file not found in $PATH")
         case (3, ENOENT):

@@ -89,6 +89,16 @@ import Testing
         let expected = ["/data", "1", "big.bin", "hard", "keep.txt", "link", longName, "secret.sh", "c", "inside",
                         "hello from the fixture", "keep.txt", "750 1", "644 2", "no-fifo", "no-old", "104857600"]
         #expect(out == expected.joined(separator: "\n") + "\n")
+
+        // The image's User is the default; -u overrides it; unknown users are clear errors.
+        #expect(try MSBHarness.ok(["exec", name, "--", "sh", "-c", "id -u; id -g; echo $HOME $USER"]) == "1000\n1000\n/home/app app\n")
+        #expect(try MSBHarness.ok(["exec", "-u", "0", name, "--", "id", "-u"]) == "0\n")
+        #expect(try MSBHarness.ok(["exec", "-u", "app:staff", name, "--", "id", "-g"]) == "50\n")
+        let unknown = try MSBHarness.run(["exec", "-u", "nobody", name, "--", "true"])
+        #expect(unknown.status == 125)
+        #expect(unknown.stderr == "error: unable to find user nobody: no matching entries in passwd file\n")
+        // Without a command, run uses the image's Entrypoint + Cmd.
+        #expect(try MSBHarness.ok(["run", "--image", reference]) == "from-cmd\n")
     }
 
     @Test func pullsByDigestAndListsTheImage() throws {

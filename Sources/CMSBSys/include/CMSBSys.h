@@ -19,6 +19,11 @@ enum {
 pid_t msb_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
                 int fd0, int fd1, int fd2, int fd3, int flags, int *error_out, int *stage_out);
 
+/// msb_spawn that also switches to uid/gid (each -1 to keep) before exec, dropping
+/// supplementary groups; a failure to switch is reported as stage 4.
+pid_t msb_spawn_as(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                   int fd0, int fd1, int fd2, int fd3, int flags, int uid, int gid, int *error_out, int *stage_out);
+
 int msb_set_nonblocking(int fd, int on);
 int msb_set_cloexec(int fd);
 uint64_t msb_rdtsc(void);

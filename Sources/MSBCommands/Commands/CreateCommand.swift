@@ -5,7 +5,8 @@ struct CreateCommand: Subcommand {
     static let spec = CommandSpec(
         name: "create", summary: "Create a sandbox and boot it in the background",
         usage: "[OPTIONS]",
-        options: [OptionSpec(long: "name", short: "n", valueName: "NAME", help: "Sandbox name (default: generated)")]
+        options: [OptionSpec(long: "name", short: "n", valueName: "NAME", help: "Sandbox name (default: generated)"),
+                  OptionSpec(long: "user", short: "u", valueName: "USER", help: "Default user for execs: name, uid or uid:gid")]
             + CommandTable.sandboxOptions,
         examples: ["msb create --name web", "msb create --name big --memory 1G --cpus 2 -e MODE=test"])
 
@@ -22,6 +23,7 @@ struct CreateCommand: Subcommand {
         try InputParsing.validateName(name)
         var config = SandboxConfig(name: name)
         if let image = arguments.value("image") { config.image = image }
+        if let user = arguments.value("user"), !user.isEmpty { config.user = user }
         if let memory = arguments.value("memory") { config.memoryMiB = try InputParsing.parseMemoryMiB(memory) }
         if let cpus = arguments.value("cpus") { config.cpus = try InputParsing.parseCPUs(cpus) }
         for item in arguments.allValues("env") { try InputParsing.validateEnvironment(item) }

@@ -6,6 +6,7 @@ struct ExecCommand: Subcommand {
         OptionSpec(long: "workdir", short: "w", valueName: "DIR", help: "Working directory in the guest"),
         OptionSpec(long: "timeout", short: nil, valueName: "DURATION", help: "Kill the command after this long (exit 124), e.g. 30s"),
         OptionSpec(long: "interactive", short: "i", valueName: nil, help: "Forward stdin even when it is a terminal"),
+        OptionSpec(long: "user", short: "u", valueName: "USER", help: "Run as name, uid or uid:gid (default: the image's User, else root)"),
         OptionSpec(long: "tty", short: "t", valueName: nil, help: "Run the command on a pseudo-terminal (full-screen programs work)"),
         OptionSpec(long: "detach-keys", short: nil, valueName: "KEYS", help: "Keys that detach from a -t session (default: ctrl-])"),
     ]
@@ -33,6 +34,7 @@ struct ExecCommand: Subcommand {
         for item in arguments.allValues("env") { try InputParsing.validateEnvironment(item) }
         var parameters = ExecParameters(argv: arguments.trailing, environment: arguments.allValues("env"), tty: arguments.flag("tty"))
         if let dir = arguments.value("workdir") { parameters.workingDirectory = try CreateCommand.validatedWorkdir(dir) }
+        if let user = arguments.value("user") { parameters.user = user }
         if let timeout = arguments.value("timeout") {
             parameters.timeoutMilliseconds = try InputParsing.parseDurationMilliseconds(timeout)
         }

@@ -3,7 +3,7 @@ import MSBCore
 struct RunCommand: Subcommand {
     static let spec = CommandSpec(
         name: "run", summary: "Create a temporary sandbox, run one command in it, remove it",
-        usage: "[OPTIONS] [--] COMMAND [ARG...]",
+        usage: "[OPTIONS] [--] [COMMAND [ARG...]]",
         options: [OptionSpec(long: "name", short: "n", valueName: "NAME", help: "Sandbox name (default: generated)")]
             + CommandTable.sandboxOptions.filter { $0.long != "env" && $0.long != "workdir" }
             + ExecCommand.execOptions,
@@ -11,6 +11,12 @@ struct RunCommand: Subcommand {
         examples: ["msb run -- echo hi", "msb run --memory 1G --timeout 1m -- sh -c 'make test'"])
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
+        var arguments = arguments
+        // Like docker run: without a command, the image's Entrypoint + Cmd.
+        if arguments.trailing.isEmpty, let image = arguments.value("image"),
+           let command = try? ImageStore(paths: MSBPaths(environment: context.environment)).get(image).command, !command.isEmpty {
+            arguments.trailing = command
+        }
         let parameters = try ExecCommand.execParameters(from: arguments)
         let config = try CreateCommand.sandboxConfig(from: arguments, context: context)
         let backend = context.backend

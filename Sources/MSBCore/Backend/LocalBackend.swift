@@ -35,6 +35,7 @@ package final class LocalBackend: SandboxBackend {
         // The image's defaults come first; the sandbox's own -e and -w override them.
         config.environment = image.environment + config.environment
         if config.workingDirectory.isEmpty { config.workingDirectory = image.workingDirectory }
+        if config.user == nil { config.user = image.user }
         _ = try GuestArtifacts(directory: paths.artifacts).validated()
         try announceAccelerator(AcceleratorProbe.decide(config.accelerator))
         let store = try store()
@@ -196,7 +197,7 @@ package final class LocalBackend: SandboxBackend {
         let request = ExecRequest(
             argv: command.argv, environment: command.environment, workingDirectory: command.workingDirectory,
             attachStdin: io.stdinFd != nil, tty: command.tty, rows: command.rows, cols: command.cols,
-            timeoutMilliseconds: command.timeoutMilliseconds ?? 0)
+            timeoutMilliseconds: command.timeoutMilliseconds ?? 0, user: command.user)
         return try ExecClient(fd: fd).run(request, io: io)
     }
 

@@ -44,6 +44,8 @@ package struct ExecParameters: Sendable {
     package var rows: UInt16 = 24
     package var cols: UInt16 = 80
     package var timeoutMilliseconds: UInt64?
+    /// Empty: the sandbox's default user (its image's User, else root).
+    package var user = ""
 
     package init(argv: [String], environment: [String] = [], workingDirectory: String = "", tty: Bool = false,
                  timeoutMilliseconds: UInt64? = nil) {

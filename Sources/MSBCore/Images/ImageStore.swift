@@ -16,6 +16,8 @@ package struct ImageInfo: Codable, Equatable, Sendable {
     package var source: String
     /// Entrypoint + Cmd of a pulled image (informational; exec always names its command).
     package var command: [String]?
+    /// The image config's User, the default for execs.
+    package var user: String?
 }
 
 /// Images under `$MSB_HOME/images/NAME/` (image.json + rootfs.ext4). The base image is

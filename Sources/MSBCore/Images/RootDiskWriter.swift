@@ -11,7 +11,7 @@ struct RootDiskWriter {
     let progress: (String) -> Void
 
     func install(name: String, rootfs: String, work: String, environment: [String], workingDirectory: String,
-                 command: [String], digest: String?, source: String) throws(MSBError) -> ImageInfo {
+                 command: [String], user: String? = nil, digest: String?, source: String) throws(MSBError) -> ImageInfo {
         progress("writing the root disk (mkfs.ext4 -d)")
         let usedMiB = try diskUsageMiB(rootfs)
         let sizeMiB = usedMiB + usedMiB / 4 + Self.spareMiB
@@ -24,7 +24,7 @@ struct RootDiskWriter {
         let info = ImageInfo(
             name: name, kind: "disk", digest: diskDigest,
             sizeBytes: Int64(usedMiB) * 1024 * 1024, createdAt: Date(), environment: environment,
-            workingDirectory: workingDirectory, source: source, command: command)
+            workingDirectory: workingDirectory, source: source, command: command, user: user)
         try store.save(info, in: work)
         try? FileManager.default.removeItem(atPath: rootfs)
         let fm = FileManager.default

@@ -13,6 +13,8 @@ public struct SandboxConfig: Codable, Equatable, Sendable {
     /// The supervisor stops the sandbox after this long; nil means never.
     public var maxDurationMilliseconds: UInt64?
     public var accelerator: AcceleratorChoice
+    /// Who execs run as by default (`name`, `uid` or `uid:gid`); nil means root.
+    public var user: String?
 
     public init(
         name: String, image: String = "base", cpus: Int = 1, memoryMiB: Int = 512,

@@ -13,7 +13,7 @@ extension Supervisor {
             let id = allocateRequestId()
             agent?.send(Envelope(id: id, .exec(ExecRequest(
                 argv: argv, environment: defaultEnvironment + environment,
-                workingDirectory: defaultWorkingDirectory, attachStdin: true))))
+                workingDirectory: defaultWorkingDirectory, attachStdin: true, user: defaultUser))))
             return id
         }
         guard let interpreter else {

@@ -33,6 +33,7 @@ package final class Supervisor {
     let interpreters = InterpreterPool()
     private(set) var defaultEnvironment: [String] = []
     private(set) var defaultWorkingDirectory = ""
+    private(set) var defaultUser = ""
 
     struct StopRequest {
         var reason: String
@@ -90,6 +91,7 @@ package final class Supervisor {
         let config = record.config
         defaultEnvironment = config.environment
         defaultWorkingDirectory = config.workingDirectory
+        defaultUser = config.user ?? ""
         let artifacts = try GuestArtifacts(directory: paths.artifacts).validated()
         let decision = try AcceleratorProbe.decide(config.accelerator)
         let vmConfig = VirtualMachineConfiguration(
@@ -295,6 +297,7 @@ package final class Supervisor {
             // Sandbox defaults (create's -e and -w) apply first; the request's own override them.
             request.environment = defaultEnvironment + request.environment
             if request.workingDirectory.isEmpty { request.workingDirectory = defaultWorkingDirectory }
+            if request.user.isEmpty { request.user = defaultUser }
             let globalId = allocateRequestId()
             client.requests[localId] = globalId
             routes[globalId] = (client.peer.fd, localId)

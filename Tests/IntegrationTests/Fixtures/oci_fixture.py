@@ -3,7 +3,8 @@
 
 usage: oci_fixture.py LAYOUT_DIR
 Tags in the layout: "1" (a manifest) and "multi" (an index with linux/amd64 and linux/arm64).
-Layer 1: busybox (so the image boots and runs commands), /data files, an opaque-to-be
+Config: User app (uid 1000 in the image's /etc/passwd), Entrypoint echo, Cmd from-cmd.
+Layer 1: busybox (so the image boots and runs commands), /etc/passwd and /etc/group, /data files, an opaque-to-be
   directory, a symlink `escape -> /`, a relative symlink, a hard link, a FIFO (skipped).
 Layer 2: a whiteout of /data/old.txt, an opaque /opaque with a new file, a file written
   through the `escape` symlink (must land inside the image), a `../evil` entry (refused).
@@ -36,7 +37,7 @@ def layer1(tar):
     busybox = open("/bin/busybox", "rb").read()
     add_special(tar, "bin", tarfile.DIRTYPE)
     add_file(tar, "bin/busybox", busybox, 0o755)
-    for applet in ("sh", "cat", "ls", "echo", "test", "readlink", "stat", "wc", "pwd", "env"):
+    for applet in ("sh", "cat", "ls", "echo", "test", "readlink", "stat", "wc", "pwd", "env", "id"):
         add_special(tar, "bin/" + applet, tarfile.SYMTYPE, "busybox")
     add_special(tar, "data", tarfile.DIRTYPE)
     add_file(tar, "data/keep.txt", b"kept\n")
@@ -51,6 +52,8 @@ def layer1(tar):
     add_special(tar, "escape", tarfile.SYMTYPE, "/")
     add_special(tar, "tmp", tarfile.DIRTYPE, mode=0o1777)
     add_file(tar, "etc/greeting", b"hello from the fixture\n")
+    add_file(tar, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n")
+    add_file(tar, "etc/group", b"root:x:0:\napp:x:1000:\nstaff:x:50:\n")
 
 def layer2(tar):
     add_file(tar, "data/.wh.old.txt", b"")
@@ -82,7 +85,8 @@ def main():
         layers.append(dict(write_blob(layout, data), mediaType="application/vnd.oci.image.layer.v1.tar+gzip"))
         diff_ids.append(diff_id)
     config = {"architecture": "amd64", "os": "linux",
-              "config": {"Env": ["PATH=/bin", "FIXTURE=1"], "WorkingDir": "/data", "Cmd": ["/bin/sh"]},
+              "config": {"Env": ["PATH=/bin", "FIXTURE=1"], "WorkingDir": "/data", "User": "app",
+                         "Entrypoint": ["/bin/echo"], "Cmd": ["from-cmd"]},
               "rootfs": {"type": "layers", "diff_ids": diff_ids}}
     config_desc = dict(write_blob(layout, json.dumps(config).encode()), mediaType="application/vnd.oci.image.config.v1+json")
     manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",

@@ -82,6 +82,7 @@ package struct ImagePuller: Sendable {
         let info = try RootDiskWriter(store: store, progress: progress).install(
             name: text, rootfs: work + "/rootfs", work: work, environment: environment,
             workingDirectory: workdir.isEmpty ? "/" : workdir, command: command,
+            user: (imageConfig["User"] as? String).flatMap { $0.isEmpty ? nil : $0 },
             digest: reference.isDigest ? reference.reference : Self.digest(of: data), source: "pulled from \(reference)")
         if applier.skippedEntries > 0 { progress("skipped \(applier.skippedEntries) entries (device nodes, unsafe paths)") }
         return info
