@@ -68,6 +68,73 @@ import Testing
         return nil
     }()
 
+    /// A second registry that demands bearer tokens from Fixtures/token_server.py
+    /// (which grants them for msb:secret only), filled through that same token flow.
+    static let tokenRegistry: String? = {
+        guard Self.registry != nil else { return nil }
+        let dir = MSBHarness.home + "/token-registry"
+        try? FileManager.default.createDirectory(atPath: dir + "/store", withIntermediateDirectories: true)
+        for _ in 0..<5 {
+            let tokenPort = Int.random(in: 20_000...60_000), port = tokenPort + 1
+            let tokens = Process()
+            tokens.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            tokens.arguments = ["python3", fixtures + "/token_server.py", dir, String(tokenPort), "msb-test"]
+            tokens.standardOutput = FileHandle.nullDevice
+            tokens.standardError = FileHandle.nullDevice
+            guard (try? tokens.run()) != nil else { return nil }
+            for _ in 0..<50 where !FileManager.default.fileExists(atPath: dir + "/token.crt") { usleep(100_000) }
+            let config = """
+                version: 0.1
+                log:
+                  level: error
+                storage:
+                  filesystem:
+                    rootdirectory: \(dir)/store
+                http:
+                  addr: 127.0.0.1:\(port)
+                auth:
+                  token:
+                    realm: http://127.0.0.1:\(tokenPort)/token
+                    service: msb-test
+                    issuer: msb-test-issuer
+                    rootcertbundle: \(dir)/token.crt
+                """
+            try? config.write(toFile: dir + "/config.yml", atomically: true, encoding: .utf8)
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
+            server.arguments = ["serve", dir + "/config.yml"]
+            server.standardOutput = FileHandle.nullDevice
+            server.standardError = FileHandle.nullDevice
+            guard (try? server.run()) != nil else { return nil }
+            let address = "127.0.0.1:\(port)"
+            for _ in 0..<50 where server.isRunning && tokens.isRunning {
+                if tool(["skopeo", "copy", "-q", "--dest-tls-verify=false", "--dest-creds", "msb:secret",
+                         "oci:\(MSBHarness.home)/registry/layout:1", "docker://\(address)/test/fixture:1"]).status == 0 {
+                    return address
+                }
+                usleep(200_000)
+            }
+            server.terminate()
+            tokens.terminate()
+            try? FileManager.default.removeItem(atPath: dir + "/token.crt")
+        }
+        return nil
+    }()
+
+    @Test func bearerTokensFromTheRegistrysChallenge() throws {
+        let address = try #require(Self.tokenRegistry, "the token-auth registry did not start")
+        let reference = "\(address)/test/fixture:1"
+        let home = MSBHarness.home + "/token-pull"
+        let anonymous = try MSBHarness.run(["pull", reference, "--insecure"], env: ["MSB_HOME": home])
+        #expect(anonymous.status == 1)
+        #expect(anonymous.stderr == "error: registry \(address) refused a token (HTTP 401)\n  → check MSB_REGISTRY_AUTH\n")
+        let wrong = try MSBHarness.run(["pull", reference, "--insecure"], env: ["MSB_HOME": home, "MSB_REGISTRY_AUTH": "msb:wrong"])
+        #expect(wrong.status == 1)
+        let granted = try MSBHarness.run(["pull", reference, "--insecure"], env: ["MSB_HOME": home, "MSB_REGISTRY_AUTH": "msb:secret"])
+        #expect(granted.status == 0, "\(granted.stderr)")
+        #expect(granted.out == reference + "\n")
+    }
+
     @Test func pullsAnIndexAppliesLayersSafelyAndBoots() throws {
         let registry = try #require(Self.registry, "the test registry did not start")
         let reference = "\(registry.address)/test/fixture:multi"

@@ -15,6 +15,8 @@ public struct MSBError: Error, CustomStringConvertible, Sendable {
         public static let vmmFailure = Code(rawValue: "vmmFailure")
         public static let agentFailure = Code(rawValue: "agentFailure")
         public static let stateStore = Code(rawValue: "stateStore")
+        /// Credentials missing or refused.
+        public static let accessDenied = Code(rawValue: "accessDenied")
         /// Content that does not match its digest.
         public static let integrity = Code(rawValue: "integrity")
         public static let internalError = Code(rawValue: "internalError")

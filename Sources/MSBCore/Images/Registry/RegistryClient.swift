@@ -72,11 +72,11 @@ final class RegistryClient: @unchecked Sendable {
     }
 
     private func authenticate(challenge: String?) throws(MSBError) {
-        guard let challenge else { throw MSBError(.internalError, "registry \(image.registry) refused access (401)") }
+        guard let challenge else { throw MSBError(.accessDenied, "registry \(image.registry) refused access (401)") }
         let basic = credentials.map { "Basic " + Data($0.utf8).base64EncodedString() }
         if challenge.lowercased().hasPrefix("basic") {
             guard let basic else {
-                throw MSBError(.invalidArgument, "registry \(image.registry) needs credentials", hint: "set MSB_REGISTRY_AUTH=user:password")
+                throw MSBError(.accessDenied, "registry \(image.registry) needs credentials", hint: "set MSB_REGISTRY_AUTH=user:password")
             }
             lock.lock(); authorization = basic; lock.unlock()
             return
@@ -95,7 +95,7 @@ final class RegistryClient: @unchecked Sendable {
         guard response.statusCode == 200,
               let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
               let token = (json["token"] as? String) ?? (json["access_token"] as? String) else {
-            throw MSBError(.invalidArgument, "registry \(image.registry) refused a token (HTTP \(response.statusCode))",
+            throw MSBError(.accessDenied, "registry \(image.registry) refused a token (HTTP \(response.statusCode))",
                            hint: "check MSB_REGISTRY_AUTH")
         }
         lock.lock(); authorization = "Bearer " + token; lock.unlock()
