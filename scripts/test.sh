@@ -33,7 +33,7 @@ cleanup() {
         MSB_HOME=$MSB_TEST_HOME "$MSB_BIN" rm -f "$name" >/dev/null 2>&1 || true
     done
     pkill -f "docker-registry serve $MSB_TEST_HOME" 2>/dev/null || true
-    pkill -f "token_server.py $MSB_TEST_HOME" 2>/dev/null || true
+    pkill -9 -f "token_server.py $MSB_TEST_HOME" 2>/dev/null || true
     leftover=$(pgrep -f "qemu-system.*$MSB_TEST_HOME" || true)
     if [ -n "$leftover" ]; then
         echo "test: QEMU processes left behind: $leftover" >&2

@@ -6,7 +6,7 @@ Writes DIR/token.crt (the registry's rootcertbundle) and serves GET /token:
 requests with HTTP basic credentials msb:secret get a JWT (RS256, x5c header) granting
 pull and push on the requested repository scope; anonymous requests get 401.
 """
-import base64, datetime, json, os, sys, time, uuid
+import base64, datetime, json, os, signal, sys, time, uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+# The Swift test runner starts children with signals blocked; SIGTERM must end us.
+signal.pthread_sigmask(signal.SIG_SETMASK, [])
 directory, port, service = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "msb-test-token-issuer")])
