@@ -37,9 +37,11 @@ package final class LocalBackend: SandboxBackend {
         if config.workingDirectory.isEmpty { config.workingDirectory = image.workingDirectory }
         if config.user == nil { config.user = image.user }
         _ = try GuestArtifacts(directory: paths.artifacts).validated()
-        try announceAccelerator(AcceleratorProbe.decide(config.accelerator))
+        let decision = try AcceleratorProbe.decide(config.accelerator)
         let store = try store()
         try store.insert(SandboxRecord(config: config, status: .created, createdAt: Date()))
+        // Only once the sandbox is really being made: a refused create prints no notice.
+        try announceAccelerator(decision)
         do {
             try FileManager.default.createDirectory(
                 atPath: paths.sandboxDirectory(config.name), withIntermediateDirectories: true,
