@@ -40,9 +40,9 @@ package final class LocalBackend: SandboxBackend {
         let decision = try AcceleratorProbe.decide(config.accelerator)
         let store = try store()
         try store.insert(SandboxRecord(config: config, status: .created, createdAt: Date()))
-        // Only once the sandbox is really being made: a refused create prints no notice.
-        try announceAccelerator(decision)
         do {
+            // Only once the sandbox is really being made: a refused create prints no notice.
+            try announceAccelerator(decision)
             try FileManager.default.createDirectory(
                 atPath: paths.sandboxDirectory(config.name), withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
