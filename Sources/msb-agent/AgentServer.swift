@@ -17,8 +17,7 @@ final class AgentServer {
     private let portPath: String
     private var portFd: Int32 = -1
     private var decoder = FrameDecoder()
-    private var outbound: [UInt8] = []
-    private var outboundStart = 0
+    private var outbound = OutboundBuffer()
     private var sessions: [UInt32: AgentSession] = [:]
     private let childSignalFd: Int32
     private var shutdownRequestedId: UInt32?
@@ -36,7 +35,7 @@ final class AgentServer {
         }
     }
 
-    private var outboundPending: Int { outbound.count - outboundStart }
+    private var outboundPending: Int { outbound.pendingBytes }
 
     private func openPort() {
         while true {
@@ -46,8 +45,7 @@ final class AgentServer {
             usleep(100_000)
         }
         decoder = FrameDecoder()
-        outbound = []
-        outboundStart = 0
+        outbound = OutboundBuffer()
     }
 
     /// The host went away: its sessions can no longer be reported, so end them.
@@ -63,7 +61,7 @@ final class AgentServer {
     }
 
     private func send(_ id: UInt32, _ message: Message) {
-        outbound.append(contentsOf: Frame.encode(Envelope(id: id, message)))
+        outbound.append(Frame.encode(Envelope(id: id, message)))
     }
 
     private func pollOnce() {
@@ -137,22 +135,9 @@ final class AgentServer {
         }
     }
 
+    /// A write error means the host went away; poll reports it as POLLHUP next round.
     private func flushOutbound() {
-        while outboundPending > 0 {
-            let n = outbound.withUnsafeBytes { raw in
-                write(portFd, raw.baseAddress! + outboundStart, min(outboundPending, 256 * 1024))
-            }
-            if n > 0 { outboundStart += n; continue }
-            if n < 0 && errno == EINTR { continue }
-            break
-        }
-        if outboundStart == outbound.count {
-            outbound.removeAll(keepingCapacity: outbound.count < (1 << 20))
-            outboundStart = 0
-        } else if outboundStart > (1 << 20) {
-            outbound.removeFirst(outboundStart)
-            outboundStart = 0
-        }
+        _ = outbound.flush(to: portFd)
     }
 
     private func handle(_ envelope: Envelope) {
@@ -218,12 +203,13 @@ final class AgentServer {
         let bytes: [UInt8]?
         do { bytes = try FileDescriptorIO.readSome(fd, maxBytes: Frame.maxChunkBytes) } catch { bytes = nil }
         guard let bytes else {
+            close(fd)
             if isStdout {
-                if !session.isTTY || session.stdinFd < 0 { close(fd) }
                 session.stdoutFd = -1
-                if session.isTTY { session.stdinFd = -1; close(fd) }
+                // A PTY's master is also its stdin: it is closed now.
+                if session.isTTY { session.stdinFd = -1 }
             } else {
-                close(fd); session.stderrFd = -1
+                session.stderrFd = -1
             }
             return
         }

@@ -66,7 +66,6 @@ final class ExecClient: @unchecked Sendable {
                 let open: Bool
                 do { open = try connection.fill() } catch { open = false }
                 if !open {
-                    if let envelope = try nextBuffered() { _ = envelope }
                     throw MSBError(.agentFailure, "lost the connection to the sandbox before the command finished",
                                    hint: "the sandbox may have stopped; run 'msb ls' to check")
                 }

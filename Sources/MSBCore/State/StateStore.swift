@@ -114,7 +114,7 @@ package final class StateStore {
     }
 
     private func record(_ row: [SQLiteDatabase.Value]) throws(MSBError) -> SandboxRecord {
-        guard row.count == 11, let name = row[0].text, let configText = row[1].text,
+        guard row.count == 11, row[0].text != nil, let configText = row[1].text,
               let config = try? JSONDecoder().decode(SandboxConfig.self, from: Data(configText.utf8)) else {
             throw MSBError(.stateStore, "corrupt sandbox record in the state database")
         }
@@ -122,7 +122,6 @@ package final class StateStore {
             guard let p = pid.int, let t = ticks.int else { return nil }
             return ProcessIdentity(pid: Int32(p), startTicks: UInt64(t))
         }
-        _ = name
         return SandboxRecord(
             config: config,
             status: SandboxStatus(rawValue: row[2].text ?? "") ?? .crashed,

@@ -6,40 +6,21 @@ import MSBProtocol
 final class BufferedPeer {
     let fd: Int32
     private var decoder = FrameDecoder()
-    private var outbound: [UInt8] = []
-    private var outboundStart = 0
+    private var outbound = OutboundBuffer()
 
     init(fd: Int32) {
         self.fd = fd
         _ = msb_set_nonblocking(fd, 1)
     }
 
-    var pendingOutboundBytes: Int { outbound.count - outboundStart }
+    var pendingOutboundBytes: Int { outbound.pendingBytes }
 
     func send(_ envelope: Envelope) {
-        outbound.append(contentsOf: Frame.encode(envelope))
+        outbound.append(Frame.encode(envelope))
     }
 
     /// Writes what the socket takes now. False when the peer is gone.
-    func flush() -> Bool {
-        while pendingOutboundBytes > 0 {
-            let n = outbound.withUnsafeBytes { raw in
-                write(fd, raw.baseAddress! + outboundStart, min(pendingOutboundBytes, 256 * 1024))
-            }
-            if n > 0 { outboundStart += n; continue }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
-            return false
-        }
-        if outboundStart == outbound.count {
-            outbound.removeAll(keepingCapacity: outbound.count < (1 << 20))
-            outboundStart = 0
-        } else if outboundStart > (1 << 20) {
-            outbound.removeFirst(outboundStart)
-            outboundStart = 0
-        }
-        return true
-    }
+    func flush() -> Bool { outbound.flush(to: fd) }
 
     /// Blocks until everything queued is written or the deadline passes.
     func flushBlocking(timeoutSeconds: Double) {

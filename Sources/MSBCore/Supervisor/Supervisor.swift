@@ -269,10 +269,9 @@ package final class Supervisor {
 
     private func dropClient(_ client: SupervisorClient) {
         // Its processes can no longer be reported to anyone: end them.
-        for (localId, globalId) in client.requests {
+        for globalId in client.requests.values {
             agent?.send(Envelope(id: globalId, .signal(SIGKILL)))
             routes[globalId] = nil
-            _ = localId
         }
         clients[client.peer.fd] = nil
         stop?.waiters.removeAll { $0 == client.peer.fd }
