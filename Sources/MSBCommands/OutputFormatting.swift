@@ -3,6 +3,15 @@ import MSBCore
 
 /// Tables, JSON and times the way the CLI prints them.
 enum OutputFormatting {
+    /// The `--format` option shared by ls, metrics and image ls: true for json.
+    static func wantsJSON(_ arguments: ParsedArguments) throws(MSBError) -> Bool {
+        let format = arguments.value("format") ?? "table"
+        guard format == "table" || format == "json" else {
+            throw MSBError(.invalidArgument, "invalid format '\(format)'", hint: "use table or json")
+        }
+        return format == "json"
+    }
+
     static func table(header: [String], rows: [[String]]) -> String {
         var widths = header.map(\.count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }

@@ -26,6 +26,29 @@ import Testing
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// Starts Debian's docker-registry on 127.0.0.1:port with storage in dir/store;
+    /// `auth` is extra YAML for the config (indented two spaces under `auth:`).
+    static func startRegistry(dir: String, port: Int, auth: String? = nil) -> Process? {
+        var config = """
+            version: 0.1
+            log:
+              level: error
+            storage:
+              filesystem:
+                rootdirectory: \(dir)/store
+            http:
+              addr: 127.0.0.1:\(port)
+            """
+        if let auth { config += "\nauth:\n" + auth }
+        try? config.write(toFile: dir + "/config.yml", atomically: true, encoding: .utf8)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
+        server.arguments = ["serve", dir + "/config.yml"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        return (try? server.run()) == nil ? nil : server
+    }
+
     /// Started once per run; scripts/test.sh stops it afterwards.
     static let registry: Registry? = {
         let dir = MSBHarness.home + "/registry"
@@ -34,23 +57,7 @@ import Testing
         guard built.status == 0 else { return nil }
         for _ in 0..<5 {
             let port = Int.random(in: 20_000...60_000)
-            let config = """
-                version: 0.1
-                log:
-                  level: error
-                storage:
-                  filesystem:
-                    rootdirectory: \(dir)/store
-                http:
-                  addr: 127.0.0.1:\(port)
-                """
-            try? config.write(toFile: dir + "/config.yml", atomically: true, encoding: .utf8)
-            let server = Process()
-            server.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-            server.arguments = ["serve", dir + "/config.yml"]
-            server.standardOutput = FileHandle.nullDevice
-            server.standardError = FileHandle.nullDevice
-            guard (try? server.run()) != nil else { return nil }
+            guard let server = startRegistry(dir: dir, port: port) else { return nil }
             for _ in 0..<50 where server.isRunning {
                 if tool(["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:\(port)/v2/')"]).status == 0 {
                     let address = "127.0.0.1:\(port)"
@@ -83,29 +90,14 @@ import Testing
             tokens.standardError = FileHandle.nullDevice
             guard (try? tokens.run()) != nil else { return nil }
             for _ in 0..<50 where !FileManager.default.fileExists(atPath: dir + "/token.crt") { usleep(100_000) }
-            let config = """
-                version: 0.1
-                log:
-                  level: error
-                storage:
-                  filesystem:
-                    rootdirectory: \(dir)/store
-                http:
-                  addr: 127.0.0.1:\(port)
-                auth:
+            let auth = """
                   token:
                     realm: http://127.0.0.1:\(tokenPort)/token
                     service: msb-test
                     issuer: msb-test-issuer
                     rootcertbundle: \(dir)/token.crt
                 """
-            try? config.write(toFile: dir + "/config.yml", atomically: true, encoding: .utf8)
-            let server = Process()
-            server.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-            server.arguments = ["serve", dir + "/config.yml"]
-            server.standardOutput = FileHandle.nullDevice
-            server.standardError = FileHandle.nullDevice
-            guard (try? server.run()) != nil else { return nil }
+            guard let server = startRegistry(dir: dir, port: port, auth: auth) else { return nil }
             let address = "127.0.0.1:\(port)"
             for _ in 0..<50 where server.isRunning && tokens.isRunning {
                 if tool(["skopeo", "copy", "-q", "--dest-tls-verify=false", "--dest-creds", "msb:secret",

@@ -49,13 +49,13 @@ struct ImageCommand: Subcommand {
     }
 
     static func list(_ store: ImageStore, _ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
+        let json = try OutputFormatting.wantsJSON(arguments)
         let images = try store.list()
-        let format = arguments.value("format") ?? "table"
         if arguments.flag("quiet") {
             context.write(images.map { $0.name + "\n" }.joined())
-        } else if format == "json" {
+        } else if json {
             context.write(try OutputFormatting.json(images.map(ImageJSON.init)) + "\n")
-        } else if format == "table" {
+        } else {
             let now = Date()
             context.write(OutputFormatting.table(
                 header: ["NAME", "DIGEST", "SIZE", "CREATED"],
@@ -63,8 +63,6 @@ struct ImageCommand: Subcommand {
                     [image.name, image.digest.isEmpty ? "-" : String(image.digest.prefix(19)),
                      OutputFormatting.bytes(Int(image.sizeBytes)), OutputFormatting.relative(image.createdAt, now: now)]
                 }))
-        } else {
-            throw MSBError(.invalidArgument, "invalid format '\(format)'", hint: "use table or json")
         }
         return 0
     }

@@ -13,14 +13,11 @@ struct ListCommand: Subcommand {
         examples: ["msb ls", "msb ls --format json"])
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
-        let format = arguments.value("format") ?? "table"
-        guard format == "table" || format == "json" else {
-            throw MSBError(.invalidArgument, "invalid format '\(format)'", hint: "use table or json")
-        }
+        let json = try OutputFormatting.wantsJSON(arguments)
         let sandboxes = try context.backend.list()
         if arguments.flag("quiet") {
             context.write(sandboxes.map { $0.name + "\n" }.joined())
-        } else if format == "json" {
+        } else if json {
             context.write(try OutputFormatting.json(sandboxes.map(SandboxJSON.init)) + "\n")
         } else {
             let now = Date()

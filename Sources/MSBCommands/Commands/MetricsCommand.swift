@@ -18,16 +18,12 @@ struct MetricsCommand: Subcommand {
                    "msb metrics web --watch --format json --interval 2s"])
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
-        let format = arguments.value("format") ?? "table"
-        guard format == "table" || format == "json" else {
-            throw MSBError(.invalidArgument, "invalid format '\(format)'", hint: "use table or json")
-        }
+        let json = try OutputFormatting.wantsJSON(arguments)
         let intervalMilliseconds = try arguments.value("interval").map {
             (text: String) throws(MSBError) in try InputParsing.parseDurationMilliseconds(text)
         } ?? 1000
         for name in arguments.positionals { try InputParsing.validateName(name) }
         let names = arguments.positionals
-        let json = format == "json"
         let single = names.count == 1 && !arguments.flag("all")
 
         func collect() throws(MSBError) -> [SandboxMetrics] {

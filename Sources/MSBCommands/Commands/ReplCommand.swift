@@ -79,11 +79,10 @@ struct ReplCommand: Subcommand {
                     return lines.joined(separator: "\n")
                 }
                 lines.append(line)
-                if !needsMore(lines.joined(separator: "\n"), language: language) && lines.count == 1 {
-                    return line
-                }
-                if !needsMore(lines.joined(separator: "\n"), language: language) && language != "python" {
-                    return lines.joined(separator: "\n")
+                // A python block, once open, ends only at an empty line.
+                let text = lines.joined(separator: "\n")
+                if !needsMore(text, language: language) && (lines.count == 1 || language != "python") {
+                    return text
                 }
                 prompt = "... "
             }
