@@ -7,8 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH=/opt/swift/usr/bin:$PATH
 
 # zsh and fish: the completion tests load the scripts into real shells; docker-registry
-# and skopeo: the pull tests run a real registry on 127.0.0.1.
-MSB_EXTRA_PACKAGES="zsh fish docker-registry skopeo" scripts/setup.sh --deps-only
+# and skopeo: the pull tests run a real registry on 127.0.0.1; python3-cryptography:
+# its token server signs JWTs.
+MSB_EXTRA_PACKAGES="zsh fish docker-registry skopeo python3-cryptography" scripts/setup.sh --deps-only
 
 echo "test: building" >&2
 swift build --build-tests 2>&1 | grep -v "dlopen\|^\[" >&2 || true
