@@ -18,11 +18,11 @@ package enum CLI {
         _ = msb_signal_ignore(SIGPIPE)
         msb_unblock_signals()
         var words = arguments
-        guard let first = words.first else {
+        guard let firstWord = words.first else {
             CommandContext.writeOut(HelpRenderer.overview())
             return ExitCode.usage
         }
-        switch first {
+        switch firstWord {
         case "-h", "--help":
             CommandContext.writeOut(HelpRenderer.overview())
             return ExitCode.success
@@ -33,6 +33,34 @@ package enum CLI {
             break
         }
         words.removeFirst()
+        let first: String
+        do throws(MSBError) {
+            // Global options come before the command: msb --server URL --namespace NS ls
+            var server: String?, namespace: String?
+            var name = firstWord
+            while let global = CommandTable.globalOption(matching: name) {
+                let value: String
+                if let eq = name.firstIndex(of: "=") {
+                    value = String(name[name.index(after: eq)...])
+                } else {
+                    guard !words.isEmpty else {
+                        throw MSBError(.invalidArgument, "option '--\(global.long)' needs a value", hint: "run 'msb --help' for usage")
+                    }
+                    value = words.removeFirst()
+                }
+                if global.long == "server" { server = value } else { namespace = value }
+                guard !words.isEmpty else {
+                    throw MSBError(.invalidArgument, "no command given after '--\(global.long)'", hint: "run 'msb --help' for commands")
+                }
+                name = words.removeFirst()
+            }
+            first = name
+            if let endpoint = try RemoteEndpoint.fromEnvironment(context.environment, server: server, namespace: namespace) {
+                context.useRemote(endpoint)
+            }
+        } catch {
+            return report(error)
+        }
         guard let command = CommandTable.command(named: first) else {
             let suggestion = ArgumentParser.nearest(first, in: CommandTable.visibleSpecs.map(\.name))
             let error = first.hasPrefix("-")

@@ -5,7 +5,9 @@ import MSBProtocol
 /// What a subcommand works with: the backend, the environment, and the output streams.
 package final class CommandContext {
     package let environment: [String: String]
-    private let makeBackend: () -> any SandboxBackend
+    private var makeBackend: () -> any SandboxBackend
+    /// The server the backend talks to, when remote (`--server` / `MSB_SERVER_URL`).
+    package private(set) var remote: RemoteEndpoint?
     private var backendInstance: (any SandboxBackend)?
 
     package init(environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -15,6 +17,12 @@ package final class CommandContext {
         self.makeBackend = makeBackend ?? {
             LocalBackend(paths: MSBPaths(environment: env), notice: { CommandContext.writeError($0) })
         }
+    }
+
+    /// Sends every sandbox operation to `endpoint` instead of this host.
+    package func useRemote(_ endpoint: RemoteEndpoint) {
+        remote = endpoint
+        makeBackend = { RemoteBackend(endpoint: endpoint) }
     }
 
     /// Created on first use so that `--help` and parse errors never touch state.

@@ -10,7 +10,7 @@ package protocol Subcommand: Sendable {
 package enum CommandTable {
     package static let commands: [any Subcommand.Type] = [
         CreateCommand.self, StartCommand.self, ExecCommand.self, ShellCommand.self, ReplCommand.self, RunCommand.self, ListCommand.self, MetricsCommand.self, PullCommand.self, ImageCommand.self,
-        StopCommand.self, RemoveCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
+        StopCommand.self, RemoveCommand.self, ServerCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
         SuperviseCommand.self, CompleteCommand.self, ManPageCommand.self,
     ]
 
@@ -19,6 +19,21 @@ package enum CommandTable {
 
     package static func command(named name: String) -> (any Subcommand.Type)? {
         commands.first { $0.spec.name == name }
+    }
+
+    /// Options that come before the command and apply to all of them.
+    package static let globalOptions: [OptionSpec] = [
+        OptionSpec(long: "server", short: nil, valueName: "URL",
+                   help: "Drive the msb server at URL instead of this host (default: $MSB_SERVER_URL)"),
+        OptionSpec(long: "namespace", short: nil, valueName: "NS",
+                   help: "Server namespace to work in (default: $MSB_NAMESPACE or default)"),
+    ]
+
+    /// The global option `word` names (`--server`, `--server=URL`), if any.
+    static func globalOption(matching word: String) -> OptionSpec? {
+        guard word.hasPrefix("--") else { return nil }
+        let name = word.dropFirst(2).split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+        return globalOptions.first { $0.long == name }
     }
 
     /// Options shared by the sandbox-defining commands (create, run).

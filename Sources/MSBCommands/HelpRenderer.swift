@@ -4,7 +4,7 @@ package enum HelpRenderer {
         var text = """
             msb — run untrusted code in lightweight Linux microVM sandboxes
 
-            Usage: msb <command> [options]
+            Usage: msb [--server URL [--namespace NS]] <command> [options]
 
             Commands:
 
@@ -13,14 +13,14 @@ package enum HelpRenderer {
         for spec in CommandTable.visibleSpecs {
             text += "  " + spec.name.padding(width) + "   " + spec.summary + "\n"
         }
+        let globals = CommandTable.globalOptions.map { ($0.synopsis, $0.help) } + [("-h, --help", "Show help"), ("-v, --version", "Show the version")]
+        let optionWidth = globals.map(\.0.count).max() ?? 0
+        text += "\nOptions:\n" + globals.map { "  " + $0.0.padding(optionWidth) + "   " + $0.1 + "\n" }.joined()
         text += """
 
-            Options:
-              -h, --help      Show help
-              -v, --version   Show the version
-
             Run 'msb help <command>' or 'msb <command> --help' for a command's options.
-            Environment: MSB_HOME (state, default ~/.msb), MSB_ACCEL (auto|kvm|tcg), MSB_ARTIFACTS (guest kernel).
+            Environment: MSB_HOME (state, default ~/.msb), MSB_ACCEL (auto|kvm|tcg), MSB_ARTIFACTS (guest kernel),
+            MSB_SERVER_URL, MSB_API_KEY and MSB_NAMESPACE (remote mode: every command runs on that server).
 
             """
         return text

@@ -26,8 +26,7 @@ struct CompleteCommand: Subcommand {
         switch arguments.positionals[0] {
         case "sandboxes": context.write(try context.backend.list().map { $0.name + "\n" }.joined())
         case "images":
-            let store = ImageStore(paths: MSBPaths(environment: context.environment))
-            context.write(try store.list().map { $0.name + "\n" }.joined())
+            context.write(try context.backend.listImages().map { $0.name + "\n" }.joined())
         default: throw MSBError(.invalidArgument, "unknown completion kind '\(arguments.positionals[0])'")
         }
         return 0

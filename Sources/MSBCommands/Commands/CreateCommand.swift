@@ -6,13 +6,14 @@ struct CreateCommand: Subcommand {
         name: "create", summary: "Create a sandbox and boot it in the background",
         usage: "[OPTIONS]",
         options: [OptionSpec(long: "name", short: "n", valueName: "NAME", help: "Sandbox name (default: generated)"),
-                  OptionSpec(long: "user", short: "u", valueName: "USER", help: "Default user for execs: name, uid or uid:gid")]
+                  OptionSpec(long: "user", short: "u", valueName: "USER", help: "Default user for execs: name, uid or uid:gid"),
+                  OptionSpec(long: "no-start", short: nil, valueName: nil, help: "Only create the sandbox; boot it later with 'msb start'")]
             + CommandTable.sandboxOptions,
         examples: ["msb create --name web", "msb create --name big --memory 1G --cpus 2 -e MODE=test"])
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         let config = try sandboxConfig(from: arguments, context: context)
-        let info = try context.backend.create(config)
+        let info = try context.backend.create(config, start: !arguments.flag("no-start"))
         context.write(info.name + "\n")
         return 0
     }

@@ -15,32 +15,30 @@ struct ImageCommand: Subcommand {
         examples: ["msb image build python", "msb image build node", "msb image ls", "msb image rm node"])
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
-        let store = ImageStore(paths: MSBPaths(environment: context.environment))
+        let backend = context.backend
         let action = arguments.positionals[0]
         let names = Array(arguments.positionals.dropFirst())
         switch action {
         case "ls", "list":
             guard names.isEmpty else { throw MSBError(.invalidArgument, "'msb image ls' takes no names") }
-            return try list(store, arguments, context)
+            return try list(backend.listImages(), arguments, context)
         case "build":
             guard !names.isEmpty else {
                 throw MSBError(.invalidArgument, "'msb image build' needs an image name", hint: "buildable images: node, python")
             }
-            let builder = ImageBuilder(store: store) { CommandContext.writeError("msb: " + $0) }
             return try forEachName(names) { (name: String) throws(MSBError) in
-                _ = try builder.build(name, force: arguments.flag("force"))
+                _ = try backend.buildImage(name, force: arguments.flag("force")) { CommandContext.writeError("msb: " + $0) }
                 context.write(name + "\n")
             }
         case "rm", "remove":
             guard !names.isEmpty else { throw MSBError(.invalidArgument, "'msb image rm' needs an image name") }
-            let sandboxes = try context.backend.list()
             return try forEachName(names) { (name: String) throws(MSBError) in
-                try store.remove(name, usedBy: sandboxes.map { ($0.name, $0.config.image) }, force: arguments.flag("force"))
+                try backend.removeImage(name, force: arguments.flag("force"))
                 context.write(name + "\n")
             }
         case "prune":
             // Layers are only needed while pulling: drop the blob cache and leftovers of interrupted builds.
-            let removed = store.prune()
+            let removed = try backend.pruneImages()
             context.write("removed \(removed) cached blobs and leftovers\n")
             return 0
         default:
@@ -48,9 +46,8 @@ struct ImageCommand: Subcommand {
         }
     }
 
-    static func list(_ store: ImageStore, _ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
+    static func list(_ images: [ImageInfo], _ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         let json = try OutputFormatting.wantsJSON(arguments)
-        let images = try store.list()
         if arguments.flag("quiet") {
             context.write(images.map { $0.name + "\n" }.joined())
         } else if json {

@@ -34,7 +34,7 @@ struct ListCommand: Subcommand {
 /// The JSON shape of one sandbox in `ls --format json`.
 struct SandboxJSON: Encodable {
     let name: String
-    let namespace = "default"
+    let namespace: String
     let image: String
     let status: String
     let running: Bool
@@ -47,6 +47,7 @@ struct SandboxJSON: Encodable {
 
     init(_ info: SandboxInfo) {
         name = info.name
+        namespace = info.namespace
         image = info.config.image
         status = info.status.rawValue
         running = info.status == .running

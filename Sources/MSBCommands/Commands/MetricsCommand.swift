@@ -93,7 +93,7 @@ struct MetricsCommand: Subcommand {
 /// `memory_usage` MiB, `disk_usage` bytes) plus extras.
 struct MetricsJSON: Encodable {
     let name: String
-    let namespace = "default"
+    let namespace: String
     let running: Bool
     let status: String
     let cpu_usage: Double?
@@ -104,6 +104,7 @@ struct MetricsJSON: Encodable {
 
     init(_ m: SandboxMetrics) {
         name = m.name
+        namespace = m.namespace
         running = m.running
         status = m.status.rawValue
         cpu_usage = m.cpuPercent

@@ -14,12 +14,12 @@ struct PullCommand: Subcommand {
                    "MSB_REGISTRY_AUTH=user:password msb pull registry.example.com/private/app@sha256:…"])
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
-        let store = ImageStore(paths: MSBPaths(environment: context.environment))
         // Progress on a terminal only; scripts get just the name.
         let showProgress = isatty(2) != 0
-        let puller = ImagePuller(store: store) { line in if showProgress { CommandContext.writeError("msb: " + line) } }
-        let info = try puller.pull(arguments.positionals[0], insecure: arguments.flag("insecure"),
-                                   credentials: context.environment["MSB_REGISTRY_AUTH"].flatMap { $0.isEmpty ? nil : $0 })
+        let info = try context.backend.pullImage(
+            arguments.positionals[0], insecure: arguments.flag("insecure"),
+            credentials: context.environment["MSB_REGISTRY_AUTH"].flatMap { $0.isEmpty ? nil : $0 },
+            progress: { line in if showProgress { CommandContext.writeError("msb: " + line) } })
         context.write(info.name + "\n")
         return 0
     }

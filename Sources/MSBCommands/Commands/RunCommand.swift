@@ -14,7 +14,9 @@ struct RunCommand: Subcommand {
         var arguments = arguments
         // Like docker run: without a command, the image's Entrypoint + Cmd.
         if arguments.trailing.isEmpty, let image = arguments.value("image"),
-           let command = try? ImageStore(paths: MSBPaths(environment: context.environment)).get(image).command, !command.isEmpty {
+           let images = try? context.backend.listImages(),
+           let command = (images.first { $0.name == image } ?? images.first { $0.name == ImageStore.aliases[image] })?.command,
+           !command.isEmpty {
             arguments.trailing = command
         }
         let parameters = try ExecCommand.execParameters(from: arguments)

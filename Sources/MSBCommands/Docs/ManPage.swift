@@ -14,6 +14,10 @@ package enum ManPage {
             msb \\- run untrusted code in lightweight Linux microVM sandboxes
             .SH SYNOPSIS
             .B msb
+            .RB [ \\-\\-server
+            .IR URL ]
+            .RB [ \\-\\-namespace
+            .IR NS ]
             .I command
             .RI [ options ]
             .SH DESCRIPTION
@@ -22,9 +26,16 @@ package enum ManPage {
             A detached supervisor process per sandbox owns the VM; the CLI talks to it.
             KVM is used where it really boots a guest; elsewhere QEMU's software emulation
             (TCG), which msb announces once.
-            .SH COMMANDS
+            .PP
+            With \\-\\-server (or MSB_SERVER_URL) every command runs on an msb server instead:
+            same options, output and exit codes.
+            .SH GLOBAL OPTIONS
 
             """
+        for option in CommandTable.globalOptions {
+            s += ".TP\n.B \\-\\-\(escape(option.long))\(option.valueName.map { " \\fI\(escape($0))\\fR" } ?? "")\n\(escape(option.help))\n"
+        }
+        s += ".SH COMMANDS\n"
         for spec in CommandTable.visibleSpecs {
             s += ".SS \"msb \(escape(spec.name)) \(escape(spec.usage))\"\n\(escape(spec.summary)).\n"
             for option in spec.allOptions {
@@ -42,10 +53,13 @@ package enum ManPage {
             Success.
             .TP
             .B 1
-            Failure: sandbox not found, wrong state, boot failure.
+            Failure: sandbox not found, wrong state, boot failure, server unreachable or refusing (bad key, limits).
             .TP
             .B 2
             Usage error: unknown command or option, missing or bad value.
+            .TP
+            .B 3
+            \\fBmsb server status\\fR: no server is running.
             .PP
             For \\fBexec\\fR, \\fBrun\\fR and \\fBshell\\fR the guest command's own exit code is passed through, and:
             .TP
@@ -76,6 +90,15 @@ package enum ManPage {
             .TP
             .B MSB_ACCEL
             Default accelerator: auto, kvm or tcg.
+            .TP
+            .B MSB_SERVER_URL
+            Run every command on the msb server at this URL (as \\-\\-server does).
+            .TP
+            .B MSB_API_KEY
+            API key for the server, from \\fBmsb server keygen\\fR.
+            .TP
+            .B MSB_NAMESPACE
+            Server namespace (as \\-\\-namespace does; default: default).
             .SH FILES
             .TP
             .I ~/.msb/state.db
@@ -86,6 +109,12 @@ package enum ManPage {
             .TP
             .I ~/.msb/history/
             Shell REPL history, per sandbox.
+            .TP
+            .I ~/.msb/server/
+            The server's signing secret (0600), pid file and log.
+            .TP
+            .I ~/.msb/namespaces/NS/
+            A server namespace: its own state.db and sandboxes.
 
             """
         return s

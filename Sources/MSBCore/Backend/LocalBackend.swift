@@ -6,12 +6,15 @@ import MSBProtocol
 /// running sandbox, exec over the supervisor's control socket.
 package final class LocalBackend: SandboxBackend {
     package let paths: MSBPaths
+    /// The server namespace these sandboxes belong to (`default` for the CLI's own).
+    package let namespace: String
     /// Receives one-off notices for people (the TCG fallback) — stderr in the CLI.
     private let notice: (String) -> Void
     private var storeInstance: StateStore?
 
-    package init(paths: MSBPaths = MSBPaths(), notice: @escaping (String) -> Void = { _ in }) {
+    package init(paths: MSBPaths = MSBPaths(), namespace: String = "default", notice: @escaping (String) -> Void = { _ in }) {
         self.paths = paths
+        self.namespace = namespace
         self.notice = notice
     }
 
@@ -23,12 +26,22 @@ package final class LocalBackend: SandboxBackend {
         return store
     }
 
+    private func described(_ record: SandboxRecord) -> SandboxInfo {
+        var info = record.info
+        info.namespace = namespace
+        return info
+    }
+
     private func launcher() -> SupervisorLauncher { SupervisorLauncher(paths: paths) }
 
     // MARK: Lifecycle
 
-    package func create(_ requested: SandboxConfig) throws(MSBError) -> SandboxInfo {
+    package func create(_ requested: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo {
         try InputParsing.validateName(requested.name)
+        guard paths.socketPathsFit(requested.name) else {
+            throw MSBError(.invalidArgument, "sandbox name '\(requested.name)' is too long for the state directory \(paths.home)",
+                           hint: "unix socket paths are limited to 107 bytes; use a shorter name or MSB_HOME")
+        }
         let image = try ImageStore(paths: paths).get(requested.image)
         var config = requested
         config.image = image.name
@@ -42,7 +55,7 @@ package final class LocalBackend: SandboxBackend {
         try store.insert(SandboxRecord(config: config, status: .created, createdAt: Date()))
         do {
             // Only once the sandbox is really being made: a refused create prints no notice.
-            try announceAccelerator(decision)
+            if start { try announceAccelerator(decision) }
             try FileManager.default.createDirectory(
                 atPath: paths.sandboxDirectory(config.name), withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
@@ -50,7 +63,7 @@ package final class LocalBackend: SandboxBackend {
                 try RootDisk.createOverlay(base: ImageStore(paths: paths).rootDisk(image.name),
                                            at: paths.rootDisk(config.name))
             }
-            return try boot(config.name)
+            return start ? try boot(config.name) : try described(existing(config.name))
         } catch {
             // create is all or nothing: a sandbox that never booted leaves no record behind.
             try? store.delete(config.name)
@@ -86,14 +99,14 @@ package final class LocalBackend: SandboxBackend {
                 record.vmm = nil
             }
         }
-        guard let launched else { return record.info }
+        guard let launched else { return described(record) }
         try launcher.waitUntilReady(launched, name: name, timeoutSeconds: Supervisor.bootTimeoutSeconds + 20)
-        return try existing(name).info
+        return try described(existing(name))
     }
 
     package func stop(_ name: String, force: Bool) throws(MSBError) -> SandboxInfo {
         let record = try existing(name)
-        guard record.status.expectsSupervisor else { return record.info }  // already stopped
+        guard record.status.expectsSupervisor else { return described(record) }  // already stopped
         if !requestStopThroughSupervisor(name, force: force) {
             // No control socket (still booting, or wedged): signal the processes directly.
             terminate(record, force: force)
@@ -102,7 +115,7 @@ package final class LocalBackend: SandboxBackend {
         if after.status.expectsSupervisor {
             throw MSBError(.timeout, "sandbox \(name) did not stop in time", hint: "use 'msb stop --force \(name)'")
         }
-        return after.info
+        return described(after)
     }
 
     /// Asks the supervisor to stop and waits for it to confirm. False if it cannot be reached.
@@ -155,12 +168,12 @@ package final class LocalBackend: SandboxBackend {
 
     package func list() throws(MSBError) -> [SandboxInfo] {
         var infos: [SandboxInfo] = []
-        for record in try store().list() { infos.append(try persistReconciled(record).info) }
+        for record in try store().list() { infos.append(try described(persistReconciled(record))) }
         return infos
     }
 
     package func inspect(_ name: String) throws(MSBError) -> SandboxInfo {
-        try existing(name).info
+        try described(existing(name))
     }
 
     /// The record as it really is, with any correction written back.
@@ -190,34 +203,20 @@ package final class LocalBackend: SandboxBackend {
         guard !command.argv.isEmpty else {
             throw MSBError(.invalidArgument, "no command given", hint: "put the command after '--', e.g. msb exec \(name) -- uname -a")
         }
-        let fd: Int32
-        do {
-            fd = try UnixSocket.connect(path: paths.controlSocket(name))
-        } catch {
-            throw try notRunningError(name, action: "exec")
-        }
-        let request = ExecRequest(
-            argv: command.argv, environment: command.environment, workingDirectory: command.workingDirectory,
-            attachStdin: io.stdinFd != nil, tty: command.tty, rows: command.rows, cols: command.cols,
-            timeoutMilliseconds: command.timeoutMilliseconds ?? 0, user: command.user)
-        return try ExecClient(fd: fd).run(request, io: io)
+        let fd = try connectControl(name, action: "exec")
+        return try ExecClient(fd: fd).run(ExecRequest(parameters: command, attachStdin: io.stdinFd != nil), io: io)
     }
 
     package func runCode(_ name: String, language: String, code: String, timeoutMilliseconds: UInt64?, interruptFd: Int32?,
                          stdout: ([UInt8]) -> Void, stderr: ([UInt8]) -> Void) throws(MSBError) -> ReplOutcome {
-        let fd: Int32
-        do {
-            fd = try UnixSocket.connect(path: paths.controlSocket(name))
-        } catch {
-            throw try notRunningError(name, action: "run code")
-        }
+        let fd = try connectControl(name, action: "run code")
         return try ReplClient.run(fd: fd, language: language, code: code, timeoutMilliseconds: timeoutMilliseconds,
                                   interruptFd: interruptFd, stdout: stdout, stderr: stderr)
     }
 
     package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
         let record = try existing(name)
-        var metrics = SandboxMetrics(name: name, status: record.status, memoryLimitMiB: record.config.memoryMiB)
+        var metrics = SandboxMetrics(name: name, namespace: namespace, status: record.status, memoryLimitMiB: record.config.memoryMiB)
         guard record.status == .running else { return metrics }
         guard let fd = try? UnixSocket.connect(path: paths.controlSocket(name)) else { return metrics }
         defer { close(fd) }
@@ -240,6 +239,17 @@ package final class LocalBackend: SandboxBackend {
         }
     }
 
+    /// A connection to the sandbox's supervisor, which speaks the framed protocol (the
+    /// server hands it to remote clients as is). `action` names the caller's intent in errors.
+    package func connectControl(_ name: String, action: String) throws(MSBError) -> Int32 {
+        try InputParsing.validateName(name)
+        do {
+            return try UnixSocket.connect(path: paths.controlSocket(name))
+        } catch {
+            throw try notRunningError(name, action: action)
+        }
+    }
+
     /// Explains why a sandbox's control socket cannot be reached.
     private func notRunningError(_ name: String, action: String) throws(MSBError) -> MSBError {
         let record = try existing(name)
@@ -252,6 +262,25 @@ package final class LocalBackend: SandboxBackend {
                             hint: "start it with 'msb start \(name)'")
         }
     }
+
+    // MARK: Images
+
+    package func listImages() throws(MSBError) -> [ImageInfo] { try ImageStore(paths: paths).list() }
+
+    package func pullImage(_ reference: String, insecure: Bool, credentials: String?,
+                           progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {
+        try ImagePuller(store: ImageStore(paths: paths), progress: progress).pull(reference, insecure: insecure, credentials: credentials)
+    }
+
+    package func buildImage(_ name: String, force: Bool, progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {
+        try ImageBuilder(store: ImageStore(paths: paths), progress: progress).build(name, force: force)
+    }
+
+    package func removeImage(_ name: String, force: Bool) throws(MSBError) {
+        try ImageStore(paths: paths).remove(name, usedBy: list().map { ($0.name, $0.config.image) }, force: force)
+    }
+
+    package func pruneImages() throws(MSBError) -> Int { ImageStore(paths: paths).prune() }
 
     // MARK: Notices
 

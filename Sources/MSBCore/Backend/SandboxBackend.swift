@@ -1,11 +1,11 @@
 import MSBProtocol
 
-/// What every front end (the CLI, later the server) asks of sandboxes. The local backend
-/// drives microVMs on this host; a remote backend will speak to `msb server`. Callers
-/// never learn which one they hold.
+/// What every front end (the CLI, the server) asks of sandboxes. `LocalBackend` drives
+/// microVMs on this host; `RemoteBackend` speaks to an `msb server`. Callers never learn
+/// which one they hold.
 package protocol SandboxBackend {
-    /// Creates the sandbox and boots it; returns once the guest agent answers.
-    func create(_ config: SandboxConfig) throws(MSBError) -> SandboxInfo
+    /// Creates the sandbox and, with `start`, boots it and returns once the guest agent answers.
+    func create(_ config: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo
     /// Boots a stopped sandbox with its saved config; a running one is left as it is.
     func start(_ name: String) throws(MSBError) -> SandboxInfo
     func stop(_ name: String, force: Bool) throws(MSBError) -> SandboxInfo
@@ -19,11 +19,27 @@ package protocol SandboxBackend {
                  stdout: ([UInt8]) -> Void, stderr: ([UInt8]) -> Void) throws(MSBError) -> ReplOutcome
     /// Resource use of one sandbox, as the guest and the host see it.
     func metrics(_ name: String) throws(MSBError) -> SandboxMetrics
+
+    // Images are shared by every sandbox of a host (or of a server).
+    func listImages() throws(MSBError) -> [ImageInfo]
+    /// `credentials` is `user:password` for the registry, when it needs them.
+    func pullImage(_ reference: String, insecure: Bool, credentials: String?,
+                   progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo
+    func buildImage(_ name: String, force: Bool, progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo
+    func removeImage(_ name: String, force: Bool) throws(MSBError)
+    /// Drops cached blobs and leftovers; returns how many were removed.
+    func pruneImages() throws(MSBError) -> Int
+}
+
+extension SandboxBackend {
+    /// Creates the sandbox and boots it.
+    package func create(_ config: SandboxConfig) throws(MSBError) -> SandboxInfo { try create(config, start: true) }
 }
 
 /// `msb metrics` figures; the JSON names follow the sandbox SDKs' metrics keys.
 package struct SandboxMetrics: Sendable, Equatable {
     package var name: String
+    package var namespace = "default"
     package var status: SandboxStatus
     package var running: Bool { status == .running }
     /// Percent of one host CPU used by the VM over the last second or so.
@@ -54,6 +70,14 @@ package struct ExecParameters: Sendable {
         self.workingDirectory = workingDirectory
         self.tty = tty
         self.timeoutMilliseconds = timeoutMilliseconds
+    }
+}
+
+extension ExecRequest {
+    /// The wire request for `parameters`; `attachStdin` when the caller will stream stdin.
+    init(parameters p: ExecParameters, attachStdin: Bool) {
+        self.init(argv: p.argv, environment: p.environment, workingDirectory: p.workingDirectory, attachStdin: attachStdin,
+                  tty: p.tty, rows: p.rows, cols: p.cols, timeoutMilliseconds: p.timeoutMilliseconds ?? 0, user: p.user)
     }
 }
 

@@ -20,17 +20,17 @@ package struct ImageInfo: Codable, Equatable, Sendable {
     package var user: String?
 }
 
-/// Images under `$MSB_HOME/images/NAME/` (image.json + rootfs.ext4). The base image is
+/// Images under `$MSB_IMAGES/NAME/` (default `$MSB_HOME/images`) (image.json + rootfs.ext4). The base image is
 /// the guest initramfs itself and always exists.
 package struct ImageStore: Sendable {
     package let paths: MSBPaths
     package static let baseName = "base"
     /// Names the sandbox SDKs send by default, resolved to the offline images.
-    static let aliases = ["microsandbox/python": "python", "microsandbox/node": "node"]
+    package static let aliases = ["microsandbox/python": "python", "microsandbox/node": "node"]
 
     package init(paths: MSBPaths) { self.paths = paths }
 
-    package var directory: String { paths.home + "/images" }
+    package var directory: String { paths.images }
     /// Reference characters that cannot be in a file name are percent-encoded.
     package func imageDirectory(_ name: String) -> String {
         directory + "/" + name.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")

@@ -16,6 +16,17 @@ public enum InputParsing {
         }
     }
 
+    /// Server namespaces: `[a-z0-9][a-z0-9_-]{0,31}`, short enough to leave room for socket paths.
+    public static func validateNamespace(_ namespace: String) throws(MSBError) {
+        let bytes = Array(namespace.utf8)
+        func isLowerAlnum(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 97 && b <= 122) }
+        guard !bytes.isEmpty, bytes.count <= 32, isLowerAlnum(bytes[0]),
+              bytes.allSatisfy({ isLowerAlnum($0) || $0 == 95 || $0 == 45 }) else {
+            throw MSBError(.invalidArgument, "invalid namespace '\(namespace)'",
+                           hint: "namespaces are 1-32 characters of lower-case letters, digits, '_' and '-', starting with a letter or digit")
+        }
+    }
+
     /// Parses a memory size into MiB. A bare number means MiB.
     public static func parseMemoryMiB(_ text: String) throws(MSBError) -> Int {
         let bad = MSBError(

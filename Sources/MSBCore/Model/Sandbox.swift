@@ -42,6 +42,8 @@ public enum SandboxStatus: String, Codable, Sendable, CaseIterable {
 /// What `ls` and `inspect` show: the config plus the live state.
 public struct SandboxInfo: Equatable, Sendable {
     public var config: SandboxConfig
+    /// The server namespace the sandbox lives in; `default` on a local host.
+    public var namespace = "default"
     public var status: SandboxStatus
     /// Why the sandbox last stopped or crashed, when known.
     public var statusReason: String?

@@ -3,7 +3,7 @@ import Foundation
 
 /// Starts a detached supervisor process (`msb _supervise NAME`) and waits for it to
 /// report that the guest agent answered, or why it could not.
-struct SupervisorLauncher {
+package struct SupervisorLauncher {
     let paths: MSBPaths
     /// The msb executable to run as the supervisor.
     let executable: String
@@ -13,7 +13,8 @@ struct SupervisorLauncher {
         self.executable = executable ?? SupervisorLauncher.currentExecutable()
     }
 
-    static func currentExecutable() -> String {
+    /// This msb executable: supervisors and detached servers run it again.
+    package static func currentExecutable() -> String {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let n = buffer.withUnsafeMutableBufferPointer { readlink("/proc/self/exe", $0.baseAddress!, 4095) }
         return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : CommandLine.arguments[0]
@@ -33,8 +34,7 @@ struct SupervisorLauncher {
         }
         let logFd = open(paths.supervisorLog(name), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         defer { if logFd >= 0 { close(logFd) } }
-        var environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                           "MSB_HOME=\(paths.home)", "MSB_ARTIFACTS=\(paths.artifacts)"]
+        var environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] + paths.environment
         if let lang = ProcessInfo.processInfo.environment["LANG"] { environment.append("LANG=\(lang)") }
         var errorCode: Int32 = 0, stage: Int32 = 0
         let pid = withCStringArray([executable, "_supervise", name]) { argv in

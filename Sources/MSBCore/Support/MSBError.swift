@@ -19,7 +19,20 @@ public struct MSBError: Error, CustomStringConvertible, Sendable {
         public static let accessDenied = Code(rawValue: "accessDenied")
         /// Content that does not match its digest.
         public static let integrity = Code(rawValue: "integrity")
+        /// A server-side limit (running sandboxes, memory, cpus) would be exceeded.
+        public static let limitExceeded = Code(rawValue: "limitExceeded")
         public static let internalError = Code(rawValue: "internalError")
+
+        static let all: [Code] = [.invalidArgument, .notFound, .alreadyExists, .invalidState, .unsupported, .timeout,
+                                  .vmmFailure, .agentFailure, .stateStore, .accessDenied, .integrity, .limitExceeded, .internalError]
+
+        private init(rawValue: String) { self.rawValue = rawValue }
+
+        /// The code a remote error names; unknown names are not codes.
+        package init?(named name: String) {
+            guard let code = Code.all.first(where: { $0.rawValue == name }) else { return nil }
+            self = code
+        }
     }
 
     public let code: Code
@@ -47,13 +60,13 @@ public struct MSBError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Keeps the text of a non-Sendable cause.
-struct SendableErrorDescription: Error, CustomStringConvertible, Sendable {
-    let description: String
-    init(_ description: String) { self.description = description }
+package struct SendableErrorDescription: Error, CustomStringConvertible, Sendable {
+    package let description: String
+    package init(_ description: String) { self.description = description }
 }
 
 extension MSBError {
-    static func sandboxNotFound(_ name: String) -> MSBError {
+    package static func sandboxNotFound(_ name: String) -> MSBError {
         MSBError(.notFound, "sandbox not found: \(name)", hint: "run 'msb ls' to see sandboxes")
     }
 }

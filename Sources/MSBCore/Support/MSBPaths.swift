@@ -2,10 +2,13 @@ import Foundation
 
 /// Where msb keeps its state. `MSB_HOME` (default `~/.msb`) holds the database and one
 /// directory per sandbox; `MSB_ARTIFACTS` (default `$MSB_HOME/guest`) holds the guest
-/// kernel and initramfs built by the set-up.
+/// kernel and initramfs built by the set-up; `MSB_IMAGES` (default `$MSB_HOME/images`)
+/// holds images. An `msb server` gives each namespace a home of its own (`namespaced`)
+/// that shares the artifacts and images of the server's home.
 public struct MSBPaths: Sendable {
-    public let home: String
+    public private(set) var home: String
     public let artifacts: String
+    public let images: String
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         let home: String
@@ -16,7 +19,21 @@ public struct MSBPaths: Sendable {
         }
         self.home = MSBPaths.absolute(home)
         self.artifacts = MSBPaths.absolute(environment["MSB_ARTIFACTS"].flatMap { $0.isEmpty ? nil : $0 } ?? self.home + "/guest")
+        self.images = MSBPaths.absolute(environment["MSB_IMAGES"].flatMap { $0.isEmpty ? nil : $0 } ?? self.home + "/images")
     }
+
+    /// The home of one server namespace: its own database and sandboxes, shared images and guest.
+    package func namespaced(_ namespace: String) -> MSBPaths {
+        var paths = self
+        paths.home = namespacesDirectory + "/" + namespace
+        return paths
+    }
+
+    /// Server state: the signing secret, pid file and log of `msb server`.
+    package var serverDirectory: String { home + "/server" }
+    package var namespacesDirectory: String { home + "/namespaces" }
+    /// The environment a child msb needs to see these same paths.
+    package var environment: [String] { ["MSB_HOME=\(home)", "MSB_ARTIFACTS=\(artifacts)", "MSB_IMAGES=\(images)"] }
 
     public var database: String { home + "/state.db" }
     public var sandboxesDirectory: String { home + "/sandboxes" }
@@ -28,6 +45,8 @@ public struct MSBPaths: Sendable {
     public func supervisorLog(_ name: String) -> String { sandboxDirectory(name) + "/supervisor.log" }
     /// The sandbox's writable layer over its image's root disk (qcow2), when it has one.
     public func rootDisk(_ name: String) -> String { sandboxDirectory(name) + "/disk.qcow2" }
+    /// Unix socket paths are limited to 107 bytes; the longest one a sandbox binds must fit.
+    package func socketPathsFit(_ name: String) -> Bool { agentSocket(name).utf8.count <= 107 }
 
     static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }

@@ -1,0 +1,76 @@
+import CMSBSys
+import Foundation
+import MSBCore
+import MSBServer
+
+/// `msb server start --detach`: the same server as a background process in its own
+/// session, with a minimal environment and its output in `$MSB_HOME/server/server.log`.
+enum ServerDaemon {
+    static func detach(_ configuration: ServerConfiguration) throws(MSBError) -> Int32 {
+        let paths = configuration.paths
+        if let running = ServerPidFile.read(paths), running.process.isAlive {
+            throw MSBError(.invalidState, "an msb server is already running at \(running.url) (pid \(running.process.pid))",
+                           hint: "stop it with 'msb server stop'")
+        }
+        try paths.prepare()
+        do {
+            try FileManager.default.createDirectory(atPath: paths.serverDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw MSBError(.stateStore, "cannot create \(paths.serverDirectory)")
+        }
+        let logPath = paths.serverDirectory + "/server.log"
+        let logFd = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard logFd >= 0 else { throw MSBError(.stateStore, "cannot open \(logPath): \(String(cString: strerror(errno)))") }
+        defer { close(logFd) }
+        let nullFd = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { close(nullFd) }
+
+        let executable = SupervisorLauncher.currentExecutable()
+        let argv = [executable, "server", "start"] + arguments(configuration)
+        var environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] + paths.environment
+        for name in ["LANG", "MSB_ACCEL"] { if let value = ProcessInfo.processInfo.environment[name] { environment.append("\(name)=\(value)") } }
+        var errorCode: Int32 = 0, stage: Int32 = 0
+        let pid = withCStringArray(argv) { argvPointer in
+            withCStringArray(environment) { envp in
+                msb_spawn(executable, argvPointer, envp, "/", nullFd, logFd, logFd, -1, Int32(MSB_SPAWN_SETSID), &errorCode, &stage)
+            }
+        }
+        guard pid > 0 else { throw MSBError(.internalError, "cannot start the server: \(String(cString: strerror(errorCode)))") }
+
+        // Ready when its pid file names it and it answers the health check.
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                throw MSBError(.internalError, "the server exited at start", hint: "see \(logPath)")
+            }
+            if let file = ServerPidFile.read(paths), file.pid == pid, isHealthy(url: file.url) {
+                CommandContext.writeOut("msb server running at \(file.url) (pid \(pid)); log: \(logPath)\n")
+                return 0
+            }
+            usleep(50_000)
+        }
+        kill(pid, SIGTERM)
+        throw MSBError(.timeout, "the server did not answer within 30s", hint: "see \(logPath)")
+    }
+
+    /// The command line that recreates `configuration` in the child.
+    private static func arguments(_ c: ServerConfiguration) -> [String] {
+        var words = ["--host", c.host, "--port", String(c.port),
+                     "--max-sandboxes", String(c.limits.maxRunningSandboxes),
+                     "--max-memory", String(c.limits.maxTotalMemoryMiB), "--max-cpus", String(c.limits.maxTotalCPUs)]
+        if c.dev { words.append("--dev") }
+        for dir in c.volumeAllowList { words += ["--allow-volume", dir] }
+        for port in c.privilegedPortAllowList.sorted() { words += ["--allow-port", String(port)] }
+        if c.allowInsecureRegistries { words.append("--allow-insecure-registries") }
+        if c.keepSandboxesOnShutdown { words.append("--keep-sandboxes") }
+        return words
+    }
+
+    static func isHealthy(url: String) -> Bool {
+        guard let endpoint = try? RemoteEndpoint(url: url, apiKey: nil, namespace: RemoteWire.defaultNamespace),
+              let response = try? HTTPClient(endpoint: endpoint).request(method: "GET", path: RemoteWire.healthPath) else { return false }
+        return response.status == 200
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import MSBCore
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// `GET /api/v1/attach?namespace=NS&sandbox=NAME&purpose=exec|repl` with
+/// `Upgrade: msb-attach`: after checking the key and the namespace, the server connects to
+/// the sandbox's supervisor and splices the two connections, so a remote exec or REPL speaks
+/// the same framed protocol a local one speaks over the Unix socket. A refused attach is
+/// answered as an ordinary HTTP error (401, 403, 404, 409) by `HTTPHandler`.
+final class AttachUpgrader: HTTPServerProtocolUpgrader {
+    struct Refused: Error {}
+
+    let supportedProtocol = RemoteWire.attachProtocol
+    let requiredUpgradeHeaders: [String] = []
+    private let server: HTTPServer
+    /// Why the last attach was refused; read by `HTTPHandler` on the same event loop.
+    private(set) var refusal: RPCReply?
+    /// The supervisor connection between the check and the splice.
+    private var controlFd: Int32 = -1
+
+    init(server: HTTPServer) { self.server = server }
+
+    deinit { if controlFd >= 0 { close(controlFd) } }
+
+    func buildUpgradeResponse(channel: Channel, upgradeRequest: HTTPRequestHead,
+                              initialResponseHeaders: HTTPHeaders) -> EventLoopFuture<HTTPHeaders> {
+        let uri = upgradeRequest.uri
+        let authorization = upgradeRequest.headers.first(name: "authorization")
+        let dispatcher = server.dispatcher
+        return server.run(on: channel.eventLoop) { Self.connect(uri: uri, authorization: authorization, dispatcher: dispatcher) }
+            .assumeIsolated()
+            .flatMapThrowing { result -> HTTPHeaders in
+                switch result {
+                case .connected(let fd):
+                    self.controlFd = fd
+                    return initialResponseHeaders
+                case .refused(let reply):
+                    self.refusal = reply
+                    throw Refused()
+                }
+            }
+            .nonisolated()
+    }
+
+    enum Outcome: Sendable {
+        case connected(Int32)
+        case refused(RPCReply)
+    }
+
+    /// Checks the request and connects to the supervisor; runs on a worker thread.
+    private static func connect(uri: String, authorization: String?, dispatcher: RPCDispatcher) -> Outcome {
+        guard let components = URLComponents(string: uri), components.path == RemoteWire.attachPath else {
+            return .refused(HTTPServer.reply(for: MSBError(.notFound, "no such endpoint: \(uri)")))
+        }
+        var query: [String: String] = [:]
+        for item in components.queryItems ?? [] { query[item.name] = item.value ?? "" }
+        let claims: APIKeyClaims
+        do {
+            claims = try dispatcher.authenticate(authorization)
+        } catch {
+            return .refused(HTTPServer.reply(for: error, status: 401))
+        }
+        do throws(MSBError) {
+            let call = RPCCall(claims: claims, params: RPCParams(raw: query))
+            let namespace = try call.namespace()
+            let name = try call.params.sandbox()
+            let action = query["purpose"] == "repl" ? "run code" : "exec"
+            return .connected(try dispatcher.host.backend(namespace).connectControl(name, action: action))
+        } catch {
+            return .refused(HTTPServer.reply(for: error))
+        }
+    }
+
+    func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
+        let fd = controlFd
+        controlFd = -1
+        let (client, supervisor) = GlueHandler.matchedPair()
+        let bound = NIOLoopBound(supervisor, eventLoop: context.eventLoop)
+        do {
+            try context.pipeline.syncOperations.addHandler(client)
+        } catch {
+            close(fd)
+            return context.eventLoop.makeFailedFuture(error)
+        }
+        return ClientBootstrap(group: context.eventLoop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(bound.value) }
+            }
+            .withConnectedSocket(fd)
+            .map { _ in }
+    }
+}
+
+/// Splices two channels on one event loop: what one reads the other writes, with
+/// backpressure (a side stops reading while its partner cannot write) and closes passed on.
+final class GlueHandler: ChannelDuplexHandler {
+    typealias InboundIn = NIOAny
+    typealias OutboundIn = NIOAny
+    typealias OutboundOut = NIOAny
+
+    private var partner: GlueHandler?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+
+    static func matchedPair() -> (GlueHandler, GlueHandler) {
+        let first = GlueHandler()
+        let second = GlueHandler()
+        first.partner = second
+        second.partner = first
+        return (first, second)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        partner = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { partner?.context?.write(data, promise: nil) }
+    func channelReadComplete(context: ChannelHandlerContext) { partner?.context?.flush() }
+    func channelInactive(context: ChannelHandlerContext) { partner?.context?.close(promise: nil) }
+    func errorCaught(context: ChannelHandlerContext, error: Error) { partner?.context?.close(promise: nil) }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let partner, partner.pendingRead {
+            partner.pendingRead = false
+            partner.context?.read()
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if partner?.context?.channel.isWritable ?? false {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+}

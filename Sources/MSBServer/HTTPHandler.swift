@@ -1,0 +1,109 @@
+import Foundation
+import MSBCore
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP/1.1 connection's requests: routes them, caps bodies, runs JSON-RPC calls on
+/// the server's worker threads (they block on VMs) and writes the answers in order.
+final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let server: HTTPServer
+    private let attach: AttachUpgrader
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+    private var bodyBytes = 0
+    private var busy = false
+
+    init(server: HTTPServer, attach: AttachUpgrader) {
+        self.server = server
+        self.attach = attach
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let request):
+            head = request
+            body.clear()
+            bodyBytes = 0
+        case .body(var chunk):
+            bodyBytes += chunk.readableBytes
+            // Over the limit: keep reading (so the client sees the 413) but keep nothing.
+            if bodyBytes <= server.limits.maxBodyBytes { body.writeBuffer(&chunk) }
+            if bodyBytes > server.limits.maxBodyBytes * 4 { context.close(promise: nil) }
+        case .end:
+            guard let request = head else { return }
+            head = nil
+            route(context: context, request: request)
+        }
+    }
+
+    private func route(context: ChannelHandlerContext, request: HTTPRequestHead) {
+        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        switch (request.method, path) {
+        case (.GET, RemoteWire.healthPath), (.HEAD, RemoteWire.healthPath):
+            respond(context: context, request: request,
+                    RPCReply(status: 200, body: RPCDispatcher.encode(["status": "ok", "version": server.dispatcher.configuration.version])))
+        case (.POST, RemoteWire.rpcPath):
+            guard bodyBytes <= server.limits.maxBodyBytes else {
+                return respond(context: context, request: request, close: true, HTTPServer.errorReply(
+                    413, RemoteWire.ErrorCode.invalidRequest, "request body too large: \(bodyBytes) bytes, the limit is \(server.limits.maxBodyBytes)"))
+            }
+            let bytes = body.readBytes(length: body.readableBytes) ?? []
+            let authorization = request.headers.first(name: "authorization")
+            let dispatcher = server.dispatcher
+            busy = true
+            server.run(on: context.eventLoop) { dispatcher.handle(body: bytes, authorization: authorization) }
+                .assumeIsolated()
+                .whenComplete { result in
+                    self.busy = false
+                    switch result {
+                    case .success(let reply): self.respond(context: context, request: request, reply)
+                    case .failure:
+                        self.respond(context: context, request: request, close: true,
+                                     HTTPServer.errorReply(503, RemoteWire.ErrorCode.internalError, "the server is shutting down"))
+                    }
+                }
+        case (_, RemoteWire.rpcPath):
+            respond(context: context, request: request, HTTPServer.errorReply(405, RemoteWire.ErrorCode.invalidRequest, "use POST for \(path)"))
+        case (.GET, RemoteWire.attachPath):
+            respond(context: context, request: request, attach.refusal ?? HTTPServer.errorReply(
+                400, RemoteWire.ErrorCode.invalidRequest, "\(path) needs 'Connection: Upgrade' and 'Upgrade: \(RemoteWire.attachProtocol)'"))
+        default:
+            respond(context: context, request: request, HTTPServer.errorReply(404, RemoteWire.ErrorCode.methodNotFound, "no such endpoint: \(request.method) \(path)"))
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, request: HTTPRequestHead, close: Bool = false, _ reply: RPCReply) {
+        let keepAlive = request.isKeepAlive && !close
+        var headers = HTTPHeaders()
+        if reply.status != 204 {
+            headers.add(name: "Content-Type", value: "application/json")
+            headers.add(name: "Content-Length", value: String(reply.body.count))
+        }
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        let status = HTTPResponseStatus(statusCode: reply.status)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: request.version, status: status, headers: headers))), promise: nil)
+        if !reply.body.isEmpty && request.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: reply.body)))), promise: nil)
+        }
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive { written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // An idle connection is closed, but never under a request that is still running.
+        if event is IdleStateHandler.IdleStateEvent {
+            if !busy && head == nil { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A refused attach falls back to this handler, which answers it with the refusal.
+        if error is AttachUpgrader.Refused { return }
+        context.close(promise: nil)
+    }
+}

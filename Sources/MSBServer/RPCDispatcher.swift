@@ -1,0 +1,141 @@
+import Foundation
+import MSBCore
+
+/// An HTTP answer: status and JSON body (empty for 204).
+package struct RPCReply: Sendable, Equatable {
+    package var status: Int
+    package var body: [UInt8]
+}
+
+/// JSON-RPC 2.0 over `POST /api/v1/rpc`, independent of the HTTP layer so that tests can
+/// drive it directly: envelope checks, authentication, dispatch to the methods, and the
+/// mapping of every failure to an error object and an HTTP status.
+package final class RPCDispatcher: Sendable {
+    package let configuration: ServerConfiguration
+    package let host: SandboxHost
+    /// nil in dev mode: nothing is checked.
+    package let authority: APIKeyAuthority?
+
+    package init(configuration: ServerConfiguration, host: SandboxHost, authority: APIKeyAuthority?) {
+        self.configuration = configuration
+        self.host = host
+        self.authority = authority
+    }
+
+    /// Who is calling, from the `Authorization` header.
+    package func authenticate(_ authorization: String?) throws(MSBError) -> APIKeyClaims {
+        guard let authority else { return APIKeyClaims(namespace: "*", issuedAt: Date(), expiresAt: nil) }
+        guard let authorization, !authorization.isEmpty else {
+            throw MSBError(.accessDenied, "missing API key", hint: "send 'Authorization: Bearer KEY' (the CLI and SDKs read MSB_API_KEY)")
+        }
+        let parts = authorization.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw MSBError(.accessDenied, "the Authorization header must be 'Bearer KEY'")
+        }
+        return try authority.verify(String(parts[1]).trimmingCharacters(in: .whitespaces))
+    }
+
+    package func handle(body: [UInt8], authorization: String?) -> RPCReply {
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])
+        } catch {
+            return reply(400, errorResponse(id: NSNull(), code: RemoteWire.ErrorCode.parse, message: "parse error: the body is not valid JSON"))
+        }
+        let claims: APIKeyClaims
+        do {
+            claims = try authenticate(authorization)
+        } catch {
+            let id = (parsed as? [String: Any])?["id"] ?? NSNull()
+            return reply(401, ["jsonrpc": "2.0", "id": id, "error": RemoteWire.errorObject(error)])
+        }
+        if let batch = parsed as? [Any] {
+            guard !batch.isEmpty else { return reply(400, invalidRequest("an empty batch")) }
+            let answers = batch.compactMap { handleOne($0, claims: claims).response }
+            return answers.isEmpty ? RPCReply(status: 204, body: []) : reply(200, answers)
+        }
+        let (status, response) = handleOne(parsed, claims: claims)
+        guard let response else { return RPCReply(status: 204, body: []) }
+        return reply(status, response)
+    }
+
+    /// One request: its HTTP status and response object (nil for a notification).
+    private func handleOne(_ request: Any, claims: APIKeyClaims) -> (status: Int, response: [String: Any]?) {
+        guard let object = request as? [String: Any] else { return (400, invalidRequest("the request must be a JSON object")) }
+        let id = object["id"]
+        if let id, !(id is String || id is NSNull || (id is NSNumber && !RPCParams.isBool(id as! NSNumber))) {
+            return (400, invalidRequest("'id' must be a string, a number or null"))
+        }
+        guard object["jsonrpc"] as? String == "2.0" else { return (400, invalidRequest("'jsonrpc' must be \"2.0\"", id: id)) }
+        guard let method = object["method"] as? String else { return (400, invalidRequest("'method' must be a string", id: id)) }
+        let params: RPCParams
+        switch object["params"] {
+        case nil, is NSNull: params = RPCParams(raw: [:])
+        case let named as [String: Any]: params = RPCParams(raw: named)
+        default:
+            return (200, errorResponse(id: id ?? NSNull(), code: RemoteWire.ErrorCode.invalidParams,
+                                       message: "invalid params: 'params' must be an object of named parameters"))
+        }
+        guard let handler = Self.methods[method] else {
+            let response = errorResponse(id: id ?? NSNull(), code: RemoteWire.ErrorCode.methodNotFound, message: "method not found: \(method)",
+                                         hint: "methods: " + Self.methods.keys.sorted().joined(separator: ", "))
+            return (200, id == nil ? nil : response)
+        }
+        do {
+            let result = try handler(self)(RPCCall(claims: claims, params: params))
+            return (200, id == nil ? nil : ["jsonrpc": "2.0", "id": id!, "result": result])
+        } catch {
+            let response: [String: Any] = ["jsonrpc": "2.0", "id": id ?? NSNull(), "error": RemoteWire.errorObject(error)]
+            // A key used outside its namespace is refused with 403, as HTTP clients expect.
+            return (error.code == .accessDenied ? 403 : 200, id == nil ? nil : response)
+        }
+    }
+
+    private func invalidRequest(_ why: String, id: Any? = nil) -> [String: Any] {
+        errorResponse(id: id ?? NSNull(), code: RemoteWire.ErrorCode.invalidRequest, message: "invalid request: \(why)")
+    }
+
+    private func errorResponse(id: Any, code: Int, message: String, hint: String? = nil) -> [String: Any] {
+        var data: [String: Any] = ["kind": code == RemoteWire.ErrorCode.methodNotFound ? "notFound" : "invalidArgument"]
+        if let hint { data["hint"] = hint }
+        return ["jsonrpc": "2.0", "id": id, "error": ["code": code, "message": message, "data": data]]
+    }
+
+    package func reply(_ status: Int, _ object: Any) -> RPCReply {
+        RPCReply(status: status, body: Self.encode(object))
+    }
+
+    package static func encode(_ object: Any) -> [UInt8] {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error: the result could not be encoded"}}"#.utf8)
+        return Array(data) + [10]
+    }
+}
+
+/// What a method sees of its request.
+struct RPCCall {
+    let claims: APIKeyClaims
+    let params: RPCParams
+
+    /// The request's namespace (`default` when absent), which the key must cover.
+    func namespace() throws(MSBError) -> String {
+        let namespace = try params.string("namespace") ?? RemoteWire.defaultNamespace
+        try InputParsing.validateNamespace(namespace)
+        try authorize(namespace)
+        return namespace
+    }
+
+    func authorize(_ namespace: String) throws(MSBError) {
+        guard claims.allows(namespace) else {
+            throw MSBError(.accessDenied, "this API key is for namespace '\(claims.namespace)' and cannot access namespace '\(namespace)'")
+        }
+    }
+
+    /// Server-wide operations (images shared by every namespace) need a key for all namespaces.
+    func requireAdmin(_ what: String) throws(MSBError) {
+        guard claims.namespace == "*" else {
+            throw MSBError(.accessDenied, "\(what) needs an API key for all namespaces",
+                           hint: "issue one with 'msb server keygen' (without --namespace)")
+        }
+    }
+}

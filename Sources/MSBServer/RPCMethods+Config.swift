@@ -1,0 +1,63 @@
+import Foundation
+import MSBCore
+
+extension RPCDispatcher {
+    /// The sandbox config of `sandbox.start` / `sandbox.create`, checked against what this
+    /// server lets remote clients ask for.
+    func sandboxConfig(name: String, _ params: RPCParams?) throws(MSBError) -> SandboxConfig {
+        var config = SandboxConfig(name: name)
+        guard let params else { return config }
+        if let image = try params.string("image"), !image.isEmpty { config.image = image }
+        if let memory = try params.integer("memory", in: 64...(1024 * 1024)) { config.memoryMiB = memory }
+        if let cpus = try params.integer("cpus", in: 1...64) { config.cpus = cpus }
+        if let envs = try params.strings("envs") {
+            for item in envs { try InputParsing.validateEnvironment(item) }
+            config.environment = envs
+        }
+        if let workdir = try params.string("workdir"), !workdir.isEmpty {
+            guard workdir.hasPrefix("/") else { throw MSBError(.invalidArgument, "invalid params: 'workdir' must be an absolute path") }
+            config.workingDirectory = workdir
+        }
+        if let user = try params.string("user"), !user.isEmpty { config.user = user }
+        if let max = try params.integer("max_duration_ms", in: 1...Int(UInt32.max) * 1000) { config.maxDurationMilliseconds = UInt64(max) }
+        if let accelerator = try params.string("accelerator") { config.accelerator = try AcceleratorChoice.parse(accelerator) }
+        try checkVolumes(params.strings("volumes") ?? [])
+        try checkPorts(params.strings("ports") ?? [])
+        // `depends_on`, `shell`, `scripts` and `exec` describe how microsandbox's own tools run
+        // a project; a sandbox here has no start script, so they are accepted and not used.
+        return config
+    }
+
+    /// `HOST:GUEST` mounts: a host path outside the allow-list is refused (403) before anything else.
+    private func checkVolumes(_ volumes: [String]) throws(MSBError) {
+        for volume in volumes {
+            let parts = volume.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, parts[0].hasPrefix("/"), parts[1].hasPrefix("/") else {
+                throw MSBError(.invalidArgument, "invalid params: volume '\(volume)' must be HOST_PATH:GUEST_PATH with absolute paths")
+            }
+            let hostPath = URL(fileURLWithPath: parts[0]).standardizedFileURL.path
+            let allowed = configuration.volumeAllowList.contains { root in hostPath == root || hostPath.hasPrefix(root.hasSuffix("/") ? root : root + "/") }
+            guard allowed else {
+                throw MSBError(.accessDenied, "mounting host path \(hostPath) is not allowed on this server",
+                               hint: "the server's operator can allow it with 'msb server start --allow-volume DIR'")
+            }
+            throw MSBError(.unsupported, "volume \(volume) is allowed, but msb sandboxes cannot share host directories yet")
+        }
+    }
+
+    /// `HOST:GUEST` ports: privileged host ports (< 1024) need the operator's allow-list.
+    private func checkPorts(_ ports: [String]) throws(MSBError) {
+        for port in ports {
+            let parts = port.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let hostPort = Int(parts[0]), let guestPort = Int(parts[1]),
+                  (1...65535).contains(hostPort), (1...65535).contains(guestPort) else {
+                throw MSBError(.invalidArgument, "invalid params: port '\(port)' must be HOST:GUEST with ports from 1 to 65535")
+            }
+            if hostPort < 1024 && !configuration.privilegedPortAllowList.contains(hostPort) {
+                throw MSBError(.accessDenied, "publishing privileged host port \(hostPort) is not allowed on this server",
+                               hint: "the server's operator can allow it with 'msb server start --allow-port \(hostPort)'")
+            }
+            throw MSBError(.unsupported, "port \(port) cannot be published: msb sandboxes have no guest network yet")
+        }
+    }
+}

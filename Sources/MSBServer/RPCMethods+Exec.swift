@@ -1,0 +1,116 @@
+import Foundation
+import MSBCore
+import MSBProtocol
+
+extension RPCDispatcher {
+    /// Runs `command` with `args` (no shell) and returns its output as lines.
+    func commandRun(_ call: RPCCall) throws(MSBError) -> Any {
+        let namespace = try call.namespace()
+        let name = try call.params.sandbox()
+        let command = try call.params.requiredString("command")
+        guard !command.isEmpty else { throw MSBError(.invalidArgument, "invalid params: 'command' must not be empty") }
+        let args = try call.params.strings("args") ?? []
+        let seconds = try call.params.timeoutSeconds(limits: configuration.limits)
+        var parameters = ExecParameters(argv: [command] + args, timeoutMilliseconds: UInt64(seconds * 1000))
+        // Extensions: the CLI's -e, -w and -u.
+        if let envs = try call.params.strings("envs") {
+            for item in envs { try InputParsing.validateEnvironment(item) }
+            parameters.environment = envs
+        }
+        if let workdir = try call.params.string("workdir") { parameters.workingDirectory = workdir }
+        if let user = try call.params.string("user") { parameters.user = user }
+        let output = OutputCollector(limitBytes: configuration.limits.maxOutputBytes)
+        let outcome = try host.backend(namespace).exec(
+            name, parameters, io: ExecIO(stdinFd: nil, stdout: { output.append(.stdout, $0) }, stderr: { output.append(.stderr, $0) }))
+        switch outcome {
+        case .failed(let failure): output.note(failure.message)
+        case .exited(let status) where status.timedOut: output.note("msb: command timed out after \(Self.format(seconds))s")
+        default: break
+        }
+        let exitCode = outcome.exitCode
+        return ["command": command, "args": args, "exit_code": Int(exitCode), "success": exitCode == 0, "output": output.lines()] as [String: Any]
+    }
+
+    /// Evaluates `code` in the sandbox's long-lived interpreter for `language`.
+    func replRun(_ call: RPCCall) throws(MSBError) -> Any {
+        let namespace = try call.namespace()
+        let name = try call.params.sandbox()
+        let language = try call.params.requiredString("language")
+        guard ["python", "node", "nodejs", "javascript"].contains(language) else {
+            throw MSBError(.invalidArgument, "unsupported language '\(language)': use python or node (nodejs, javascript)")
+        }
+        let code = try call.params.requiredString("code")
+        let seconds = try call.params.timeoutSeconds(limits: configuration.limits)
+        let output = OutputCollector(limitBytes: configuration.limits.maxOutputBytes)
+        let outcome = try host.backend(namespace).runCode(
+            name, language: language, code: code, timeoutMilliseconds: UInt64(seconds * 1000), interruptFd: nil,
+            stdout: { output.append(.stdout, $0) }, stderr: { output.append(.stderr, $0) })
+        if !outcome.message.isEmpty { output.note(outcome.message) }
+        return ["status": outcome.status, "language": language, "output": output.lines()] as [String: Any]
+    }
+
+    static func format(_ seconds: Double) -> String {
+        seconds.rounded() == seconds ? String(Int(seconds)) : String(seconds)
+    }
+}
+
+/// Turns streamed stdout/stderr into the contract's `[{stream, text}]` lines, in the order
+/// lines were completed, each stream keeping at most `limitBytes` (then one note says so).
+final class OutputCollector: @unchecked Sendable {
+    enum Stream: String { case stdout, stderr }
+
+    private let limitBytes: Int
+    private let lock = NSLock()
+    private var entries: [[String: String]] = []
+    private var partial: [Stream: [UInt8]] = [:]
+    private var kept: [Stream: Int] = [:]
+    private var dropped: [Stream: Int] = [:]
+
+    init(limitBytes: Int) { self.limitBytes = limitBytes }
+
+    func append(_ stream: Stream, _ bytes: [UInt8]) {
+        lock.lock()
+        defer { lock.unlock() }
+        let room = max(0, limitBytes - kept[stream, default: 0])
+        let accepted = bytes.prefix(room)
+        kept[stream, default: 0] += accepted.count
+        dropped[stream, default: 0] += bytes.count - accepted.count
+        var buffer = partial[stream, default: []] + accepted
+        while let newline = buffer.firstIndex(of: 10) {
+            entries.append(["stream": stream.rawValue, "text": Self.text(buffer[..<newline])])
+            buffer.removeSubrange(...newline)
+        }
+        partial[stream] = buffer
+    }
+
+    /// A line msb adds on stderr (why a command failed, timed out or was cut).
+    func note(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        flushPartials()
+        entries.append(["stream": "stderr", "text": text])
+    }
+
+    func lines() -> [[String: String]] {
+        lock.lock()
+        defer { lock.unlock() }
+        flushPartials()
+        for stream in [Stream.stdout, .stderr] where dropped[stream, default: 0] > 0 {
+            entries.append(["stream": "stderr", "text": "msb: \(stream.rawValue) cut after \(limitBytes) bytes (\(dropped[stream]!) more bytes not kept)"])
+            dropped[stream] = 0
+        }
+        return entries
+    }
+
+    private func flushPartials() {
+        for stream in [Stream.stdout, .stderr] where !(partial[stream]?.isEmpty ?? true) {
+            entries.append(["stream": stream.rawValue, "text": Self.text(partial[stream]![...])])
+            partial[stream] = []
+        }
+    }
+
+    /// Output is text in the contract: invalid UTF-8 becomes U+FFFD, a CR before LF goes.
+    private static func text(_ bytes: ArraySlice<UInt8>) -> String {
+        String(decoding: bytes.last == 13 ? bytes.dropLast() : bytes, as: UTF8.self)
+    }
+}

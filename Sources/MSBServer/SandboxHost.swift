@@ -1,0 +1,108 @@
+import Foundation
+import MSBCore
+
+/// The server's sandboxes: one `LocalBackend` per namespace, each with its own database and
+/// sandbox directories under `$MSB_HOME/namespaces/NS` (images and the guest are shared),
+/// and the server-wide limits on what runs at once.
+package final class SandboxHost: @unchecked Sendable {
+    package let paths: MSBPaths
+    package let limits: ServerLimits
+    /// Guards `reservations`: boots that passed the limit check but are not running yet.
+    private let lock = NSLock()
+    private var reservations: [String: Usage] = [:]
+
+    package struct Usage: Sendable, Equatable {
+        package var sandboxes = 0
+        package var memoryMiB = 0
+        package var cpus = 0
+
+        static func + (a: Usage, b: Usage) -> Usage {
+            Usage(sandboxes: a.sandboxes + b.sandboxes, memoryMiB: a.memoryMiB + b.memoryMiB, cpus: a.cpus + b.cpus)
+        }
+    }
+
+    package init(paths: MSBPaths, limits: ServerLimits) {
+        self.paths = paths
+        self.limits = limits
+    }
+
+    /// A backend for one namespace; cheap, and made per request so requests share no state.
+    package func backend(_ namespace: String) throws(MSBError) -> LocalBackend {
+        try InputParsing.validateNamespace(namespace)
+        let namespaced = paths.namespaced(namespace)
+        do {
+            try FileManager.default.createDirectory(atPath: namespaced.home, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw MSBError(.stateStore, "cannot create the state directory of namespace \(namespace)",
+                           cause: SendableErrorDescription("\(error)"))
+        }
+        return LocalBackend(paths: namespaced, namespace: namespace)
+    }
+
+    /// Namespaces that have state on disk.
+    package func namespaces() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: paths.namespacesDirectory)) ?? []
+        return names.filter { (try? InputParsing.validateNamespace($0)) != nil }.sorted()
+    }
+
+    /// Sandboxes of every namespace.
+    package func allSandboxes() throws(MSBError) -> [SandboxInfo] {
+        var all: [SandboxInfo] = []
+        for namespace in namespaces() { all += try backend(namespace).list() }
+        return all
+    }
+
+    /// What the running and booting sandboxes use.
+    package func usage() throws(MSBError) -> Usage {
+        var usage = Usage()
+        for info in try allSandboxes() where info.status == .running || info.status == .starting {
+            usage = usage + Usage(sandboxes: 1, memoryMiB: info.config.memoryMiB, cpus: info.config.cpus)
+        }
+        return usage
+    }
+
+    /// Runs `boot` (a create or start of `config`) only if the limits leave room for it,
+    /// holding its share until it is done so that concurrent boots cannot overshoot.
+    package func withCapacity<T>(for config: SandboxConfig, namespace: String,
+                                 _ boot: () throws(MSBError) -> T) throws(MSBError) -> T {
+        let key = namespace + "/" + config.name
+        let wanted = Usage(sandboxes: 1, memoryMiB: config.memoryMiB, cpus: config.cpus)
+        lock.lock()
+        let refusal: MSBError?
+        do throws(MSBError) {
+            let current = reservations.values.reduce(try usage(), +)
+            refusal = check(current + wanted, wanted: wanted)
+        } catch {
+            lock.unlock()
+            throw error
+        }
+        if refusal == nil { reservations[key] = wanted }
+        lock.unlock()
+        if let refusal { throw refusal }
+        defer {
+            lock.lock()
+            reservations[key] = nil
+            lock.unlock()
+        }
+        return try boot()
+    }
+
+    private func check(_ total: Usage, wanted: Usage) -> MSBError? {
+        if total.sandboxes > limits.maxRunningSandboxes {
+            return MSBError(.limitExceeded, "server limit reached: at most \(limits.maxRunningSandboxes) sandboxes may run at once",
+                            hint: "stop a sandbox first")
+        }
+        if total.memoryMiB > limits.maxTotalMemoryMiB {
+            return MSBError(.limitExceeded, "server limit reached: \(wanted.memoryMiB) MiB more would exceed the \(limits.maxTotalMemoryMiB) MiB "
+                            + "of memory allowed to running sandboxes (\(total.memoryMiB - wanted.memoryMiB) MiB in use)",
+                            hint: "stop a sandbox or ask for less memory")
+        }
+        if total.cpus > limits.maxTotalCPUs {
+            return MSBError(.limitExceeded, "server limit reached: \(wanted.cpus) more cpus would exceed the \(limits.maxTotalCPUs) "
+                            + "allowed to running sandboxes (\(total.cpus - wanted.cpus) in use)",
+                            hint: "stop a sandbox or ask for fewer cpus")
+        }
+        return nil
+    }
+}
