@@ -4,7 +4,7 @@ _msb() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "create start exec shell repl run ls metrics pull image stop rm completion help version --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "create start exec shell repl run ls metrics pull image stop rm server completion help version --help --version" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -22,7 +22,7 @@ _msb() {
                 --accel) COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")); return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --user -u --image --memory -m --cpus --env -e --workdir -w --max-duration --accel --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --memory -m --cpus --env -e --workdir -w --max-duration --accel --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -139,6 +139,24 @@ _msb() {
             fi
             COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
             ;;
+        server)
+            case "$prev" in
+                --host) return ;;
+                --port|-p) return ;;
+                --max-sandboxes) return ;;
+                --max-memory) return ;;
+                --max-cpus) return ;;
+                --allow-volume) return ;;
+                --allow-port) return ;;
+                --namespace|-n) return ;;
+                --expire) return ;;
+            esac
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--host --port -p --detach -d --dev --max-sandboxes --max-memory --max-cpus --allow-volume --allow-port --allow-insecure-registries --keep-sandboxes --namespace -n --expire --help -h" -- "$cur"))
+                return
+            fi
+            COMPREPLY=($(compgen -W "start stop status keygen" -- "$cur"))
+            ;;
         completion)
             if [[ "$cur" == -* ]]; then
                 COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
@@ -151,7 +169,7 @@ _msb() {
                 COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
                 return
             fi
-            COMPREPLY=($(compgen -W "create start exec shell repl run ls metrics pull image stop rm completion help version" -- "$cur"))
+            COMPREPLY=($(compgen -W "create start exec shell repl run ls metrics pull image stop rm server completion help version" -- "$cur"))
             ;;
         version)
             if [[ "$cur" == -* ]]; then

@@ -8,8 +8,16 @@ export PATH=/opt/swift/usr/bin:$PATH
 
 # zsh and fish: the completion tests load the scripts into real shells; docker-registry
 # and skopeo: the pull tests run a real registry on 127.0.0.1; python3-cryptography:
-# its token server signs JWTs.
-MSB_EXTRA_PACKAGES="zsh fish docker-registry skopeo python3-cryptography" scripts/setup.sh --deps-only
+# its token server signs JWTs; python3-venv: the published microsandbox SDK (PyPI) is
+# run against msb server.
+MSB_EXTRA_PACKAGES="zsh fish docker-registry skopeo python3-cryptography python3-venv" scripts/setup.sh --deps-only
+
+if [ ! -x .build/sdk-venv/bin/python ] || ! .build/sdk-venv/bin/python -c 'import microsandbox' 2>/dev/null; then
+    echo "test: installing the microsandbox Python SDK 0.1.8 from PyPI" >&2
+    rm -rf .build/sdk-venv
+    python3 -m venv .build/sdk-venv
+    .build/sdk-venv/bin/pip install --quiet --disable-pip-version-check "microsandbox==0.1.8"
+fi
 
 echo "test: building" >&2
 swift build --build-tests 2>&1 | grep -v "dlopen\|^\[" >&2 || true
@@ -29,7 +37,18 @@ export MSB_BIN=$BIN/msb
 mkdir -p "$MSB_TEST_HOME"
 
 cleanup() {
-    # Remove whatever the tests left, then make sure no QEMU of this run survived.
+    # Servers first (a graceful stop stops their sandboxes), then whatever the tests left,
+    # then make sure no QEMU of this run survived.
+    for home in "$MSB_TEST_HOME"/srv*; do
+        [ -d "$home" ] || continue
+        MSB_HOME=$home "$MSB_BIN" server stop >/dev/null 2>&1 || true
+        for ns in "$home"/namespaces/*; do
+            [ -d "$ns" ] || continue
+            for name in $(MSB_HOME=$ns "$MSB_BIN" ls -q 2>/dev/null); do
+                MSB_HOME=$ns "$MSB_BIN" rm -f "$name" >/dev/null 2>&1 || true
+            done
+        done
+    done
     for name in $(MSB_HOME=$MSB_TEST_HOME "$MSB_BIN" ls -q 2>/dev/null); do
         MSB_HOME=$MSB_TEST_HOME "$MSB_BIN" rm -f "$name" >/dev/null 2>&1 || true
     done

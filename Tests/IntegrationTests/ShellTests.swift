@@ -22,11 +22,15 @@ import Testing
     }
 
     /// Runs msb on a PTY through the steps; see the driver for their form.
-    func onTerminal(_ arguments: [String], steps: String) throws -> Session {
+    func onTerminal(_ arguments: [String], steps: String, env: [String: String] = [:]) throws -> Session {
+        try Self.onTerminal(arguments, steps: steps, env: env)
+    }
+
+    static func onTerminal(_ arguments: [String], steps: String, env: [String: String] = [:]) throws -> Session {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.driver, steps, "--", MSBHarness.binary] + arguments
-        process.environment = MSBHarness.environment(["TERM": "xterm"])
+        process.arguments = ["python3", driver, steps, "--", MSBHarness.binary] + arguments
+        process.environment = MSBHarness.environment(["TERM": "xterm"].merging(env) { $1 })
         let out = Pipe()
         process.standardOutput = out
         try process.run()
