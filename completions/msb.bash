@@ -4,7 +4,7 @@ _msb() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "create start exec shell repl run ls metrics pull image stop rm server completion help version --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "create start exec cp shell repl run ls metrics pull image stop rm server completion help version --help --version" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -46,6 +46,12 @@ _msb() {
                 return
             fi
             COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
+            ;;
+        cp)
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
+                return
+            fi
             ;;
         shell)
             case "$prev" in
@@ -169,7 +175,7 @@ _msb() {
                 COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
                 return
             fi
-            COMPREPLY=($(compgen -W "create start exec shell repl run ls metrics pull image stop rm server completion help version" -- "$cur"))
+            COMPREPLY=($(compgen -W "create start exec cp shell repl run ls metrics pull image stop rm server completion help version" -- "$cur"))
             ;;
         version)
             if [[ "$cur" == -* ]]; then

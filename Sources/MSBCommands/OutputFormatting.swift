@@ -49,9 +49,7 @@ enum OutputFormatting {
         return "\(s / 3600)h\(String(format: "%02d", (s % 3600) / 60))m"
     }
 
-    static func iso8601(_ date: Date) -> String {
-        date.formatted(.iso8601)
-    }
+    static func iso8601(_ date: Date) -> String { RemoteWire.iso8601(date) }
 
     /// "5 seconds ago", "3 minutes ago", like docker ps.
     static func relative(_ date: Date, now: Date) -> String {

@@ -18,7 +18,7 @@ struct ListCommand: Subcommand {
         if arguments.flag("quiet") {
             context.write(sandboxes.map { $0.name + "\n" }.joined())
         } else if json {
-            context.write(try OutputFormatting.json(sandboxes.map(SandboxJSON.init)) + "\n")
+            context.write(try OutputFormatting.json(sandboxes.map(RemoteWire.Sandbox.init)) + "\n")
         } else {
             let now = Date()
             let rows = sandboxes.map { s in
@@ -28,34 +28,5 @@ struct ListCommand: Subcommand {
             context.write(OutputFormatting.table(header: ["NAME", "IMAGE", "STATUS", "CPUS", "MEMORY", "CREATED"], rows: rows))
         }
         return 0
-    }
-}
-
-/// The JSON shape of one sandbox in `ls --format json`.
-struct SandboxJSON: Encodable {
-    let name: String
-    let namespace: String
-    let image: String
-    let status: String
-    let running: Bool
-    let cpus: Int
-    let memory_mib: Int
-    let created_at: String
-    let started_at: String?
-    let status_reason: String?
-    let accelerator: String?
-
-    init(_ info: SandboxInfo) {
-        name = info.name
-        namespace = info.namespace
-        image = info.config.image
-        status = info.status.rawValue
-        running = info.status == .running
-        cpus = info.config.cpus
-        memory_mib = info.config.memoryMiB
-        created_at = OutputFormatting.iso8601(info.createdAt)
-        started_at = info.startedAt.map(OutputFormatting.iso8601)
-        status_reason = info.statusReason
-        accelerator = info.activeAccelerator
     }
 }

@@ -61,7 +61,8 @@ package enum RemoteWire {
 
     // MARK: Sandboxes
 
-    /// One sandbox, as `sandbox.list`/`sandbox.inspect` return it and `msb ls --format json` prints it.
+    /// One sandbox, as `sandbox.list`/`sandbox.inspect` return it and `msb ls --format json` prints it
+    /// (one shape, so a remote `ls` prints what a local one does).
     package struct Sandbox: Codable, Equatable {
         package var name: String
         package var namespace: String
