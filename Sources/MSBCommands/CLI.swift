@@ -34,9 +34,9 @@ package enum CLI {
         }
         words.removeFirst()
         let first: String
+        var server: String?, namespace: String?
         do throws(MSBError) {
             // Global options come before the command: msb --server URL --namespace NS ls
-            var server: String?, namespace: String?
             var name = firstWord
             while let global = CommandTable.globalOption(matching: name) {
                 let value: String
@@ -55,9 +55,6 @@ package enum CLI {
                 name = words.removeFirst()
             }
             first = name
-            if let endpoint = try RemoteEndpoint.fromEnvironment(context.environment, server: server, namespace: namespace) {
-                context.useRemote(endpoint)
-            }
         } catch {
             return report(error)
         }
@@ -70,6 +67,12 @@ package enum CLI {
             return report(error)
         }
         do {
+            // Commands about this host itself never go to a server (a stray MSB_SERVER_URL
+            // must not break `msb server start` or `msb completion`).
+            if !CommandTable.hostOnlyCommands.contains(first),
+               let endpoint = try RemoteEndpoint.fromEnvironment(context.environment, server: server, namespace: namespace) {
+                context.useRemote(endpoint)
+            }
             let parsed = try ArgumentParser.parse(words, spec: command.spec)
             if parsed.flag("help") {
                 CommandContext.writeOut(HelpRenderer.help(for: command.spec))

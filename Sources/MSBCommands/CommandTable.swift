@@ -21,6 +21,9 @@ package enum CommandTable {
         commands.first { $0.spec.name == name }
     }
 
+    /// Commands that act on this host only, whatever --server / MSB_SERVER_URL say.
+    static let hostOnlyCommands: Set<String> = ["server", "completion", "help", "version", "_supervise", "_manpage"]
+
     /// Options that come before the command and apply to all of them.
     package static let globalOptions: [OptionSpec] = [
         OptionSpec(long: "server", short: nil, valueName: "URL",

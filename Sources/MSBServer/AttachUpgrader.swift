@@ -62,13 +62,18 @@ final class AttachUpgrader: HTTPServerProtocolUpgrader {
         } catch {
             return .refused(HTTPServer.reply(for: error, status: 401))
         }
+        let params = RPCParams(raw: query)
+        let started = Date()
         do throws(MSBError) {
-            let call = RPCCall(claims: claims, params: RPCParams(raw: query))
+            let call = RPCCall(claims: claims, params: params)
             let namespace = try call.namespace()
             let name = try call.params.sandbox()
             let action = query["purpose"] == "repl" ? "run code" : "exec"
-            return .connected(try dispatcher.host.backend(namespace).connectControl(name, action: action))
+            let fd = try dispatcher.host.backend(namespace).connectControl(name, action: action)
+            dispatcher.logCall("attach", params, started: started, error: nil)
+            return .connected(fd)
         } catch {
+            dispatcher.logCall("attach", params, started: started, error: error)
             return .refused(HTTPServer.reply(for: error))
         }
     }

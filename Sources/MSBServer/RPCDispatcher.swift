@@ -15,11 +15,23 @@ package final class RPCDispatcher: Sendable {
     package let host: SandboxHost
     /// nil in dev mode: nothing is checked.
     package let authority: APIKeyAuthority?
+    /// Receives one access-log line per call (the server's stderr).
+    let log: @Sendable (String) -> Void
 
-    package init(configuration: ServerConfiguration, host: SandboxHost, authority: APIKeyAuthority?) {
+    package init(configuration: ServerConfiguration, host: SandboxHost, authority: APIKeyAuthority?,
+                 log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.configuration = configuration
         self.host = host
         self.authority = authority
+        self.log = log
+    }
+
+    /// `2026-11-25T15:30:00Z sandbox.start ns=default sandbox=web ok 1834ms`
+    func logCall(_ what: String, _ params: RPCParams, started: Date, error: MSBError?) {
+        let namespace = (params.raw["namespace"] as? String) ?? RemoteWire.defaultNamespace
+        let sandbox = (params.raw["sandbox"] as? String).map { " sandbox=\($0)" } ?? ""
+        let outcome = error.map { "error \($0.code): \($0.message)" } ?? "ok"
+        log("\(RemoteWire.iso8601(Date())) \(what) ns=\(namespace)\(sandbox) \(outcome) \(Int(Date().timeIntervalSince(started) * 1000))ms")
     }
 
     /// Who is calling, from the `Authorization` header.
@@ -81,10 +93,13 @@ package final class RPCDispatcher: Sendable {
                                          hint: "methods: " + Self.methods.keys.sorted().joined(separator: ", "))
             return (200, id == nil ? nil : response)
         }
+        let started = Date()
         do {
             let result = try handler(self)(RPCCall(claims: claims, params: params))
+            logCall(method, params, started: started, error: nil)
             return (200, id == nil ? nil : ["jsonrpc": "2.0", "id": id!, "result": result])
         } catch {
+            logCall(method, params, started: started, error: error)
             let response: [String: Any] = ["jsonrpc": "2.0", "id": id ?? NSNull(), "error": RemoteWire.errorObject(error)]
             // A key used outside its namespace is refused with 403, as HTTP clients expect.
             return (error.code == .accessDenied ? 403 : 200, id == nil ? nil : response)

@@ -39,8 +39,8 @@ package struct ServerLimits: Sendable, Equatable {
     package var maxExecTimeoutSeconds = 3600.0
     /// What `sandbox.command.run` / `repl.run` keep of each stream; the rest is cut with a note.
     package var maxOutputBytes = 16 << 20
-    /// A connection that sends nothing for this long is closed, seconds.
-    package var idleTimeoutSeconds = 300.0
+    /// A connection that sends nothing for this long between requests is closed, seconds.
+    package var idleTimeoutSeconds = 60.0
 
     package init() {}
 

@@ -17,7 +17,8 @@ package enum ServerRuntime {
         try configuration.paths.prepare()
         let authority = configuration.dev ? nil : try APIKeyAuthority.load(serverDirectory: configuration.paths.serverDirectory)
         let host = SandboxHost(paths: configuration.paths, limits: configuration.limits)
-        let server = HTTPServer(dispatcher: RPCDispatcher(configuration: configuration, host: host, authority: authority))
+        let accessLog: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let server = HTTPServer(dispatcher: RPCDispatcher(configuration: configuration, host: host, authority: authority, log: accessLog))
 
         // Signals become bytes on a pipe, read below once serving.
         var signalPipe: [Int32] = [-1, -1]
