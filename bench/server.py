@@ -6,12 +6,18 @@ boots 4 base sandboxes, then times `sandbox.command.run` of `true` over keep-ali
   1. one client on one sandbox (the baseline);
   2. 8 concurrent clients on one sandbox;
   3. 8 concurrent clients spread over 4 sandboxes (2 each).
-Prints p50/p99 per phase, their ratio to the baseline and the throughput; then stops the
+Prints p50/p99 per phase, their ratio to the baseline, the throughput, and the server
+process's own CPU time per call (its overhead, apart from the guests); then stops the
 server, which stops its sandboxes.
 
 usage: bench/server.py [--calls N]   (MSB_BIN and MSB_ARTIFACTS as usual)
 """
 import argparse, http.client, json, os, shutil, statistics, subprocess, sys, tempfile, threading, time, uuid
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process (its threads included), from /proc."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 def percentile(values, p):
     ordered = sorted(values)
@@ -78,15 +84,20 @@ def main():
             for _ in range(3): setup.call("sandbox.command.run", {"sandbox": name, "command": "true", "args": []})
 
         print(f"msb server bench: sandbox.command.run of `true`, {args.calls} calls per client, {os.cpu_count()} host cores")
-        print(f"{'phase':<32} {'calls':>6} {'p50 ms':>8} {'p99 ms':>8} {'p50 x':>7} {'p99 x':>7} {'calls/s':>8}")
+        accelerator = json.loads(subprocess.run([binary, "ls", "--format", "json"], env={**env, "MSB_HOME": home + "/namespaces/default"},
+                                                capture_output=True, text=True).stdout or "[]")
+        print(f"guests run on: {', '.join(sorted({a.get('accelerator') or '?' for a in accelerator}))}")
+        print(f"{'phase':<32} {'calls':>6} {'p50 ms':>8} {'p99 ms':>8} {'p50 x':>7} {'p99 x':>7} {'calls/s':>8} {'server CPU ms/call':>19}")
         baseline = None
         for label, targets, clients in [("1 client, 1 sandbox", sandboxes[:1], 1),
                                         ("8 clients, 1 sandbox", sandboxes[:1], 8),
                                         ("8 clients, 4 sandboxes", sandboxes, 8)]:
+            cpu_before = cpu_seconds(server.pid)
             latencies, wall = run_phase(port, targets, clients, args.calls if clients > 1 else args.calls * 2)
+            server_ms = (cpu_seconds(server.pid) - cpu_before) * 1000 / len(latencies)
             p50, p99 = statistics.median(latencies), percentile(latencies, 99)
             baseline = baseline or (p50, p99)
-            print(f"{label:<32} {len(latencies):>6} {p50:>8.1f} {p99:>8.1f} {p50 / baseline[0]:>7.2f} {p99 / baseline[1]:>7.2f} {len(latencies) / wall:>8.1f}")
+            print(f"{label:<32} {len(latencies):>6} {p50:>8.1f} {p99:>8.1f} {p50 / baseline[0]:>7.2f} {p99 / baseline[1]:>7.2f} {len(latencies) / wall:>8.1f} {server_ms:>19.2f}")
     finally:
         server.terminate()
         try:

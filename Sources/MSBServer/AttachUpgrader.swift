@@ -68,8 +68,8 @@ final class AttachUpgrader: HTTPServerProtocolUpgrader {
             let call = RPCCall(claims: claims, params: params)
             let namespace = try call.namespace()
             let name = try call.params.sandbox()
-            let action = query["purpose"] == "repl" ? "run code" : "exec"
-            let fd = try dispatcher.host.backend(namespace).connectControl(name, action: action)
+            let purpose = SupervisorStreamPurpose(rawValue: query["purpose"] ?? "exec") ?? .exec
+            let fd = try dispatcher.host.backend(namespace).openSupervisorStream(name, purpose: purpose)
             dispatcher.logCall("attach", params, started: started, error: nil)
             return .connected(fd)
         } catch {

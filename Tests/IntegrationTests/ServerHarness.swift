@@ -17,13 +17,14 @@ final class TestServer: @unchecked Sendable {
         do { return try TestServer(name: "srv") } catch { fatalError("cannot start the test server: \(error)") }
     }()
 
-    init(name: String, options: [String] = []) throws {
+    /// `sharedImages`: use the test run's images (python, node) instead of its own, empty store.
+    init(name: String, options: [String] = [], sharedImages: Bool = true) throws {
         home = MSBHarness.home + "/" + name
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: MSBHarness.binary)
         process.arguments = ["server", "start", "--port", "0"] + options
-        process.environment = MSBHarness.environment(["MSB_HOME": home, "MSB_IMAGES": MSBHarness.home + "/images"])
+        process.environment = MSBHarness.environment(["MSB_HOME": home, "MSB_IMAGES": sharedImages ? MSBHarness.home + "/images" : home + "/images"])
         FileManager.default.createFile(atPath: home + "/test-server.log", contents: nil)
         let log = FileHandle(forWritingAtPath: home + "/test-server.log")
         process.standardOutput = log

@@ -107,6 +107,8 @@ import Testing
         #expect(metrics.status == 0 && metrics.out.contains("\"memory_usage\""))
         let images = try server.msb(["image", "ls", "-q"], key: admin)
         #expect(images.out.split(separator: "\n").contains("python"))
+        let insecure = try server.msb(["pull", "127.0.0.1:9/x:1", "--insecure"], key: admin)
+        #expect(insecure.status == 1 && insecure.stderr.hasPrefix("error: pulling over plain HTTP is not allowed on this server\n"))
         let repl = try server.msb(["repl", name, "--no-tty"], key: admin, stdin: Data("x = 20\nprint(x + 1)\n".utf8))
         #expect(repl.status == 0 && repl.out == "21\n")
     }
@@ -213,11 +215,21 @@ import Testing
     }
 
     @Test func limitsDevModeAndGracefulShutdown() throws {
-        let dev = try TestServer(name: "srv-dev", options: ["--dev", "--max-sandboxes", "1"])
+        let dev = try TestServer(name: "srv-dev", options: ["--dev", "--max-sandboxes", "1", "--allow-insecure-registries"], sharedImages: false)
         var stopped = false
         defer { if !stopped { dev.stop() } }
         let status = try MSBHarness.run(["server", "status"], env: ["MSB_HOME": dev.home])
         #expect(status.status == 0 && status.out.contains("dev mode, no API keys") && status.out.contains("healthy"))
+
+        // Pull from a plain-HTTP registry (allowed on this server) and run the image's command.
+        let registry = try #require(RegistryTests.registry)
+        let reference = "\(registry.address)/test/fixture:1"
+        let pulled = try dev.msb(["pull", reference, "--insecure"], key: nil)
+        #expect(pulled.status == 0 && pulled.out == reference + "\n", "\(pulled.stderr)")
+        #expect(try dev.msb(["image", "ls", "-q"], key: nil).out.split(separator: "\n").contains(Substring(reference)))
+        let ran = try dev.msb(["run", "--image", reference], key: nil)
+        #expect(ran.status == 0 && ran.out == "from-cmd\n", "\(ran.stderr)")
+        #expect(try dev.msb(["ls", "-q"], key: nil).out.isEmpty)  // run removed its sandbox
         #expect(try dev.msb(["create", "--name", "one"], key: nil).status == 0)
         let second = try dev.msb(["create", "--name", "two"], key: nil)
         #expect(second.status == 1)

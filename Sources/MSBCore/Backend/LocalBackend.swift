@@ -4,7 +4,7 @@ import MSBProtocol
 
 /// Sandboxes as microVMs on this host: records in SQLite, one supervisor process per
 /// running sandbox, exec over the supervisor's control socket.
-package final class LocalBackend: SandboxBackend {
+package final class LocalBackend: SupervisorStreamBackend {
     package let paths: MSBPaths
     /// The server namespace these sandboxes belong to (`default` for the CLI's own).
     package let namespace: String
@@ -197,22 +197,7 @@ package final class LocalBackend: SandboxBackend {
         }
     }
 
-    // MARK: Exec
-
-    package func exec(_ name: String, _ command: ExecParameters, io: ExecIO) throws(MSBError) -> ExecOutcome {
-        guard !command.argv.isEmpty else {
-            throw MSBError(.invalidArgument, "no command given", hint: "put the command after '--', e.g. msb exec \(name) -- uname -a")
-        }
-        let fd = try connectControl(name, action: "exec")
-        return try ExecClient(fd: fd).run(ExecRequest(parameters: command, attachStdin: io.stdinFd != nil), io: io)
-    }
-
-    package func runCode(_ name: String, language: String, code: String, timeoutMilliseconds: UInt64?, interruptFd: Int32?,
-                         stdout: ([UInt8]) -> Void, stderr: ([UInt8]) -> Void) throws(MSBError) -> ReplOutcome {
-        let fd = try connectControl(name, action: "run code")
-        return try ReplClient.run(fd: fd, language: language, code: code, timeoutMilliseconds: timeoutMilliseconds,
-                                  interruptFd: interruptFd, stdout: stdout, stderr: stderr)
-    }
+    // MARK: Metrics and streams (exec and runCode come from SupervisorStreamBackend)
 
     package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
         let record = try existing(name)
@@ -239,14 +224,13 @@ package final class LocalBackend: SandboxBackend {
         }
     }
 
-    /// A connection to the sandbox's supervisor, which speaks the framed protocol (the
-    /// server hands it to remote clients as is). `action` names the caller's intent in errors.
-    package func connectControl(_ name: String, action: String) throws(MSBError) -> Int32 {
+    /// The supervisor's control socket (the server hands it to remote clients as is).
+    package func openSupervisorStream(_ name: String, purpose: SupervisorStreamPurpose) throws(MSBError) -> Int32 {
         try InputParsing.validateName(name)
         do {
             return try UnixSocket.connect(path: paths.controlSocket(name))
         } catch {
-            throw try notRunningError(name, action: action)
+            throw try notRunningError(name, action: purpose.action)
         }
     }
 

@@ -5,7 +5,7 @@ import MSBProtocol
 /// exec and the code REPL upgrade a connection to the framed host protocol and reuse the
 /// very clients a local exec uses, so stdin streaming, signals, terminals, timeouts and
 /// exit codes behave the same both ways.
-package final class RemoteBackend: SandboxBackend {
+package final class RemoteBackend: SupervisorStreamBackend {
     package let endpoint: RemoteEndpoint
     private let client: HTTPClient
 
@@ -84,9 +84,9 @@ package final class RemoteBackend: SandboxBackend {
     // MARK: Streams
 
     /// A connection to the sandbox's supervisor through the server, or the reason there is none.
-    private func attach(_ name: String, purpose: String) throws(MSBError) -> Int32 {
+    package func openSupervisorStream(_ name: String, purpose: SupervisorStreamPurpose) throws(MSBError) -> Int32 {
         try InputParsing.validateName(name)
-        let path = "\(RemoteWire.attachPath)?namespace=\(endpoint.namespace)&sandbox=\(name)&purpose=\(purpose)"
+        let path = "\(RemoteWire.attachPath)?namespace=\(endpoint.namespace)&sandbox=\(name)&purpose=\(purpose.rawValue)"
         return try client.upgrade(path: path) { response in
             if let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
                let error = object["error"] as? [String: Any] {
@@ -94,21 +94,6 @@ package final class RemoteBackend: SandboxBackend {
             }
             return MSBError(.agentFailure, "msb server at \(endpoint.url) refused the connection to \(name) (HTTP \(response.status))")
         }
-    }
-
-    package func exec(_ name: String, _ command: ExecParameters, io: ExecIO) throws(MSBError) -> ExecOutcome {
-        guard !command.argv.isEmpty else {
-            throw MSBError(.invalidArgument, "no command given", hint: "put the command after '--', e.g. msb exec \(name) -- uname -a")
-        }
-        let fd = try attach(name, purpose: "exec")
-        return try ExecClient(fd: fd).run(ExecRequest(parameters: command, attachStdin: io.stdinFd != nil), io: io)
-    }
-
-    package func runCode(_ name: String, language: String, code: String, timeoutMilliseconds: UInt64?, interruptFd: Int32?,
-                         stdout: ([UInt8]) -> Void, stderr: ([UInt8]) -> Void) throws(MSBError) -> ReplOutcome {
-        let fd = try attach(name, purpose: "repl")
-        return try ReplClient.run(fd: fd, language: language, code: code, timeoutMilliseconds: timeoutMilliseconds,
-                                  interruptFd: interruptFd, stdout: stdout, stderr: stderr)
     }
 
     package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
