@@ -93,9 +93,11 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        // An idle connection is closed, but never under a request that is still running.
+        // A connection that sent nothing for a while is closed (also one stuck mid-request,
+        // so a client cannot hold it with a body it never finishes), but never while its
+        // request is still running.
         if event is IdleStateHandler.IdleStateEvent {
-            if !busy && head == nil { context.close(promise: nil) }
+            if !busy { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)
