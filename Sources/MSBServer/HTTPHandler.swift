@@ -47,23 +47,30 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     RPCReply(status: 200, body: RPCDispatcher.encode(["status": "ok", "version": server.dispatcher.configuration.version])))
         case (.POST, RemoteWire.rpcPath):
             guard bodyBytes <= server.limits.maxBodyBytes else {
-                return respond(context: context, request: request, close: true, HTTPServer.errorReply(
+                respond(context: context, request: request, close: true, HTTPServer.errorReply(
                     413, RemoteWire.ErrorCode.invalidRequest, "request body too large: \(bodyBytes) bytes, the limit is \(server.limits.maxBodyBytes)"))
+                return
+            }
+            guard server.beginRequest() else {
+                respond(context: context, request: request, close: true, Self.shuttingDown)
+                return
             }
             let bytes = body.readBytes(length: body.readableBytes) ?? []
             let authorization = request.headers.first(name: "authorization")
             let dispatcher = server.dispatcher
+            let server = server
             busy = true
             server.run(on: context.eventLoop) { dispatcher.handle(body: bytes, authorization: authorization) }
                 .assumeIsolated()
                 .whenComplete { result in
                     self.busy = false
+                    // In flight until the answer is written, so a shutdown waits for it.
+                    let written: EventLoopFuture<Void>
                     switch result {
-                    case .success(let reply): self.respond(context: context, request: request, reply)
-                    case .failure:
-                        self.respond(context: context, request: request, close: true,
-                                     HTTPServer.errorReply(503, RemoteWire.ErrorCode.internalError, "the server is shutting down"))
+                    case .success(let reply): written = self.respond(context: context, request: request, reply)
+                    case .failure: written = self.respond(context: context, request: request, close: true, Self.shuttingDown)
                     }
+                    written.whenComplete { _ in server.endRequest() }
                 }
         case (_, RemoteWire.rpcPath):
             respond(context: context, request: request, HTTPServer.errorReply(405, RemoteWire.ErrorCode.invalidRequest, "use POST for \(path)"))
@@ -75,7 +82,12 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func respond(context: ChannelHandlerContext, request: HTTPRequestHead, close: Bool = false, _ reply: RPCReply) {
+    static let shuttingDown = HTTPServer.errorReply(503, RemoteWire.ErrorCode.internalError, "the server is shutting down",
+                                                    kind: .invalidState)
+
+    @discardableResult
+    private func respond(context: ChannelHandlerContext, request: HTTPRequestHead, close: Bool = false,
+                         _ reply: RPCReply) -> EventLoopFuture<Void> {
         let keepAlive = request.isKeepAlive && !close
         var headers = HTTPHeaders()
         if reply.status != 204 {
@@ -90,6 +102,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive { written.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+        return written
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -13,7 +13,10 @@ package final class HTTPServer: @unchecked Sendable {
     /// Requests wait for a free worker beyond this many at once.
     private let pool = NIOThreadPool(numberOfThreads: 64)
     private let lock = NSLock()
-    private var running = 0
+    /// Requests from their dispatch until their answer is written.
+    private var inFlight = 0
+    /// Set when a shutdown begins: new requests on open connections get 503.
+    private var draining = false
     private var serverChannel: Channel?
 
     package init(dispatcher: RPCDispatcher) {
@@ -56,24 +59,34 @@ package final class HTTPServer: @unchecked Sendable {
         }
     }
 
-    /// Runs `work` on a worker thread, counting it as in flight until it returns.
+    /// Runs `work` on a worker thread.
     func run<T: Sendable>(on eventLoop: EventLoop, _ work: @escaping @Sendable () -> T) -> EventLoopFuture<T> {
-        lock.withLock { running += 1 }
-        return pool.runIfActive(eventLoop: eventLoop) { [self] in
-            defer { lock.withLock { running -= 1 } }
-            return work()
+        pool.runIfActive(eventLoop: eventLoop, work)
+    }
+
+    /// Counts a request as in flight; false once the server is shutting down.
+    func beginRequest() -> Bool {
+        lock.withLock {
+            guard !draining else { return false }
+            inFlight += 1
+            return true
         }
     }
+
+    func endRequest() { lock.withLock { inFlight -= 1 } }
 
     /// Stops accepting connections, lets requests in flight finish (up to `graceSeconds`),
     /// then closes everything. Returns how many requests were still running at the end.
     @discardableResult
     package func shutdown(graceSeconds: Double) -> Int {
-        let channel = lock.withLock { serverChannel }
+        let channel = lock.withLock {
+            draining = true
+            return serverChannel
+        }
         try? channel?.close().wait()
         let deadline = Date().addingTimeInterval(graceSeconds)
-        while lock.withLock({ running }) > 0 && Date() < deadline { usleep(50_000) }
-        let left = lock.withLock { running }
+        while lock.withLock({ inFlight }) > 0 && Date() < deadline { usleep(50_000) }
+        let left = lock.withLock { inFlight }
         try? pool.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
         return left

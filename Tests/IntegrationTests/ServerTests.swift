@@ -237,10 +237,29 @@ import Testing
         let log = String(decoding: FileManager.default.contents(atPath: dev.home + "/test-server.log") ?? Data(), as: UTF8.self)
         #expect(log.contains("WARNING: --dev mode: API keys are NOT checked"))
 
-        // A graceful stop stops the sandboxes it ran, and says so in their state.
+        // A graceful stop lets a request in flight finish, then stops the sandboxes it ran.
+        let inFlight = ResponseBox()
+        let answered = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let result = try? dev.rpc("sandbox.command.run", ["sandbox": "one", "command": "sh",
+                                                              "args": ["-c", "touch /tmp/started; sleep 2; echo done"]], key: nil)
+            inFlight.status = result?.status ?? -1
+            inFlight.data = (try? JSONSerialization.data(withJSONObject: result?.json ?? [:])) ?? Data()
+            answered.signal()
+        }
+        // Stop only once the command runs in the guest.
+        for _ in 0..<100 {
+            let probe = try dev.rpc("sandbox.command.run", ["sandbox": "one", "command": "test", "args": ["-e", "/tmp/started"]], key: nil)
+            if (probe.json["result"] as? [String: Any])?["exit_code"] as? Int == 0 { break }
+            usleep(50_000)
+        }
         let stop = try MSBHarness.run(["server", "stop"], env: ["MSB_HOME": dev.home])
         stopped = true
         #expect(stop.status == 0)
+        answered.wait()
+        let finished = (try JSONSerialization.jsonObject(with: inFlight.data) as? [String: Any])?["result"] as? [String: Any]
+        #expect(inFlight.status == 200 && finished?["exit_code"] as? Int == 0, "\(String(decoding: inFlight.data, as: UTF8.self))")
+        #expect(finished?["output"] as? [[String: String]] == [["stream": "stdout", "text": "done"]])
         let left = try MSBHarness.run(["ls", "--format", "json"], env: ["MSB_HOME": dev.home + "/namespaces/default"])
         let entries = try JSONSerialization.jsonObject(with: left.stdout) as? [[String: Any]] ?? []
         #expect(entries.first { $0["name"] as? String == "one" }?["status"] as? String == "stopped")
