@@ -54,7 +54,8 @@ package final class HTTPServer: @unchecked Sendable {
             lock.withLock { serverChannel = channel }
             return channel.localAddress?.port ?? configuration.port
         } catch {
-            throw MSBError(.invalidState, "cannot listen on \(configuration.host):\(configuration.port): \(error)",
+            let why = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+            throw MSBError(.invalidState, "cannot listen on \(configuration.host):\(configuration.port): \(why)",
                            hint: "is another server running? choose another --port")
         }
     }
