@@ -106,14 +106,14 @@ extension RPCDispatcher {
         } else {
             namespaces = [try call.namespace()]
         }
-        var entries: [[String: Any]] = []
+        var entries: [Any] = []
         for namespace in namespaces {
             let backend = try host.backend(namespace)
             var names = [String]()
             if let name { names = [name] } else { names = try backend.list().map(\.name) }
             for sandbox in names {
                 do throws(MSBError) {
-                    entries.append(RemoteWire.metricsObject(try backend.metrics(sandbox), detail: detail))
+                    entries.append(RemoteWire.object(RemoteWire.Metrics(try backend.metrics(sandbox), detail: detail)))
                 } catch where error.code == .notFound && namespaces.count > 1 {
                     continue  // `*` with a name: only the namespaces that have it
                 }

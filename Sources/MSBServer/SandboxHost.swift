@@ -27,17 +27,10 @@ package final class SandboxHost: @unchecked Sendable {
     }
 
     /// A backend for one namespace; cheap, and made per request so requests share no state.
+    /// Its state directory is made (0700) when its database is first opened.
     package func backend(_ namespace: String) throws(MSBError) -> LocalBackend {
         try InputParsing.validateNamespace(namespace)
-        let namespaced = paths.namespaced(namespace)
-        do {
-            try FileManager.default.createDirectory(atPath: namespaced.home, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw MSBError(.stateStore, "cannot create the state directory of namespace \(namespace)",
-                           cause: SendableErrorDescription("\(error)"))
-        }
-        return LocalBackend(paths: namespaced, namespace: namespace)
+        return LocalBackend(paths: paths.namespaced(namespace), namespace: namespace)
     }
 
     /// Namespaces that have state on disk.

@@ -10,10 +10,7 @@ package enum ServerRuntime {
 
     /// Serves until a signal arrives. `notice` receives the lines for people (stderr).
     package static func run(_ configuration: ServerConfiguration, notice: @escaping (String) -> Void) throws(MSBError) {
-        if let running = ServerPidFile.read(configuration.paths), running.process.isAlive {
-            throw MSBError(.invalidState, "an msb server is already running at \(running.url) (pid \(running.process.pid))",
-                           hint: "stop it with 'msb server stop'")
-        }
+        try ServerPidFile.requireNoneRunning(configuration.paths)
         try configuration.paths.prepare()
         let authority = configuration.dev ? nil : try APIKeyAuthority.load(serverDirectory: configuration.paths.serverDirectory)
         let host = SandboxHost(paths: configuration.paths, limits: configuration.limits)
@@ -94,10 +91,20 @@ package struct ServerPidFile: Codable, Sendable {
         FileManager.default.contents(atPath: path(paths)).flatMap { try? JSONDecoder().decode(ServerPidFile.self, from: $0) }
     }
 
+    /// The server of `paths`, if one is alive.
+    package static func running(_ paths: MSBPaths) -> ServerPidFile? {
+        read(paths).flatMap { $0.process.isAlive ? $0 : nil }
+    }
+
+    package static func requireNoneRunning(_ paths: MSBPaths) throws(MSBError) {
+        guard let running = running(paths) else { return }
+        throw MSBError(.invalidState, "an msb server is already running at \(running.url) (pid \(running.pid))",
+                       hint: "stop it with 'msb server stop'")
+    }
+
     func write(_ paths: MSBPaths) throws(MSBError) {
+        try paths.prepare(including: [paths.serverDirectory])
         do {
-            try FileManager.default.createDirectory(atPath: paths.serverDirectory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
             let data = try JSONEncoder().encode(self)
             let temporary = Self.path(paths) + ".tmp"
             guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]),

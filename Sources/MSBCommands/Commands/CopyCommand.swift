@@ -74,13 +74,8 @@ struct CopyCommand: Subcommand {
             let url = URL(fileURLWithPath: source).standardizedFileURL
             entry = url.lastPathComponent
             let pipe = Pipe()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/tar")
-            process.arguments = ["-c", "-f", "-", "-C", url.deletingLastPathComponent().path, "--", entry]
-            process.standardOutput = pipe
-            do { try process.run() } catch { throw MSBError(.internalError, "cannot run tar on the host: \(error)") }
+            tar = try hostTar(["-c", "-f", "-", "-C", url.deletingLastPathComponent().path, "--", entry]) { $0.standardOutput = pipe }
             try? pipe.fileHandleForWriting.close()  // only tar writes: EOF when it is done
-            tar = process
             archiveFd = pipe.fileHandleForReading.fileDescriptor
         }
         let errors = ErrorText()
@@ -121,14 +116,12 @@ struct CopyCommand: Subcommand {
         }
         defer { if !intoDirectory { try? FileManager.default.removeItem(atPath: work) } }
         let pipe = Pipe()
-        let tar = Process()
-        tar.executableURL = URL(fileURLWithPath: "/bin/tar")
-        tar.arguments = ["-x", "-o", "-f", "-", "-C", work]
-        tar.standardInput = pipe
         // Its complaints matter only if the guest's side worked; read them on the side.
         let tarErrors = ErrorText(), tarStderr = Pipe(), tarDone = DispatchSemaphore(value: 0)
-        tar.standardError = tarStderr
-        do { try tar.run() } catch { throw MSBError(.internalError, "cannot run tar on the host: \(error)") }
+        let tar = try hostTar(["-x", "-o", "-f", "-", "-C", work]) {
+            $0.standardInput = pipe
+            $0.standardError = tarStderr
+        }
         try? pipe.fileHandleForReading.close()
         try? tarStderr.fileHandleForWriting.close()
         Thread.detachNewThread {
@@ -151,6 +144,16 @@ struct CopyCommand: Subcommand {
         guard rename(work + "/" + entry, target.path) == 0 else {
             throw MSBError(.internalError, "cannot move the copy into \(target.path): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// Starts the host's tar with `arguments`, its streams set up by `connect`.
+    private static func hostTar(_ arguments: [String], _ connect: (Process) -> Void) throws(MSBError) -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/tar")
+        process.arguments = arguments
+        connect(process)
+        do { try process.run() } catch { throw MSBError(.internalError, "cannot run tar on the host: \(error)") }
+        return process
     }
 
     private static func check(_ outcome: ExecOutcome, _ errors: ErrorText, _ what: String) throws(MSBError) {

@@ -83,52 +83,8 @@ struct MetricsCommand: Subcommand {
     }
 
     static func jsonText(_ rows: [SandboxMetrics], single: Bool) throws(MSBError) -> String {
-        let objects = rows.map(MetricsJSON.init)
+        let objects = rows.map { RemoteWire.Metrics($0, detail: true) }
         if single, let only = objects.first { return try OutputFormatting.json(only) }
         return try OutputFormatting.json(objects)
-    }
-}
-
-/// The sandbox SDKs' metrics keys (`name`, `namespace`, `running`, `cpu_usage` percent,
-/// `memory_usage` MiB, `disk_usage` bytes) plus extras.
-struct MetricsJSON: Encodable {
-    let name: String
-    let namespace: String
-    let running: Bool
-    let status: String
-    let cpu_usage: Double?
-    let memory_usage: Int?
-    let memory_limit: Int
-    let disk_usage: Int?
-    let uptime_seconds: Double?
-
-    init(_ m: SandboxMetrics) {
-        name = m.name
-        namespace = m.namespace
-        running = m.running
-        status = m.status.rawValue
-        cpu_usage = m.cpuPercent
-        memory_usage = m.memoryUsedMiB
-        memory_limit = m.memoryLimitMiB
-        disk_usage = m.diskUsedBytes
-        uptime_seconds = m.uptimeSeconds
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case name, namespace, running, status, cpu_usage, memory_usage, memory_limit, disk_usage, uptime_seconds
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        // Absent figures are explicit nulls, as the SDKs expect.
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(name, forKey: .name)
-        try c.encode(namespace, forKey: .namespace)
-        try c.encode(running, forKey: .running)
-        try c.encode(status, forKey: .status)
-        try c.encode(cpu_usage, forKey: .cpu_usage)
-        try c.encode(memory_usage, forKey: .memory_usage)
-        try c.encode(memory_limit, forKey: .memory_limit)
-        try c.encode(disk_usage, forKey: .disk_usage)
-        try c.encode(uptime_seconds, forKey: .uptime_seconds)
     }
 }

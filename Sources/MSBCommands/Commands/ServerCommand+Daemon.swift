@@ -8,17 +8,8 @@ import MSBServer
 enum ServerDaemon {
     static func detach(_ configuration: ServerConfiguration) throws(MSBError) -> Int32 {
         let paths = configuration.paths
-        if let running = ServerPidFile.read(paths), running.process.isAlive {
-            throw MSBError(.invalidState, "an msb server is already running at \(running.url) (pid \(running.process.pid))",
-                           hint: "stop it with 'msb server stop'")
-        }
-        try paths.prepare()
-        do {
-            try FileManager.default.createDirectory(atPath: paths.serverDirectory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw MSBError(.stateStore, "cannot create \(paths.serverDirectory)")
-        }
+        try ServerPidFile.requireNoneRunning(paths)
+        try paths.prepare(including: [paths.serverDirectory])
         let logPath = paths.serverDirectory + "/server.log"
         let logFd = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard logFd >= 0 else { throw MSBError(.stateStore, "cannot open \(logPath): \(String(cString: strerror(errno)))") }

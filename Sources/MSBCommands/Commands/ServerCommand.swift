@@ -97,7 +97,7 @@ struct ServerCommand: Subcommand {
     }
 
     private static func stop(_ paths: MSBPaths, _ context: CommandContext) throws(MSBError) -> Int32 {
-        guard let running = ServerPidFile.read(paths), running.process.isAlive else {
+        guard let running = ServerPidFile.running(paths) else {
             throw MSBError(.notFound, "no msb server is running (from \(paths.home))")
         }
         _ = running.process.signal(SIGTERM)
@@ -113,7 +113,7 @@ struct ServerCommand: Subcommand {
     }
 
     private static func status(_ paths: MSBPaths, _ context: CommandContext) -> Int32 {
-        guard let running = ServerPidFile.read(paths), running.process.isAlive else {
+        guard let running = ServerPidFile.running(paths) else {
             context.write("not running\n")
             return 3  // like `systemctl status`: not running is its own answer, not an error
         }

@@ -23,11 +23,9 @@ package struct HTTPClient: Sendable {
     package func request(method: String, path: String, body: [UInt8]? = nil, contentType: String = "application/json") throws(MSBError) -> Response {
         let fd = try connect()
         defer { close(fd) }
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: close\r\nUser-Agent: msb\r\nAccept: application/json\r\n"
-        if let key = endpoint.apiKey { head += "Authorization: Bearer \(key)\r\n" }
-        if let body { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
-        head += "\r\n"
-        try send(fd, Array(head.utf8) + (body ?? []))
+        var headers = ["Connection: close", "Accept: application/json"]
+        if let body { headers += ["Content-Type: \(contentType)", "Content-Length: \(body.count)"] }
+        try send(fd, head(method, path, headers) + (body ?? []))
         var buffer: [UInt8] = []
         var response = try readHead(fd, into: &buffer)
         if let length = response.headers["content-length"].flatMap(Int.init) {
@@ -51,11 +49,8 @@ package struct HTTPClient: Sendable {
     /// byte stream to the sandbox's supervisor; any other answer is thrown as its error.
     package func upgrade(path: String, refusal: (Response) -> MSBError) throws(MSBError) -> Int32 {
         let fd = try connect()
-        var head = "GET \(path) HTTP/1.1\r\nHost: \(hostHeader)\r\nConnection: Upgrade\r\nUpgrade: \(RemoteWire.attachProtocol)\r\nUser-Agent: msb\r\n"
-        if let key = endpoint.apiKey { head += "Authorization: Bearer \(key)\r\n" }
-        head += "\r\n"
         do throws(MSBError) {
-            try send(fd, Array(head.utf8))
+            try send(fd, head("GET", path, ["Connection: Upgrade", "Upgrade: \(RemoteWire.attachProtocol)"]))
             var buffer: [UInt8] = []
             var response = try readHead(fd, exact: true, into: &buffer)
             if response.status == 101 { return fd }
@@ -70,7 +65,13 @@ package struct HTTPClient: Sendable {
         }
     }
 
-    private var hostHeader: String { endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)" }
+    /// The request line and headers, with Host, User-Agent and the API key.
+    private func head(_ method: String, _ path: String, _ headers: [String]) -> [UInt8] {
+        let host = endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)"
+        var lines = ["\(method) \(path) HTTP/1.1", "Host: \(host)", "User-Agent: msb"] + headers
+        if let key = endpoint.apiKey { lines.append("Authorization: Bearer \(key)") }
+        return Array((lines.joined(separator: "\r\n") + "\r\n\r\n").utf8)
+    }
 
     private func failure(_ why: String, hint: String? = nil) -> MSBError {
         MSBError(.agentFailure, "msb server at \(endpoint.url) failed: \(why)", hint: hint)

@@ -98,10 +98,10 @@ package final class RemoteBackend: SupervisorStreamBackend {
 
     package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
         let result = try call("sandbox.metrics.get", ["sandbox": name, "detail": true])
-        guard let first = ((result as? [String: Any])?["sandboxes"] as? [[String: Any]])?.first else {
+        guard let first = ((result as? [String: Any])?["sandboxes"] as? [Any])?.first else {
             throw MSBError.sandboxNotFound(name)
         }
-        return RemoteWire.metrics(from: first)
+        return try RemoteWire.decode(RemoteWire.Metrics.self, from: first).metrics
     }
 
     // MARK: Images

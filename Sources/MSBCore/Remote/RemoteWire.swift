@@ -111,31 +111,64 @@ package enum RemoteWire {
         }
     }
 
-    /// The SDK contract's metrics entry; `detail` adds what `msb metrics` shows besides.
-    package static func metricsObject(_ m: SandboxMetrics, detail: Bool) -> [String: Any] {
-        var object: [String: Any] = [
-            "namespace": m.namespace, "name": m.name, "running": m.running,
-            "cpu_usage": m.cpuPercent ?? NSNull(), "memory_usage": m.memoryUsedMiB ?? NSNull(),
-            "disk_usage": m.diskUsedBytes ?? NSNull(),
-        ]
-        if detail {
-            object["status"] = m.status.rawValue
-            object["memory_limit"] = m.memoryLimitMiB
-            object["uptime_seconds"] = m.uptimeSeconds ?? NSNull()
-        }
-        return object
-    }
+    /// One sandbox's metrics: the SDK contract's keys (`sandbox.metrics.get`), plus with
+    /// `detail` what `msb metrics --format json` shows besides. Absent figures are explicit
+    /// nulls, as the SDKs expect.
+    package struct Metrics: Codable, Equatable {
+        package var name: String
+        package var namespace: String
+        package var running: Bool
+        package var cpu_usage: Double?
+        package var memory_usage: Int?
+        package var disk_usage: Int?
+        // Detail, left out of the contract's shape.
+        package var status: String?
+        package var memory_limit: Int?
+        package var uptime_seconds: Double?
 
-    package static func metrics(from object: [String: Any]) -> SandboxMetrics {
-        var m = SandboxMetrics(name: object["name"] as? String ?? "", status: SandboxStatus(rawValue: object["status"] as? String ?? "") ??
-                               ((object["running"] as? Bool ?? false) ? .running : .stopped),
-                               memoryLimitMiB: (object["memory_limit"] as? NSNumber)?.intValue ?? 0)
-        m.namespace = object["namespace"] as? String ?? defaultNamespace
-        m.cpuPercent = (object["cpu_usage"] as? NSNumber)?.doubleValue
-        m.memoryUsedMiB = (object["memory_usage"] as? NSNumber)?.intValue
-        m.diskUsedBytes = (object["disk_usage"] as? NSNumber)?.intValue
-        m.uptimeSeconds = (object["uptime_seconds"] as? NSNumber)?.doubleValue
-        return m
+        package init(_ m: SandboxMetrics, detail: Bool) {
+            name = m.name
+            namespace = m.namespace
+            running = m.running
+            cpu_usage = m.cpuPercent
+            memory_usage = m.memoryUsedMiB
+            disk_usage = m.diskUsedBytes
+            if detail {
+                status = m.status.rawValue
+                memory_limit = m.memoryLimitMiB
+                uptime_seconds = m.uptimeSeconds
+            }
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, namespace, running, status, cpu_usage, memory_usage, memory_limit, disk_usage, uptime_seconds
+        }
+
+        package func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(namespace, forKey: .namespace)
+            try c.encode(running, forKey: .running)
+            try c.encode(cpu_usage, forKey: .cpu_usage)
+            try c.encode(memory_usage, forKey: .memory_usage)
+            try c.encode(disk_usage, forKey: .disk_usage)
+            if let memory_limit {  // the detail keys come together
+                try c.encode(status, forKey: .status)
+                try c.encode(memory_limit, forKey: .memory_limit)
+                try c.encode(uptime_seconds, forKey: .uptime_seconds)
+            }
+        }
+
+        package var metrics: SandboxMetrics {
+            var m = SandboxMetrics(name: name, status: status.flatMap(SandboxStatus.init(rawValue:)) ?? (running ? .running : .stopped),
+                                   memoryLimitMiB: memory_limit ?? 0)
+            m.namespace = namespace
+            m.cpuPercent = cpu_usage
+            m.memoryUsedMiB = memory_usage
+            m.diskUsedBytes = disk_usage
+            m.uptimeSeconds = uptime_seconds
+            return m
+        }
     }
 
     // MARK: Encoding helpers

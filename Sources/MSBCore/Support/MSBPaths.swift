@@ -53,9 +53,10 @@ public struct MSBPaths: Sendable {
         return FileManager.default.currentDirectoryPath + "/" + path
     }
 
-    /// Creates the state directories with owner-only permissions: they are the trust boundary.
-    package func prepare() throws(MSBError) {
-        for dir in [home, sandboxesDirectory] {
+    /// Creates the state directories (and `extra` ones) with owner-only permissions: they
+    /// are the trust boundary.
+    package func prepare(including extra: [String] = []) throws(MSBError) {
+        for dir in [home, sandboxesDirectory] + extra {
             do {
                 try FileManager.default.createDirectory(
                     atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
