@@ -6,8 +6,6 @@ import MSBProtocol
 package final class CommandContext {
     package let environment: [String: String]
     private var makeBackend: () -> any SandboxBackend
-    /// The server the backend talks to, when remote (`--server` / `MSB_SERVER_URL`).
-    package private(set) var remote: RemoteEndpoint?
     private var backendInstance: (any SandboxBackend)?
 
     package init(environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -21,7 +19,6 @@ package final class CommandContext {
 
     /// Sends every sandbox operation to `endpoint` instead of this host.
     package func useRemote(_ endpoint: RemoteEndpoint) {
-        remote = endpoint
         makeBackend = { RemoteBackend(endpoint: endpoint) }
     }
 

@@ -96,10 +96,7 @@ package final class HTTPServer: @unchecked Sendable {
     // MARK: Error replies
 
     static func errorReply(_ status: Int, _ rpcCode: Int, _ message: String, kind: MSBError.Code = .invalidArgument) -> RPCReply {
-        RPCReply(status: status, body: RPCDispatcher.encode([
-            "jsonrpc": "2.0", "id": NSNull(),
-            "error": ["code": rpcCode, "message": message, "data": ["kind": kind.description]] as [String: Any],
-        ]))
+        RPCReply(status: status, body: RPCDispatcher.encode(RPCDispatcher.errorEnvelope(id: NSNull(), MSBError(kind, message), rpcCode: rpcCode)))
     }
 
     /// The HTTP status and body of a refused attach.
@@ -113,6 +110,6 @@ package final class HTTPServer: @unchecked Sendable {
         default: status = 500
         }
         if let explicit { status = explicit }
-        return RPCReply(status: status, body: RPCDispatcher.encode(["jsonrpc": "2.0", "id": NSNull(), "error": RemoteWire.errorObject(error)]))
+        return RPCReply(status: status, body: RPCDispatcher.encode(RPCDispatcher.errorEnvelope(id: NSNull(), error)))
     }
 }

@@ -59,7 +59,7 @@ package final class RPCDispatcher: Sendable {
             claims = try authenticate(authorization)
         } catch {
             let id = (parsed as? [String: Any])?["id"] ?? NSNull()
-            return reply(401, ["jsonrpc": "2.0", "id": id, "error": RemoteWire.errorObject(error)])
+            return reply(401, Self.errorEnvelope(id: id, error))
         }
         if let batch = parsed as? [Any] {
             guard !batch.isEmpty else { return reply(400, invalidRequest("an empty batch")) }
@@ -100,7 +100,7 @@ package final class RPCDispatcher: Sendable {
             return (200, id == nil ? nil : ["jsonrpc": "2.0", "id": id!, "result": result])
         } catch {
             logCall(method, params, started: started, error: error)
-            let response: [String: Any] = ["jsonrpc": "2.0", "id": id ?? NSNull(), "error": RemoteWire.errorObject(error)]
+            let response = Self.errorEnvelope(id: id ?? NSNull(), error)
             // A key used outside its namespace is refused with 403, as HTTP clients expect.
             return (error.code == .accessDenied ? 403 : 200, id == nil ? nil : response)
         }
@@ -111,9 +111,13 @@ package final class RPCDispatcher: Sendable {
     }
 
     private func errorResponse(id: Any, code: Int, message: String, hint: String? = nil) -> [String: Any] {
-        var data: [String: Any] = ["kind": code == RemoteWire.ErrorCode.methodNotFound ? "notFound" : "invalidArgument"]
-        if let hint { data["hint"] = hint }
-        return ["jsonrpc": "2.0", "id": id, "error": ["code": code, "message": message, "data": data]]
+        let kind: MSBError.Code = code == RemoteWire.ErrorCode.methodNotFound ? .notFound : .invalidArgument
+        return Self.errorEnvelope(id: id, MSBError(kind, message, hint: hint), rpcCode: code)
+    }
+
+    /// A JSON-RPC error response; every error the server sends is made here.
+    static func errorEnvelope(id: Any, _ error: MSBError, rpcCode: Int? = nil) -> [String: Any] {
+        ["jsonrpc": "2.0", "id": id, "error": RemoteWire.errorObject(error, rpcCode: rpcCode)]
     }
 
     package func reply(_ status: Int, _ object: Any) -> RPCReply {

@@ -46,10 +46,11 @@ package enum RemoteWire {
     }
 
     /// The error object of a JSON-RPC response: `data.kind` and `data.hint` rebuild the MSBError.
-    package static func errorObject(_ error: MSBError) -> [String: Any] {
+    /// `rpcCode` overrides the code for envelope errors (parse, invalid request, unknown method).
+    package static func errorObject(_ error: MSBError, rpcCode override: Int? = nil) -> [String: Any] {
         var data: [String: Any] = ["kind": error.code.description]
         if let hint = error.hint { data["hint"] = hint }
-        return ["code": rpcCode(for: error.code), "message": error.description, "data": data]
+        return ["code": override ?? rpcCode(for: error.code), "message": error.description, "data": data]
     }
 
     package static func error(from object: [String: Any]) -> MSBError {
