@@ -30,12 +30,22 @@ final class SQLiteDatabase {
         MSBError(.stateStore, "state database error (\(what)): \(String(cString: sqlite3_errmsg(handle)))")
     }
 
+    /// Runs SQL without results. SQLite answers BUSY without calling the busy handler in
+    /// some cases (switching a new database to WAL while another process opens it), so a
+    /// busy or locked answer is retried here for up to the same 10 s.
     func execute(_ sql: String) throws(MSBError) {
-        var message: UnsafeMutablePointer<CChar>?
-        guard sqlite3_exec(handle, sql, nil, nil, &message) == SQLITE_OK else {
+        let deadline = Date().addingTimeInterval(10)
+        while true {
+            var message: UnsafeMutablePointer<CChar>?
+            let result = sqlite3_exec(handle, sql, nil, nil, &message)
+            if result == SQLITE_OK { return }
             let text = message.map { String(cString: $0) } ?? "unknown"
             sqlite3_free(message)
-            throw MSBError(.stateStore, "state database error: \(text)")
+            let primary = result & 0xff
+            guard primary == SQLITE_BUSY || primary == SQLITE_LOCKED, Date() < deadline else {
+                throw MSBError(.stateStore, "state database error: \(text)")
+            }
+            usleep(10_000)
         }
     }
 
