@@ -21,21 +21,34 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // libedit for the REPLs; a dependency of the CLI only, never of the static agent.
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
-        // Host <-> guest wire protocol: framing and messages. Glibc only, so the static agent can link it.
-        .target(name: "MSBProtocol", dependencies: ["CMSBSys"]),
+        // The OS layer: spawning and reaping children, fd I/O, unix sockets, signal pipes,
+        // process identities. Glibc only, so the static agent links it too.
+        .target(name: "MSBOS", dependencies: ["CMSBSys"]),
+        // Host <-> guest wire protocol: framing and messages. Glibc only, like MSBOS.
+        .target(name: "MSBProtocol", dependencies: ["MSBOS"]),
         // Guest agent: PID 1 in the microVM, linked statically.
         .executableTarget(
             name: "msb-agent",
-            dependencies: ["MSBProtocol", "CMSBSys"],
+            dependencies: ["MSBProtocol", "MSBOS", "CMSBSys"],
             linkerSettings: [.unsafeFlags(["-static-executable"])]
         ),
-        // Sandbox model, state store, backends, VMM layer, supervisor.
-        .target(name: "MSBCore", dependencies: ["MSBProtocol", "CMSBSys", "CSQLite"]),
+        // What every host process shares: the error type, paths, the sandbox model, input
+        // parsing and the SQLite state store.
+        .target(name: "MSBCore", dependencies: ["MSBOS", "CSQLite"]),
+        // The VMM layer: the VirtualMachineManager protocol, QEMU, accelerator choice, guest artifacts.
+        .target(name: "MSBVMM", dependencies: ["MSBCore", "MSBOS"]),
+        // Images: the store, registry pulls, the tar reader and layer applier, builds, root disks.
+        .target(name: "MSBImages", dependencies: ["MSBCore", "MSBOS"]),
+        // The per-sandbox supervisor daemon (`msb _supervise NAME`): owns the VMM and the agent channel.
+        .target(name: "MSBSupervisor", dependencies: ["MSBCore", "MSBVMM", "MSBProtocol", "MSBOS"]),
+        // The client side: the SandboxBackend protocol, the local and remote backends, the
+        // typed supervisor connection. The CLI and the server sit on it.
+        .target(name: "MSBClient", dependencies: ["MSBCore", "MSBVMM", "MSBImages", "MSBProtocol", "MSBOS"]),
         // `msb server`: JSON-RPC over HTTP in front of per-namespace local backends.
         .target(
             name: "MSBServer",
             dependencies: [
-                "MSBCore", "MSBProtocol",
+                "MSBClient", "MSBCore", "MSBVMM", "MSBProtocol", "MSBOS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -43,10 +56,13 @@ let package = Package(
             ]
         ),
         // Command table, argument parser and one file per subcommand.
-        .target(name: "MSBCommands", dependencies: ["MSBCore", "MSBServer", "CEditLine"]),
-        .executableTarget(name: "msb", dependencies: ["MSBCommands"]),
+        .target(name: "MSBCommands", dependencies: ["MSBClient", "MSBCore", "MSBServer", "MSBOS", "CEditLine"]),
+        // The executable: the CLI, or the supervisor when started as `msb _supervise NAME`.
+        .executableTarget(name: "msb", dependencies: ["MSBCommands", "MSBSupervisor"]),
         .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),
-        .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore"]),
+        .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore", "MSBOS", "MSBClient", "MSBProtocol"]),
+        .testTarget(name: "MSBImagesTests", dependencies: ["MSBImages", "MSBCore"]),
+        .testTarget(name: "MSBSupervisorTests", dependencies: ["MSBSupervisor", "MSBClient", "MSBVMM"]),
         .testTarget(name: "MSBCommandsTests", dependencies: ["MSBCommands"]),
         .testTarget(name: "MSBServerTests", dependencies: ["MSBServer"]),
         .testTarget(name: "IntegrationTests", dependencies: ["MSBCore"], exclude: ["Fixtures"]),

@@ -1,4 +1,5 @@
 import Foundation
+import MSBClient
 import MSBCore
 
 /// The parsed words of one subcommand.

@@ -1,5 +1,6 @@
 import CMSBSys
 import Foundation
+import MSBClient
 import MSBCore
 
 /// Entry point shared by the `msb` executable and the tests: parses, dispatches, and

@@ -1,5 +1,7 @@
 import Foundation
+import MSBClient
 import MSBCore
+import MSBOS
 import MSBProtocol
 
 /// What a subcommand works with: the backend, the environment, and the output streams.

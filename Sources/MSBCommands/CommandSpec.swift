@@ -1,3 +1,5 @@
+import MSBClient
+import MSBCore
 /// One option of a subcommand, as the parser, help, completions and man page see it.
 package struct OptionSpec: Sendable, Equatable {
     package var long: String

@@ -1,3 +1,4 @@
+import MSBClient
 import MSBCore
 
 /// A subcommand: its spec (parser, help, completions, man page) and what it does.
@@ -11,7 +12,7 @@ package enum CommandTable {
     package static let commands: [any Subcommand.Type] = [
         CreateCommand.self, StartCommand.self, ExecCommand.self, CopyCommand.self, ShellCommand.self, ReplCommand.self, RunCommand.self, ListCommand.self, MetricsCommand.self, PullCommand.self, ImageCommand.self,
         StopCommand.self, RemoveCommand.self, ServerCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
-        SuperviseCommand.self, CompleteCommand.self, ManPageCommand.self,
+        CompleteCommand.self, ManPageCommand.self,
     ]
 
     package static var specs: [CommandSpec] { commands.map { $0.spec } }
@@ -22,7 +23,7 @@ package enum CommandTable {
     }
 
     /// Commands that act on this host only, whatever --server / MSB_SERVER_URL say.
-    static let hostOnlyCommands: Set<String> = ["server", "completion", "help", "version", "_supervise", "_manpage"]
+    static let hostOnlyCommands: Set<String> = ["server", "completion", "help", "version", "_manpage"]
 
     /// Options that come before the command and apply to all of them.
     package static let globalOptions: [OptionSpec] = [

@@ -1,3 +1,5 @@
+import MSBClient
+import MSBCore
 /// Renders `msb --help` and `msb CMD --help` from the command table.
 package enum HelpRenderer {
     package static func overview() -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import MSBClient
 import MSBCore
 
 /// Tables, JSON and times the way the CLI prints them.

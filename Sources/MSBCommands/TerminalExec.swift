@@ -1,6 +1,8 @@
 import CMSBSys
 import Foundation
+import MSBClient
 import MSBCore
+import MSBOS
 import MSBProtocol
 
 /// Connects an exec to this process's stdin, stdout, stderr, terminal and signals.

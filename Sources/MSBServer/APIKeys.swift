@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import MSBClient
 import MSBCore
 
 /// What a verified API key says about its holder.

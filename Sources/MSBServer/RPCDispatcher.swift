@@ -1,4 +1,5 @@
 import Foundation
+import MSBClient
 import MSBCore
 
 /// An HTTP answer: status and JSON body (empty for 204).

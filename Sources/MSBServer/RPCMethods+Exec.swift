@@ -1,4 +1,5 @@
 import Foundation
+import MSBClient
 import MSBCore
 import MSBProtocol
 

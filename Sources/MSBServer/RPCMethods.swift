@@ -1,4 +1,5 @@
 import Foundation
+import MSBClient
 import MSBCore
 
 /// A JSON-RPC method: runs on a worker thread, returns a JSONSerialization value.

@@ -1,4 +1,5 @@
 import Foundation
+import MSBClient
 import MSBCore
 
 /// Typed access to a request's `params`; every refusal names the parameter and what it

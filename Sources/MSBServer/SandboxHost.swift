@@ -1,4 +1,5 @@
 import Foundation
+import MSBClient
 import MSBCore
 
 /// The server's sandboxes: one `LocalBackend` per namespace, each with its own database and
@@ -32,6 +33,9 @@ package final class SandboxHost: @unchecked Sendable {
         try InputParsing.validateNamespace(namespace)
         return LocalBackend(paths: paths.namespaced(namespace), namespace: namespace)
     }
+
+    /// Image calls that act for every namespace (build, remove, prune): images are shared.
+    package var imageAdministration: LocalBackend { LocalBackend(paths: paths) }
 
     /// Namespaces that have state on disk.
     package func namespaces() -> [String] {

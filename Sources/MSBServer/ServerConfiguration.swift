@@ -1,4 +1,5 @@
 import Foundation
+import MSBClient
 import MSBCore
 
 /// How `msb server start` was asked to run: where it listens, whether it checks keys, and

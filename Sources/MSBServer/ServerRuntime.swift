@@ -1,6 +1,9 @@
 import CMSBSys
 import Foundation
+import MSBClient
 import MSBCore
+import MSBOS
+import MSBVMM
 
 /// The life of a foreground `msb server start`: listen, record the pid file, serve until
 /// SIGTERM or SIGINT, then shut down gracefully.

@@ -1,5 +1,6 @@
 import CMSBSys
 import Glibc
+import MSBOS
 import MSBProtocol
 
 /// The agent's single-threaded event loop: one virtio-serial port to the host, many
@@ -114,7 +115,7 @@ final class AgentServer {
 
     private func pollTimeoutMilliseconds() -> Int32 {
         var nearest: Double?
-        let now = monotonicSeconds()
+        let now = MonotonicClock.now()
         for session in sessions.values {
             if let d = session.deadline, !session.timedOut { nearest = min(nearest ?? d, d) }
             if let r = session.reapedAt { nearest = min(nearest ?? r + Self.drainGraceSeconds, r + Self.drainGraceSeconds) }
@@ -150,7 +151,7 @@ final class AgentServer {
                 send(id, .error("request id \(id) is already in use"))
                 return
             }
-            switch ProcessLauncher.launch(id: id, request: request, now: monotonicSeconds()) {
+            switch ProcessLauncher.launch(id: id, request: request, now: MonotonicClock.now()) {
             case .success(let session):
                 sessions[id] = session
                 send(id, .started(pid: session.pid))
@@ -233,7 +234,7 @@ final class AgentServer {
             let code = exited ? (status >> 8) & 0xff : 0
             let signo = exited ? 0 : status & 0x7f
             session.exitStatus = ExitStatus(code: code, signal: signo, timedOut: session.timedOut)
-            session.reapedAt = monotonicSeconds()
+            session.reapedAt = MonotonicClock.now()
             // Nobody can read stdin any more.
             session.pendingStdin.removeAll()
             if !session.isTTY { session.closeStdin() }
@@ -241,7 +242,7 @@ final class AgentServer {
     }
 
     private func enforceDeadlines() {
-        let now = monotonicSeconds()
+        let now = MonotonicClock.now()
         for session in sessions.values where !session.timedOut && session.exitStatus == nil {
             if let deadline = session.deadline, now >= deadline {
                 session.timedOut = true
@@ -251,7 +252,7 @@ final class AgentServer {
     }
 
     private func finishSessions() {
-        let now = monotonicSeconds()
+        let now = MonotonicClock.now()
         for session in Array(sessions.values) {
             guard let status = session.exitStatus, let reapedAt = session.reapedAt else { continue }
             if session.outputOpen && now < reapedAt + Self.drainGraceSeconds { continue }

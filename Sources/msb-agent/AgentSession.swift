@@ -1,5 +1,6 @@
 import CMSBSys
 import Glibc
+import MSBOS
 import MSBProtocol
 
 /// One process started by an exec request, with its pipes (or PTY master) and the
@@ -58,8 +59,6 @@ final class AgentSession {
 
 /// Starts processes for exec requests.
 enum ProcessLauncher {
-    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
     struct UserIdentity {
         var uid: Int32 = -1
         var gid: Int32 = -1
@@ -103,7 +102,7 @@ enum ProcessLauncher {
     }
 
     static func environment(for request: ExecRequest, user: UserIdentity) -> [String] {
-        var env: [String: String] = ["PATH": defaultPath, "HOME": user.home, "USER": user.name]
+        var env: [String: String] = ["PATH": SpawnSpec.defaultSearchPath, "HOME": user.home, "USER": user.name]
         if let host = hostname() { env["HOSTNAME"] = host }
         if request.tty { env["TERM"] = "xterm-256color" }
         var order = ["PATH", "HOME", "USER", "HOSTNAME", "TERM"].filter { env[$0] != nil }
@@ -160,20 +159,22 @@ enum ProcessLauncher {
         }
         let env = environment(for: request, user: user)
         let cwd = request.workingDirectory.isEmpty ? "/" : request.workingDirectory
-        var errorCode: Int32 = 0, stage: Int32 = 0
-        var flags = Int32(MSB_SPAWN_SETSID | MSB_SPAWN_SEARCH_PATH)
-        if request.tty { flags |= Int32(MSB_SPAWN_CTTY) }
-        let pid = withCStrings(request.argv) { argv in
-            withCStrings(env) { envp in
-                msb_spawn_as(program, argv, envp, cwd, childStdin, childStdout, childStderr, -1, flags, user.uid, user.gid,
-                             &errorCode, &stage)
-            }
+        var spec = SpawnSpec(program, arguments: request.argv, environment: env)
+        spec.workingDirectory = cwd
+        spec.standardInput = childStdin
+        spec.standardOutput = childStdout
+        spec.standardError = childStderr
+        spec.searchPath = true
+        spec.controllingTerminal = request.tty
+        spec.credentials = (user.uid, user.gid)
+        let pid: pid_t
+        do {
+            pid = try ChildProcess.spawn(spec).pid
+        } catch {
+            for fd in toClose + [ourStdin, ourStdout, ourStderr] where fd >= 0 { close(fd) }
+            return .failure(failure(program: program, cwd: cwd, error: error))
         }
         for fd in toClose { close(fd) }
-        if pid < 0 {
-            for fd in [ourStdin, ourStdout, ourStderr] where fd >= 0 { close(fd) }
-            return .failure(failure(program: program, cwd: cwd, errorCode: errorCode, stage: stage))
-        }
         for fd in [ourStdin, ourStdout, ourStderr] where fd >= 0 { _ = msb_set_nonblocking(fd, 1) }
         let deadline = request.timeoutMilliseconds > 0 ? now + Double(request.timeoutMilliseconds) / 1000 : nil
         return .success(AgentSession(
@@ -181,21 +182,20 @@ enum ProcessLauncher {
             isTTY: request.tty, deadline: deadline))
     }
 
-    static func failure(program: String, cwd: String, errorCode: Int32, stage: Int32) -> ExecFailure {
-        let reason = String(cString: strerror(errorCode))
-        switch (stage, errorCode) {
-        case (2, _):
-            return ExecFailure(kind: .failed, message: "cannot change to directory \(cwd): \(reason)")
-        case (4, _):
-            return ExecFailure(kind: .failed, message: "cannot switch user: \(reason)")
-        case (3, ENOENT) where !program.contains("/"):
+    static func failure(program: String, cwd: String, error: SpawnError) -> ExecFailure {
+        switch (error.stage, error.errorNumber) {
+        case (.workingDirectory, _):
+            return ExecFailure(kind: .failed, message: "cannot change to directory \(cwd): \(error.reason)")
+        case (.credentials, _):
+            return ExecFailure(kind: .failed, message: "cannot switch user: \(error.reason)")
+        case (.exec, ENOENT) where !program.contains("/"):
             return ExecFailure(kind: .notFound, message: "\(program): executable file not found in $PATH")
-        case (3, ENOENT):
+        case (.exec, ENOENT):
             return ExecFailure(kind: .notFound, message: "\(program): no such file or directory")
-        case (3, EACCES), (3, ENOEXEC), (3, EISDIR):
+        case (.exec, EACCES), (.exec, ENOEXEC), (.exec, EISDIR):
             return ExecFailure(kind: .notExecutable, message: "\(program): permission denied (not executable)")
         default:
-            return ExecFailure(kind: .failed, message: "cannot start \(program): \(reason)")
+            return ExecFailure(kind: .failed, message: "cannot start \(program): \(error.reason)")
         }
     }
 
@@ -205,16 +205,3 @@ enum ProcessLauncher {
 }
 
 func errnoText() -> String { String(cString: strerror(errno)) }
-
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-/// Calls `body` with a NULL-terminated C array of C strings.
-func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-    let pointers = strings.map { strdup($0) } + [nil]
-    defer { for p in pointers { free(p) } }
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
-}

@@ -1,5 +1,6 @@
 import CMSBSys
 import Glibc
+import MSBOS
 import MSBProtocol
 
 // The guest agent: started by /init as PID 1 once modules are loaded and file systems
@@ -44,11 +45,11 @@ guard msb_pipe(&signalPipe, 1) == 0 else {
 _ = msb_signal_to_pipe(SIGCHLD, signalPipe[1])
 
 var portPath: String?
-let portSearchStart = monotonicSeconds()
+let portSearchStart = MonotonicClock.now()
 while portPath == nil {
     portPath = findPort(named: "agent")
     if portPath == nil {
-        if monotonicSeconds() - portSearchStart > 30 {
+        if MonotonicClock.now() - portSearchStart > 30 {
             log("no virtio-serial port named 'agent' appeared; is virtio_console loaded?")
         }
         usleep(10_000)

@@ -1,5 +1,11 @@
-import Foundation
+import Glibc
 import MSBCommands
+import MSBSupervisor
 
-// The executable only dispatches: everything lives in MSBCommands so tests can import it.
-exit(CLI.main(Array(CommandLine.arguments.dropFirst())))
+// The executable only dispatches: the supervisor when started as `msb _supervise NAME`,
+// otherwise the CLI (which lives in MSBCommands so tests can import it).
+let arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == SupervisorMain.commandName {
+    exit(SupervisorMain.run(Array(arguments.dropFirst())))
+}
+exit(CLI.main(arguments))

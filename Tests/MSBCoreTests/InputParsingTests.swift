@@ -1,5 +1,7 @@
 import Testing
 @testable import MSBCore
+import MSBClient
+import MSBProtocol
 
 @Suite struct InputParsingTests {
     @Test(arguments: ["web", "a", "A1", "my_box.v2-x", String(repeating: "a", count: 63)])

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MSBCore
+import MSBOS
 
 @Suite struct StateStoreTests {
     let paths: MSBPaths

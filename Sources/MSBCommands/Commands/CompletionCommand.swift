@@ -1,3 +1,4 @@
+import MSBClient
 import MSBCore
 
 struct CompletionCommand: Subcommand {

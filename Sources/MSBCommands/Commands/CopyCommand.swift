@@ -1,7 +1,8 @@
 import CMSBSys
 import Foundation
+import MSBClient
 import MSBCore
-import MSBProtocol
+import MSBOS
 
 /// `msb cp`, like `docker cp`: files and directories stream as a tar archive through an
 /// ordinary exec of the guest's `tar`, so copying works the same locally and through a
@@ -61,11 +62,9 @@ struct CopyCommand: Subcommand {
 
     private static func upload(_ source: String, to guest: GuestPath, _ context: CommandContext) throws(MSBError) {
         let entry: String
-        let archiveFd: Int32
-        var tar: Process?
+        var tar: HostTar?
         if source == "-" {
             entry = "-"  // a tar archive on stdin, unpacked into the directory
-            archiveFd = 0
         } else {
             var info = stat()
             guard lstat(source, &info) == 0 else {
@@ -73,19 +72,16 @@ struct CopyCommand: Subcommand {
             }
             let url = URL(fileURLWithPath: source).standardizedFileURL
             entry = url.lastPathComponent
-            let pipe = Pipe()
-            tar = try hostTar(["-c", "-f", "-", "-C", url.deletingLastPathComponent().path, "--", entry]) { $0.standardOutput = pipe }
-            try? pipe.fileHandleForWriting.close()  // only tar writes: EOF when it is done
-            archiveFd = pipe.fileHandleForReading.fileDescriptor
+            tar = try HostTar(["-c", "-f", "-", "-C", url.deletingLastPathComponent().path, "--", entry], archiveOnStdin: false)
         }
         let errors = ErrorText()
         let outcome = try context.backend.exec(
             guest.sandbox, ExecParameters(argv: ["sh", "-c", unpackScript, "msb-cp", guest.path, entry], environment: []),
-            io: ExecIO(stdinFd: archiveFd, stdout: { _ in }, stderr: { errors.append($0) }))
-        tar?.waitUntilExit()
+            io: ExecIO(stdinFd: tar?.archiveFd ?? 0, stdout: { _ in }, stderr: { errors.append($0) }))
+        let tarStatus = tar?.finish()
         try check(outcome, errors, "cannot copy into \(guest.sandbox):\(guest.path)")
-        if let tar, tar.terminationStatus != 0 {
-            throw MSBError(.internalError, "cannot copy \(source): the host's tar failed (exit \(tar.terminationStatus))")
+        if let tarStatus, !tarStatus.status.succeeded {
+            throw MSBError(.internalError, "cannot copy \(source): the host's tar failed (\(tarStatus.status))")
         }
     }
 
@@ -115,28 +111,14 @@ struct CopyCommand: Subcommand {
             work = made
         }
         defer { if !intoDirectory { try? FileManager.default.removeItem(atPath: work) } }
-        let pipe = Pipe()
-        // Its complaints matter only if the guest's side worked; read them on the side.
-        let tarErrors = ErrorText(), tarStderr = Pipe(), tarDone = DispatchSemaphore(value: 0)
-        let tar = try hostTar(["-x", "-o", "-f", "-", "-C", work]) {
-            $0.standardInput = pipe
-            $0.standardError = tarStderr
-        }
-        try? pipe.fileHandleForReading.close()
-        try? tarStderr.fileHandleForWriting.close()
-        Thread.detachNewThread {
-            tarErrors.append(Array(tarStderr.fileHandleForReading.readDataToEndOfFile()))
-            tarDone.signal()
-        }
-        let input = pipe.fileHandleForWriting.fileDescriptor
+        let tar = try HostTar(["-x", "-o", "-f", "-", "-C", work], archiveOnStdin: true)
         let outcome = try context.backend.exec(guest.sandbox, parameters, io: ExecIO(
-            stdinFd: nil, stdout: { try? FileDescriptorIO.writeAll(input, $0) }, stderr: { errors.append($0) }))
-        try? pipe.fileHandleForWriting.close()
-        tar.waitUntilExit()
-        tarDone.wait()
+            stdinFd: nil, stdout: { try? FileDescriptorIO.writeAll(tar.archiveFd, $0) }, stderr: { errors.append($0) }))
+        let tarResult = tar.finish()
         try check(outcome, errors, "cannot copy from \(guest.sandbox):\(guest.path)")
-        guard tar.terminationStatus == 0 else {
-            let why = tarErrors.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard tarResult.status.succeeded else {
+            // Its complaints matter only if the guest's side worked.
+            let why = tarResult.errors.trimmingCharacters(in: .whitespacesAndNewlines)
             throw MSBError(.internalError, "cannot copy to \(destination): \(why.isEmpty ? "the host's tar failed" : why)")
         }
         guard !intoDirectory else { return }
@@ -144,16 +126,6 @@ struct CopyCommand: Subcommand {
         guard rename(work + "/" + entry, target.path) == 0 else {
             throw MSBError(.internalError, "cannot move the copy into \(target.path): \(String(cString: strerror(errno)))")
         }
-    }
-
-    /// Starts the host's tar with `arguments`, its streams set up by `connect`.
-    private static func hostTar(_ arguments: [String], _ connect: (Process) -> Void) throws(MSBError) -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/tar")
-        process.arguments = arguments
-        connect(process)
-        do { try process.run() } catch { throw MSBError(.internalError, "cannot run tar on the host: \(error)") }
-        return process
     }
 
     private static func check(_ outcome: ExecOutcome, _ errors: ErrorText, _ what: String) throws(MSBError) {
@@ -172,4 +144,40 @@ final class ErrorText: @unchecked Sendable {
     private var bytes: [UInt8] = []
     func append(_ chunk: [UInt8]) { if bytes.count < 4096 { bytes += chunk.prefix(4096 - bytes.count) } }
     var text: String { String(decoding: bytes, as: UTF8.self) }
+}
+
+/// The host's tar, reading or writing the archive through a pipe; its stderr goes to an
+/// unnamed file read once it is done.
+final class HostTar {
+    private let child: ChildProcess
+    private let errorsFd: Int32
+    /// Our end of the archive pipe: write the archive here (`-x`) or read it (`-c`).
+    private(set) var archiveFd: Int32
+
+    init(_ arguments: [String], archiveOnStdin: Bool) throws(MSBError) {
+        var pipe: [Int32] = [-1, -1]
+        guard msb_pipe(&pipe, 0) == 0 else { throw MSBError(.internalError, "cannot create a pipe: \(String(cString: strerror(errno)))") }
+        errorsFd = FileDescriptorIO.anonymousFile()
+        var spec = SpawnSpec("/bin/tar", arguments: ["tar"] + arguments)
+        if archiveOnStdin { spec.standardInput = pipe[0] } else { spec.standardOutput = pipe[1] }
+        spec.standardError = errorsFd >= 0 ? errorsFd : nil
+        spec.dieWithParent = true
+        do { child = try ChildProcess.spawn(spec) } catch {
+            close(pipe[0]); close(pipe[1])
+            if errorsFd >= 0 { close(errorsFd) }
+            throw MSBError(.internalError, "cannot run tar on the host: \(error.reason)")
+        }
+        // Keep only our end, so the other side sees EOF when we (or tar) are done.
+        close(archiveOnStdin ? pipe[0] : pipe[1])
+        archiveFd = archiveOnStdin ? pipe[1] : pipe[0]
+    }
+
+    /// Closes our end of the archive and waits for tar to end.
+    func finish() -> (status: WaitStatus, errors: String) {
+        if archiveFd >= 0 { close(archiveFd); archiveFd = -1 }
+        let status = child.wait()
+        let errors = errorsFd >= 0 ? String(decoding: FileDescriptorIO.readAll(fromStart: errorsFd, limitBytes: 4096), as: UTF8.self) : ""
+        if errorsFd >= 0 { close(errorsFd) }
+        return (status, errors)
+    }
 }

@@ -1,3 +1,4 @@
+import MSBClient
 import MSBCore
 
 struct HelpCommand: Subcommand {
@@ -24,17 +25,5 @@ struct VersionCommand: Subcommand {
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         context.write("msb \(CLI.version)\n")
         return 0
-    }
-}
-
-/// Hidden: the detached per-sandbox supervisor process that `create` and `start` spawn.
-struct SuperviseCommand: Subcommand {
-    static let spec = CommandSpec(
-        name: "_supervise", summary: "Run a sandbox's supervisor (internal)", usage: "NAME", options: [],
-        minPositionals: 1, maxPositionals: 1, hidden: true)
-
-    static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
-        let paths = MSBPaths(environment: context.environment)
-        return try Supervisor(name: arguments.positionals[0], paths: paths, readyFd: 3).run()
     }
 }

@@ -1,5 +1,6 @@
 import CMSBSys
 import Foundation
+import MSBClient
 import MSBCore
 
 struct MetricsCommand: Subcommand {

@@ -1,3 +1,4 @@
+import MSBClient
 import MSBCore
 
 struct RunCommand: Subcommand {
@@ -15,7 +16,7 @@ struct RunCommand: Subcommand {
         // Like docker run: without a command, the image's Entrypoint + Cmd.
         if arguments.trailing.isEmpty, let image = arguments.value("image"),
            let images = try? context.backend.listImages(),
-           let command = (images.first { $0.name == image } ?? images.first { $0.name == ImageStore.aliases[image] })?.command,
+           let command = (images.first { $0.name == image } ?? images.first { $0.name == ImageInfo.aliases[image] })?.command,
            !command.isEmpty {
             arguments.trailing = command
         }

@@ -1,6 +1,8 @@
 import CMSBSys
 import Foundation
+import MSBClient
 import MSBCore
+import MSBOS
 import MSBServer
 
 /// `msb server start --detach`: the same server as a background process in its own
@@ -18,22 +20,22 @@ enum ServerDaemon {
         defer { close(nullFd) }
 
         let executable = SupervisorLauncher.currentExecutable()
-        let argv = [executable, "server", "start"] + arguments(configuration)
-        var environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] + paths.environment
-        for name in ["LANG", "MSB_ACCEL"] { if let value = ProcessInfo.processInfo.environment[name] { environment.append("\(name)=\(value)") } }
-        var errorCode: Int32 = 0, stage: Int32 = 0
-        let pid = withCStringArray(argv) { argvPointer in
-            withCStringArray(environment) { envp in
-                msb_spawn(executable, argvPointer, envp, "/", nullFd, logFd, logFd, -1, Int32(MSB_SPAWN_SETSID), &errorCode, &stage)
-            }
+        var spec = SpawnSpec(executable, arguments: [executable, "server", "start"] + arguments(configuration),
+                             environment: paths.childEnvironment(passing: ["LANG", "MSB_ACCEL"]))
+        spec.workingDirectory = "/"
+        spec.standardInput = nullFd
+        spec.standardOutput = logFd
+        spec.standardError = logFd
+        let server: ChildProcess
+        do { server = try ChildProcess.spawn(spec) } catch {
+            throw MSBError(.internalError, "cannot start the server: \(error.reason)")
         }
-        guard pid > 0 else { throw MSBError(.internalError, "cannot start the server: \(String(cString: strerror(errorCode)))") }
+        let pid = server.pid
 
         // Ready when its pid file names it and it answers the health check.
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid {
+            if server.poll() != nil {
                 throw MSBError(.internalError, "the server exited at start", hint: "see \(logPath)")
             }
             if let file = ServerPidFile.read(paths), file.pid == pid, isHealthy(url: file.url) {

@@ -1,6 +1,8 @@
 import CMSBSys
 import Foundation
+import MSBClient
 import MSBCore
+import MSBOS
 import MSBProtocol
 
 struct ShellCommand: Subcommand {

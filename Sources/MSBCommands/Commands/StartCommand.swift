@@ -1,3 +1,4 @@
+import MSBClient
 import MSBCore
 
 struct StartCommand: Subcommand {

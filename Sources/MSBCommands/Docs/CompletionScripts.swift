@@ -1,4 +1,6 @@
 import Foundation
+import MSBClient
+import MSBCore
 
 /// Shell completion scripts for bash, zsh and fish, generated from the command table.
 /// Sandbox and image names are completed at run time through `msb _complete`.

@@ -1,4 +1,6 @@
 import Foundation
+import MSBClient
+import MSBCore
 
 /// The msb(1) man page, generated from the command table.
 package enum ManPage {

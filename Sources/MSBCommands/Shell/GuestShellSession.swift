@@ -1,6 +1,8 @@
 import CMSBSys
 import Foundation
+import MSBClient
 import MSBCore
+import MSBOS
 import MSBProtocol
 
 /// One long-lived, non-tty `sh` in the guest that runs lines one at a time, so `cd`

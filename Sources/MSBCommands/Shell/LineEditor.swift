@@ -1,6 +1,8 @@
 import CEditLine
 import CMSBSys
 import Foundation
+import MSBClient
+import MSBCore
 
 /// libedit's readline interface with a history file of msb's own (libedit's format is
 /// its own), capped in size. libedit is global state: one LineEditor at a time, used

@@ -1,4 +1,5 @@
 import Foundation
+import MSBOS
 
 /// What a sandbox is made of; fixed at create time and reused by every start.
 public struct SandboxConfig: Codable, Equatable, Sendable {
@@ -36,7 +37,7 @@ public enum SandboxStatus: String, Codable, Sendable, CaseIterable {
     case created, starting, running, stopping, stopped, crashed
 
     /// A supervisor process should exist in these states.
-    var expectsSupervisor: Bool { self == .starting || self == .running || self == .stopping }
+    package var expectsSupervisor: Bool { self == .starting || self == .running || self == .stopping }
 }
 
 /// What `ls` and `inspect` show: the config plus the live state.
@@ -51,6 +52,17 @@ public struct SandboxInfo: Equatable, Sendable {
     public var startedAt: Date?
     /// The accelerator the running VM uses (kvm or tcg).
     public var activeAccelerator: String?
+
+    package init(config: SandboxConfig, namespace: String = "default", status: SandboxStatus, statusReason: String? = nil,
+                 createdAt: Date, startedAt: Date? = nil, activeAccelerator: String? = nil) {
+        self.config = config
+        self.namespace = namespace
+        self.status = status
+        self.statusReason = statusReason
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.activeAccelerator = activeAccelerator
+    }
 
     public var name: String { config.name }
 }

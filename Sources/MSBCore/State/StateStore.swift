@@ -1,4 +1,5 @@
 import Foundation
+import MSBOS
 
 /// One row of the `sandboxes` table: the config plus the process bookkeeping that
 /// lets any msb invocation tell whether the sandbox is really running.
@@ -11,6 +12,18 @@ package struct SandboxRecord: Equatable, Sendable {
     package var supervisor: ProcessIdentity?
     package var vmm: ProcessIdentity?
     package var activeAccelerator: String?
+
+    package init(config: SandboxConfig, status: SandboxStatus, statusReason: String? = nil, createdAt: Date, startedAt: Date? = nil,
+                 supervisor: ProcessIdentity? = nil, vmm: ProcessIdentity? = nil, activeAccelerator: String? = nil) {
+        self.config = config
+        self.status = status
+        self.statusReason = statusReason
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.supervisor = supervisor
+        self.vmm = vmm
+        self.activeAccelerator = activeAccelerator
+    }
 
     package var info: SandboxInfo {
         SandboxInfo(

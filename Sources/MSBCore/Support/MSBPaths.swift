@@ -1,4 +1,5 @@
 import Foundation
+import MSBOS
 
 /// Where msb keeps its state. `MSB_HOME` (default `~/.msb`) holds the database and one
 /// directory per sandbox; `MSB_ARTIFACTS` (default `$MSB_HOME/guest`) holds the guest
@@ -34,6 +35,13 @@ public struct MSBPaths: Sendable {
     package var namespacesDirectory: String { home + "/namespaces" }
     /// The environment a child msb needs to see these same paths.
     package var environment: [String] { ["MSB_HOME=\(home)", "MSB_ARTIFACTS=\(artifacts)", "MSB_IMAGES=\(images)"] }
+
+    /// The whole, minimal environment of a child msb (supervisor, detached server): the
+    /// default PATH, these paths, and the named variables of ours that are set.
+    package func childEnvironment(passing names: [String]) -> [String] {
+        let ours = ProcessInfo.processInfo.environment
+        return ["PATH=\(SpawnSpec.defaultSearchPath)"] + environment + names.compactMap { name in ours[name].map { "\(name)=\($0)" } }
+    }
 
     public var database: String { home + "/state.db" }
     public var sandboxesDirectory: String { home + "/sandboxes" }

@@ -1,0 +1,290 @@
+import CMSBSys
+import Foundation
+import MSBCore
+import MSBVMM
+import MSBImages
+import MSBOS
+import MSBProtocol
+
+/// Sandboxes as microVMs on this host: records in SQLite, one supervisor process per
+/// running sandbox, exec over the supervisor's control socket.
+package final class LocalBackend: SupervisorStreamBackend {
+    package let paths: MSBPaths
+    /// The server namespace these sandboxes belong to (`default` for the CLI's own).
+    package let namespace: String
+    /// Receives one-off notices for people (the TCG fallback) — stderr in the CLI.
+    private let notice: (String) -> Void
+    private var storeInstance: StateStore?
+
+    package init(paths: MSBPaths = MSBPaths(), namespace: String = "default", notice: @escaping (String) -> Void = { _ in }) {
+        self.paths = paths
+        self.namespace = namespace
+        self.notice = notice
+    }
+
+    /// Opened on first use: `exec` never needs the database on its happy path.
+    private func store() throws(MSBError) -> StateStore {
+        if let storeInstance { return storeInstance }
+        let store = try StateStore(paths: paths)
+        storeInstance = store
+        return store
+    }
+
+    private func described(_ record: SandboxRecord) -> SandboxInfo {
+        var info = record.info
+        info.namespace = namespace
+        return info
+    }
+
+    private func launcher() -> SupervisorLauncher { SupervisorLauncher(paths: paths) }
+
+    // MARK: Lifecycle
+
+    package func create(_ requested: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo {
+        try InputParsing.validateName(requested.name)
+        guard paths.socketPathsFit(requested.name) else {
+            throw MSBError(.invalidArgument, "sandbox name '\(requested.name)' is too long for the state directory \(paths.home)",
+                           hint: "unix socket paths are limited to 107 bytes; use a shorter name or MSB_HOME")
+        }
+        let image = try ImageStore(paths: paths).get(requested.image)
+        var config = requested
+        config.image = image.name
+        // The image's defaults come first; the sandbox's own -e and -w override them.
+        config.environment = image.environment + config.environment
+        if config.workingDirectory.isEmpty { config.workingDirectory = image.workingDirectory }
+        if config.user == nil { config.user = image.user }
+        _ = try GuestArtifacts(directory: paths.artifacts).validated()
+        let decision = try AcceleratorProbe.decide(config.accelerator)
+        let store = try store()
+        try store.insert(SandboxRecord(config: config, status: .created, createdAt: Date()))
+        do {
+            // Only once the sandbox is really being made: a refused create prints no notice.
+            if start { try announceAccelerator(decision) }
+            try FileManager.default.createDirectory(
+                atPath: paths.sandboxDirectory(config.name), withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
+            if image.kind == "disk" {
+                try RootDisk.createOverlay(base: ImageStore(paths: paths).rootDisk(image.name),
+                                           at: paths.rootDisk(config.name))
+            }
+            return start ? try boot(config.name) : try described(existing(config.name))
+        } catch {
+            // create is all or nothing: a sandbox that never booted leaves no record behind.
+            try? store.delete(config.name)
+            try? FileManager.default.removeItem(atPath: paths.sandboxDirectory(config.name))
+            throw MSBError.wrap(error, .internalError, "failed to create sandbox \(config.name)")
+        }
+    }
+
+    package func start(_ name: String) throws(MSBError) -> SandboxInfo {
+        let record = try existing(name)
+        try announceAccelerator(AcceleratorProbe.decide(record.config.accelerator))
+        return try boot(name)
+    }
+
+    /// Spawns the supervisor under the database's write lock (so two concurrent starts
+    /// cannot both spawn one), then waits outside the lock for the guest to answer.
+    private func boot(_ name: String) throws(MSBError) -> SandboxInfo {
+        let store = try store()
+        var launched: SupervisorLauncher.Launched?
+        let launcher = launcher()
+        let record = try store.update(name) { (record: inout SandboxRecord) throws(MSBError) in
+            record = record.reconciled()
+            switch record.status {
+            case .running, .starting: return  // already up: start is idempotent
+            case .stopping:
+                throw MSBError(.invalidState, "failed to start: sandbox \(name) is stopping", hint: "try again in a moment")
+            case .created, .stopped, .crashed:
+                let spawned = try launcher.spawn(name: name)
+                launched = spawned
+                record.status = .starting
+                record.statusReason = nil
+                record.supervisor = spawned.process
+                record.vmm = nil
+            }
+        }
+        guard let launched else { return described(record) }
+        try launcher.waitUntilReady(launched, name: name, timeoutSeconds: SupervisorTimeouts.bootSeconds + 20)
+        return try described(existing(name))
+    }
+
+    package func stop(_ name: String, force: Bool) throws(MSBError) -> SandboxInfo {
+        let record = try existing(name)
+        guard record.status.expectsSupervisor else { return described(record) }  // already stopped
+        if !requestStopThroughSupervisor(name, force: force) {
+            // No control socket (still booting, or wedged): signal the processes directly.
+            terminate(record, force: force)
+        }
+        let after = try existing(name)
+        if after.status.expectsSupervisor {
+            throw MSBError(.timeout, "sandbox \(name) did not stop in time", hint: "use 'msb stop --force \(name)'")
+        }
+        return described(after)
+    }
+
+    /// Asks the supervisor to stop and waits for it to confirm. False if it cannot be reached.
+    private func requestStopThroughSupervisor(_ name: String, force: Bool) -> Bool {
+        guard let fd = try? UnixSocket.connect(path: paths.controlSocket(name)) else { return false }
+        let connection = FramedConnection(fd: fd)
+        defer { close(fd) }
+        do {
+            try connection.send(Envelope(id: 0, .stopSandbox(force: force)))
+            while true {
+                if case .stopped = try connection.receive().message { return true }
+            }
+        } catch {
+            // EOF: the supervisor exited, which is what a stop ends with.
+            return true
+        }
+    }
+
+    private func terminate(_ record: SandboxRecord, force: Bool) {
+        let supervisor = record.supervisor
+        supervisor?.signal(force ? SIGKILL : SIGTERM)
+        let deadline = Date().addingTimeInterval(force ? 5 : SupervisorTimeouts.gracefulStopSeconds + 10)
+        while supervisor?.isAlive ?? false, Date() < deadline { usleep(20_000) }
+        if supervisor?.isAlive ?? false { supervisor?.signal(SIGKILL) }
+        // The VMM dies with its supervisor (PDEATHSIG); make sure of it all the same.
+        record.vmm?.signal(SIGKILL)
+        _ = try? store().update(record.config.name) { r in
+            guard r.status.expectsSupervisor else { return }
+            r.status = .stopped
+            r.statusReason = force ? "stopped: killed by user" : "stopped by user"
+            r.supervisor = nil
+            r.vmm = nil
+        }
+    }
+
+    package func remove(_ name: String, force: Bool) throws(MSBError) {
+        let record = try existing(name)
+        if record.status.expectsSupervisor {
+            guard force else {
+                throw MSBError(.invalidState, "failed to remove: sandbox \(name) is \(record.status.rawValue)",
+                               hint: "stop it first with 'msb stop \(name)', or use 'msb rm -f \(name)'")
+            }
+            _ = try stop(name, force: true)
+        }
+        // A VMM orphaned by a killed supervisor would hold the sandbox's files: end it.
+        record.vmm?.signal(SIGKILL)
+        try store().delete(name)
+        try? FileManager.default.removeItem(atPath: paths.sandboxDirectory(name))
+    }
+
+    package func list() throws(MSBError) -> [SandboxInfo] {
+        var infos: [SandboxInfo] = []
+        for record in try store().list() { infos.append(try described(persistReconciled(record))) }
+        return infos
+    }
+
+    package func inspect(_ name: String) throws(MSBError) -> SandboxInfo {
+        try described(existing(name))
+    }
+
+    /// The record as it really is, with any correction written back.
+    private func existing(_ name: String) throws(MSBError) -> SandboxRecord {
+        try InputParsing.validateName(name)
+        guard let record = try store().get(name) else { throw MSBError.sandboxNotFound(name) }
+        return try persistReconciled(record)
+    }
+
+    private func persistReconciled(_ record: SandboxRecord) throws(MSBError) -> SandboxRecord {
+        let truth = record.reconciled()
+        guard truth != record else { return record }
+        record.vmm?.signal(SIGKILL)
+        // A supervisor that died may have left its VMM behind (it normally dies with it).
+        return try store().update(record.config.name) { (stored: inout SandboxRecord) throws(MSBError) in
+            let again = stored.reconciled()
+            if again != stored {
+                stored = again
+                stored.vmm = nil
+            }
+        }
+    }
+
+    // MARK: Metrics and streams (exec and runCode come from SupervisorStreamBackend)
+
+    package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
+        let record = try existing(name)
+        var metrics = SandboxMetrics(name: name, namespace: namespace, status: record.status, memoryLimitMiB: record.config.memoryMiB)
+        guard record.status == .running else { return metrics }
+        guard let fd = try? UnixSocket.connect(path: paths.controlSocket(name)) else { return metrics }
+        defer { close(fd) }
+        let connection = FramedConnection(fd: fd)
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        do {
+            try connection.send(Envelope(id: 1, .statsRequest))
+            while true {
+                guard case .stats(let stats) = try connection.receive().message else { continue }
+                metrics.cpuPercent = Double(stats.cpuPercentMilli) / 1000
+                metrics.memoryUsedMiB = Int((stats.memoryTotalKiB - min(stats.memoryAvailableKiB, stats.memoryTotalKiB)) / 1024)
+                // A disk image's writable layer is its overlay file on the host.
+                metrics.diskUsedBytes = RootDisk.writtenBytes(overlay: paths.rootDisk(name)) ?? Int(stats.diskUsedBytes)
+                metrics.uptimeSeconds = Double(stats.uptimeMilliseconds) / 1000
+                return metrics
+            }
+        } catch {
+            throw MSBError(.agentFailure, "cannot read the metrics of sandbox \(name): \(error)")
+        }
+    }
+
+    /// The supervisor's control socket (the server hands it to remote clients as is).
+    package func openSupervisorStream(_ name: String, purpose: SupervisorStreamPurpose) throws(MSBError) -> Int32 {
+        try InputParsing.validateName(name)
+        do {
+            return try UnixSocket.connect(path: paths.controlSocket(name))
+        } catch {
+            throw try notRunningError(name, action: purpose.action)
+        }
+    }
+
+    /// Explains why a sandbox's control socket cannot be reached.
+    private func notRunningError(_ name: String, action: String) throws(MSBError) -> MSBError {
+        let record = try existing(name)
+        switch record.status {
+        case .running, .starting:
+            return MSBError(.agentFailure, "failed to \(action): cannot reach the supervisor of sandbox \(name)",
+                            hint: "see \(paths.supervisorLog(name))")
+        default:
+            return MSBError(.invalidState, "failed to \(action): sandbox \(name) is \(record.status.rawValue)",
+                            hint: "start it with 'msb start \(name)'")
+        }
+    }
+
+    // MARK: Images
+
+    package func listImages() throws(MSBError) -> [ImageInfo] { try ImageStore(paths: paths).list() }
+
+    package func pullImage(_ reference: String, insecure: Bool, credentials: String?,
+                           progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {
+        try ImagePuller(store: ImageStore(paths: paths), progress: progress).pull(reference, insecure: insecure, credentials: credentials)
+    }
+
+    package func buildImage(_ name: String, force: Bool, progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {
+        try ImageBuilder(store: ImageStore(paths: paths), progress: progress).build(name, force: force)
+    }
+
+    package func removeImage(_ name: String, force: Bool) throws(MSBError) {
+        try removeImage(name, usedBy: list().map { ($0.name, $0.config.image) }, force: force)
+    }
+
+    /// Removes an image unless one of `users` (sandbox, image) uses it: a server names the
+    /// sandboxes of every namespace, since images are shared by all of them.
+    package func removeImage(_ name: String, usedBy users: [(String, String)], force: Bool) throws(MSBError) {
+        try ImageStore(paths: paths).remove(name, usedBy: users, force: force)
+    }
+
+    package func pruneImages() throws(MSBError) -> Int { ImageStore(paths: paths).prune() }
+
+    // MARK: Notices
+
+    /// Says once per state directory that TCG is used and why.
+    private func announceAccelerator(_ decision: AcceleratorDecision) throws(MSBError) {
+        guard let reason = decision.fallbackReason else { return }
+        let marker = paths.home + "/.tcg-notice-shown"
+        guard !FileManager.default.fileExists(atPath: marker) else { return }
+        notice("msb: KVM is not usable here (\(reason)); using QEMU software emulation (TCG), which is slower")
+        try paths.prepare()
+        _ = FileManager.default.createFile(atPath: marker, contents: Data(reason.utf8), attributes: [.posixPermissions: 0o600])
+    }
+}

@@ -1,0 +1,136 @@
+import MSBCore
+import MSBOS
+import MSBProtocol
+
+/// What every front end (the CLI, the server) asks of sandboxes. `LocalBackend` drives
+/// microVMs on this host; `RemoteBackend` speaks to an `msb server`. Callers never learn
+/// which one they hold.
+package protocol SandboxBackend {
+    /// Creates the sandbox and, with `start`, boots it and returns once the guest agent answers.
+    func create(_ config: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo
+    /// Boots a stopped sandbox with its saved config; a running one is left as it is.
+    func start(_ name: String) throws(MSBError) -> SandboxInfo
+    func stop(_ name: String, force: Bool) throws(MSBError) -> SandboxInfo
+    func remove(_ name: String, force: Bool) throws(MSBError)
+    func list() throws(MSBError) -> [SandboxInfo]
+    func inspect(_ name: String) throws(MSBError) -> SandboxInfo
+    /// Runs a command in the sandbox, streaming its I/O; returns how it ended.
+    func exec(_ name: String, _ command: ExecParameters, io: ExecIO) throws(MSBError) -> ExecOutcome
+    /// Evaluates code in the sandbox's long-lived interpreter for `language`.
+    func runCode(_ name: String, language: String, code: String, timeoutMilliseconds: UInt64?, interruptFd: Int32?,
+                 stdout: ([UInt8]) -> Void, stderr: ([UInt8]) -> Void) throws(MSBError) -> ReplOutcome
+    /// Resource use of one sandbox, as the guest and the host see it.
+    func metrics(_ name: String) throws(MSBError) -> SandboxMetrics
+
+    // Images are shared by every sandbox of a host (or of a server).
+    func listImages() throws(MSBError) -> [ImageInfo]
+    /// `credentials` is `user:password` for the registry, when it needs them.
+    func pullImage(_ reference: String, insecure: Bool, credentials: String?,
+                   progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo
+    func buildImage(_ name: String, force: Bool, progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo
+    func removeImage(_ name: String, force: Bool) throws(MSBError)
+    /// Drops cached blobs and leftovers; returns how many were removed.
+    func pruneImages() throws(MSBError) -> Int
+}
+
+extension SandboxBackend {
+    /// Creates the sandbox and boots it.
+    package func create(_ config: SandboxConfig) throws(MSBError) -> SandboxInfo { try create(config, start: true) }
+}
+
+/// `msb metrics` figures; the JSON names follow the sandbox SDKs' metrics keys.
+package struct SandboxMetrics: Sendable, Equatable {
+    package var name: String
+    package var namespace = "default"
+    package var status: SandboxStatus
+    package var running: Bool { status == .running }
+    /// Percent of one host CPU used by the VM over the last second or so.
+    package var cpuPercent: Double?
+    package var memoryUsedMiB: Int?
+    package var memoryLimitMiB: Int
+    package var diskUsedBytes: Int?
+    package var uptimeSeconds: Double?
+}
+
+/// A command to run in a sandbox.
+package struct ExecParameters: Sendable {
+    package var argv: [String]
+    package var environment: [String] = []
+    package var workingDirectory: String = ""
+    package var tty = false
+    /// Initial terminal size for tty execs.
+    package var rows: UInt16 = 24
+    package var cols: UInt16 = 80
+    package var timeoutMilliseconds: UInt64?
+    /// Empty: the sandbox's default user (its image's User, else root).
+    package var user = ""
+
+    package init(argv: [String], environment: [String] = [], workingDirectory: String = "", tty: Bool = false,
+                 timeoutMilliseconds: UInt64? = nil) {
+        self.argv = argv
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.tty = tty
+        self.timeoutMilliseconds = timeoutMilliseconds
+    }
+}
+
+extension ExecRequest {
+    /// The wire request for `parameters`; `attachStdin` when the caller will stream stdin.
+    init(parameters p: ExecParameters, attachStdin: Bool) {
+        self.init(argv: p.argv, environment: p.environment, workingDirectory: p.workingDirectory, attachStdin: attachStdin,
+                  tty: p.tty, rows: p.rows, cols: p.cols, timeoutMilliseconds: p.timeoutMilliseconds ?? 0, user: p.user)
+    }
+}
+
+/// Where an exec's streams come from and go to.
+package struct ExecIO {
+    /// Read until EOF and sent as the process's stdin; nil gives it /dev/null.
+    package var stdinFd: Int32?
+    package var stdout: ([UInt8]) -> Void
+    package var stderr: ([UInt8]) -> Void
+    /// Each byte readable here is a signal number to forward to the process
+    /// (SIGWINCH instead sends the size `windowSize` reports).
+    package var signalFd: Int32?
+    /// The local terminal's size, for tty execs.
+    package var windowSize: (() -> (rows: UInt16, cols: UInt16)?)?
+    /// Typing this sequence on stdin detaches: the process runs on, msb returns.
+    package var detachKeys: [UInt8]?
+
+    package init(stdinFd: Int32?, stdout: @escaping ([UInt8]) -> Void, stderr: @escaping ([UInt8]) -> Void, signalFd: Int32? = nil,
+                 windowSize: (() -> (rows: UInt16, cols: UInt16)?)? = nil, detachKeys: [UInt8]? = nil) {
+        self.stdinFd = stdinFd
+        self.stdout = stdout
+        self.stderr = stderr
+        self.signalFd = signalFd
+        self.windowSize = windowSize
+        self.detachKeys = detachKeys
+    }
+}
+
+package enum ExecOutcome: Equatable, Sendable {
+    case exited(ExitStatus)
+    case failed(ExecFailure)
+    /// The user detached; the process is still running in the sandbox.
+    case detached
+
+    /// The exit code a shell sees, following `docker exec`: the command's own code,
+    /// 128+N when killed by signal N, 124 on timeout, 127 not found, 126 not executable,
+    /// 125 when it could not be started for another reason.
+    package var exitCode: Int32 {
+        switch self {
+        case .detached:
+            return 0
+        case .exited(let status):
+            if status.timedOut { return 124 }
+            if status.signal != 0 { return 128 + status.signal }
+            return status.code
+        case .failed(let failure):
+            switch failure.kind {
+            case .notFound: return 127
+            case .notExecutable: return 126
+            case .failed: return 125
+            }
+        }
+    }
+}

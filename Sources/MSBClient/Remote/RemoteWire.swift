@@ -1,0 +1,207 @@
+import Foundation
+import MSBCore
+import MSBOS
+import MSBProtocol
+
+/// The JSON shapes `msb server` and `RemoteBackend` exchange beyond the SDK contract's five
+/// methods (see docs/REMOTE.md). Both sides use these types, so they cannot drift apart.
+package enum RemoteWire {
+    package static let rpcPath = "/api/v1/rpc"
+    package static let healthPath = "/api/v1/health"
+    /// `GET` with `Upgrade: msb-attach`: after `101` the connection carries the framed
+    /// host protocol to the sandbox's supervisor, as a local exec's Unix socket does.
+    package static let attachPath = "/api/v1/attach"
+    package static let attachProtocol = "msb-attach"
+    package static let defaultURL = "http://127.0.0.1:5555"
+    package static let defaultNamespace = "default"
+
+    /// JSON-RPC error codes: the standard ones, and server-defined ones (-32000…-32099)
+    /// that carry `MSBError.Code` so a remote error prints exactly as a local one does.
+    package enum ErrorCode {
+        package static let parse = -32700
+        package static let invalidRequest = -32600
+        package static let methodNotFound = -32601
+        package static let invalidParams = -32602
+        package static let internalError = -32603
+        package static let notFound = -32001
+        package static let alreadyExists = -32002
+        package static let invalidState = -32003
+        package static let accessDenied = -32004
+        package static let timeout = -32005
+        package static let unsupported = -32006
+        package static let limitExceeded = -32007
+        package static let failed = -32000
+    }
+
+    package static func rpcCode(for code: MSBError.Code) -> Int {
+        switch code {
+        case .invalidArgument: return ErrorCode.invalidParams
+        case .notFound: return ErrorCode.notFound
+        case .alreadyExists: return ErrorCode.alreadyExists
+        case .invalidState: return ErrorCode.invalidState
+        case .accessDenied: return ErrorCode.accessDenied
+        case .timeout: return ErrorCode.timeout
+        case .unsupported: return ErrorCode.unsupported
+        case .limitExceeded: return ErrorCode.limitExceeded
+        case .internalError: return ErrorCode.internalError
+        default: return ErrorCode.failed
+        }
+    }
+
+    /// The error object of a JSON-RPC response: `data.kind` and `data.hint` rebuild the MSBError.
+    /// `rpcCode` overrides the code for envelope errors (parse, invalid request, unknown method).
+    package static func errorObject(_ error: MSBError, rpcCode override: Int? = nil) -> [String: Any] {
+        var data: [String: Any] = ["kind": error.code.description]
+        if let hint = error.hint { data["hint"] = hint }
+        return ["code": override ?? rpcCode(for: error.code), "message": error.description, "data": data]
+    }
+
+    package static func error(from object: [String: Any]) -> MSBError {
+        let message = object["message"] as? String ?? "the server returned an error without a message"
+        let data = object["data"] as? [String: Any]
+        let code = (data?["kind"] as? String).flatMap(MSBError.Code.init(named:)) ?? .internalError
+        return MSBError(code, message, hint: data?["hint"] as? String)
+    }
+
+    // MARK: Sandboxes
+
+    /// One sandbox, as `sandbox.list`/`sandbox.inspect` return it and `msb ls --format json` prints it
+    /// (one shape, so a remote `ls` prints what a local one does).
+    package struct Sandbox: Codable, Equatable {
+        package var name: String
+        package var namespace: String
+        package var image: String
+        package var status: String
+        package var running: Bool
+        package var cpus: Int
+        package var memory_mib: Int
+        package var created_at: String
+        package var started_at: String?
+        package var status_reason: String?
+        package var accelerator: String?
+        package var envs: [String]?
+        package var workdir: String?
+        package var user: String?
+        package var max_duration_ms: UInt64?
+
+        package init(_ info: SandboxInfo) {
+            name = info.name
+            namespace = info.namespace
+            image = info.config.image
+            status = info.status.rawValue
+            running = info.status == .running
+            cpus = info.config.cpus
+            memory_mib = info.config.memoryMiB
+            created_at = RemoteWire.iso8601(info.createdAt)
+            started_at = info.startedAt.map(RemoteWire.iso8601)
+            status_reason = info.statusReason
+            accelerator = info.activeAccelerator
+            envs = info.config.environment
+            workdir = info.config.workingDirectory
+            user = info.config.user
+            max_duration_ms = info.config.maxDurationMilliseconds
+        }
+
+        package var info: SandboxInfo {
+            var config = SandboxConfig(name: name, image: image, cpus: cpus, memoryMiB: memory_mib,
+                                       environment: envs ?? [], workingDirectory: workdir ?? "",
+                                       maxDurationMilliseconds: max_duration_ms)
+            config.user = user
+            var info = SandboxInfo(config: config, status: SandboxStatus(rawValue: status) ?? .crashed,
+                                   statusReason: status_reason, createdAt: RemoteWire.date(created_at) ?? Date(timeIntervalSince1970: 0),
+                                   startedAt: started_at.flatMap(RemoteWire.date), activeAccelerator: accelerator)
+            info.namespace = namespace
+            return info
+        }
+    }
+
+    /// One sandbox's metrics: the SDK contract's keys (`sandbox.metrics.get`), plus with
+    /// `detail` what `msb metrics --format json` shows besides. Absent figures are explicit
+    /// nulls, as the SDKs expect.
+    package struct Metrics: Codable, Equatable {
+        package var name: String
+        package var namespace: String
+        package var running: Bool
+        package var cpu_usage: Double?
+        package var memory_usage: Int?
+        package var disk_usage: Int?
+        // Detail, left out of the contract's shape.
+        package var status: String?
+        package var memory_limit: Int?
+        package var uptime_seconds: Double?
+
+        package init(_ m: SandboxMetrics, detail: Bool) {
+            name = m.name
+            namespace = m.namespace
+            running = m.running
+            cpu_usage = m.cpuPercent
+            memory_usage = m.memoryUsedMiB
+            disk_usage = m.diskUsedBytes
+            if detail {
+                status = m.status.rawValue
+                memory_limit = m.memoryLimitMiB
+                uptime_seconds = m.uptimeSeconds
+            }
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, namespace, running, status, cpu_usage, memory_usage, memory_limit, disk_usage, uptime_seconds
+        }
+
+        package func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(namespace, forKey: .namespace)
+            try c.encode(running, forKey: .running)
+            try c.encode(cpu_usage, forKey: .cpu_usage)
+            try c.encode(memory_usage, forKey: .memory_usage)
+            try c.encode(disk_usage, forKey: .disk_usage)
+            if let memory_limit {  // the detail keys come together
+                try c.encode(status, forKey: .status)
+                try c.encode(memory_limit, forKey: .memory_limit)
+                try c.encode(uptime_seconds, forKey: .uptime_seconds)
+            }
+        }
+
+        package var metrics: SandboxMetrics {
+            var m = SandboxMetrics(name: name, status: status.flatMap(SandboxStatus.init(rawValue:)) ?? (running ? .running : .stopped),
+                                   memoryLimitMiB: memory_limit ?? 0)
+            m.namespace = namespace
+            m.cpuPercent = cpu_usage
+            m.memoryUsedMiB = memory_usage
+            m.diskUsedBytes = disk_usage
+            m.uptimeSeconds = uptime_seconds
+            return m
+        }
+    }
+
+    // MARK: Encoding helpers
+
+    package static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.string(from: date)
+    }
+
+    package static func date(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+
+    /// A Codable value as a JSON object (for embedding in a JSONSerialization result).
+    package static func object<T: Encodable>(_ value: T) -> Any {
+        guard let data = try? JSONEncoder.msb.encode(value),
+              let object = try? JSONSerialization.jsonObject(with: data) else { return NSNull() }
+        return object
+    }
+
+    package static func decode<T: Decodable>(_ type: T.Type, from object: Any) throws(MSBError) -> T {
+        do {
+            let data = try JSONSerialization.data(withJSONObject: object)
+            return try JSONDecoder.msb.decode(type, from: data)
+        } catch {
+            throw MSBError(.internalError, "the server sent a malformed \(T.self)", cause: SendableErrorDescription("\(error)"))
+        }
+    }
+}

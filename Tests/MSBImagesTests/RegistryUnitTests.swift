@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+@testable import MSBImages
+import MSBCore
+
+@Suite struct RegistryUnitTests {
+    @Test func referencesFollowDockerHubDefaults() throws {
+        #expect(try ImageReference.parse("alpine") == ImageReference(registry: "docker.io", repository: "library/alpine", reference: "latest"))
+        #expect(try ImageReference.parse("docker.io/library/alpine:3.20").reference == "3.20")
+        let local = try ImageReference.parse("localhost:5000/team/tool:1.2")
+        #expect(local == ImageReference(registry: "localhost:5000", repository: "team/tool", reference: "1.2"))
+        #expect(try ImageReference.parse("user/app").repository == "user/app")
+        let digest = "sha256:" + String(repeating: "a", count: 64)
+        #expect(try ImageReference.parse("ghcr.io/o/r@\(digest)").isDigest)
+        #expect(try ImageReference.parse("alpine").apiHost == "registry-1.docker.io")
+        for bad in ["", "Bad Name", "UPPER/case", "x@sha256:short", "a//b", "x:"] {
+            #expect(throws: MSBError.self, "\(bad)") { try ImageReference.parse(bad) }
+        }
+    }
+
+    @Test func sha256MatchesKnownVectors() {
+        #expect(SHA256Digest.hex(Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256Digest.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let long = Data(String(repeating: "a", count: 1_000).utf8)
+        #expect(SHA256Digest.hex(long) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+    }
+
+    @Test func bearerChallengesAreParsed() {
+        let fields = RegistryClient.challengeFields(#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#)
+        #expect(fields["realm"] == "https://auth.docker.io/token")
+        #expect(fields["service"] == "registry.docker.io")
+        #expect(fields["scope"] == "repository:library/alpine:pull")
+    }
+
+    @Test func layerPathsCannotClimbOut() {
+        #expect(LayerApplier.components("./usr/bin/env") == ["usr", "bin", "env"])
+        #expect(LayerApplier.components("/etc//passwd") == ["etc", "passwd"])
+        #expect(LayerApplier.components("../evil") == nil)
+        #expect(LayerApplier.components("a/../../b") == nil)
+        #expect(LayerApplier.components("./") == nil)
+    }
+
+    @Test func symlinksResolveInsideTheRoot() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("msb-root-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root + "/usr/lib", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        symlink("/", root + "/escape")
+        symlink("usr/lib", root + "/lib")
+        symlink("../../..", root + "/usr/lib/up")
+        let applier = LayerApplier(root: root)
+        #expect(try applier.resolve(["escape", "etc"], create: true) == root + "/etc")
+        #expect(try applier.resolve(["lib", "x"], create: true) == root + "/usr/lib/x")
+        #expect(try applier.resolve(["usr", "lib", "up", "tmp"], create: true) == root + "/tmp")
+    }
+}
