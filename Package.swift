@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),
         .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore", "MSBOS", "MSBClient", "MSBProtocol"]),
         .testTarget(name: "MSBImagesTests", dependencies: ["MSBImages", "MSBCore"]),
-        .testTarget(name: "MSBSupervisorTests", dependencies: ["MSBSupervisor", "MSBClient", "MSBVMM"]),
+        .testTarget(name: "MSBSupervisorTests", dependencies: ["MSBSupervisor", "MSBClient", "MSBVMM", "MSBCore", "MSBOS", "MSBProtocol"]),
         .testTarget(name: "MSBCommandsTests", dependencies: ["MSBCommands"]),
         .testTarget(name: "MSBServerTests", dependencies: ["MSBServer"]),
         .testTarget(name: "IntegrationTests", dependencies: ["MSBCore"], exclude: ["Fixtures"]),

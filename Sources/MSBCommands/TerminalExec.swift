@@ -15,14 +15,14 @@ enum TerminalExec {
         // Like docker exec: stdin is forwarded when it is a pipe or file, or with -i.
         let stdinUsable = fcntl(0, F_GETFD) >= 0
         let stdinFd: Int32? = stdinUsable && (forceStdin || isatty(0) == 0) ? 0 : nil
-        let forwarded = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
-        let signalFd = signalPipe(forwarding: forwarded)
-        defer { for signo in forwarded { _ = msb_signal_default(signo) } }
+        // SIGINT, SIGTERM, SIGHUP and SIGQUIT received by msb go to the guest process group.
+        let signals = try signalPipe([SIGINT, SIGTERM, SIGHUP, SIGQUIT])
+        defer { signals.restore() }  // also keeps the pipe alive until the exec is over
         let io = ExecIO(
             stdinFd: stdinFd,
             stdout: { bytes in write(1, bytes) },
             stderr: { bytes in write(2, bytes) },
-            signalFd: signalFd)
+            signalFd: signals.readFd)
         return report(try backend.exec(name, parameters, io: io))
     }
 
@@ -39,19 +39,22 @@ enum TerminalExec {
         if let term = ProcessInfo.processInfo.environment["TERM"], !term.isEmpty {
             parameters.environment.insert("TERM=\(term)", at: 0)
         }
-        let signalFd = signalPipe(forwarding: [SIGWINCH])
-        defer { _ = msb_signal_default(SIGWINCH) }
+        let resizes = try signalPipe([SIGWINCH])
+        defer { resizes.restore() }  // also keeps the pipe alive until the exec is over
         guard msb_tty_raw(0) == 0 else {
             throw MSBError(.internalError, "cannot put the terminal in raw mode: \(String(cString: strerror(errno)))")
         }
         defer { msb_tty_restore() }
+        let detector = DetachKeyDetector(keys: keys)
         let io = ExecIO(
             stdinFd: 0,
             stdout: { bytes in write(1, bytes) },
             stderr: { bytes in write(2, bytes) },
-            signalFd: signalFd,
-            windowSize: windowSize,
-            detachKeys: keys)
+            signalFd: resizes.readFd,
+            inputFilter: { detector.filter($0) },
+            signalHandler: { _, session in
+                if let size = windowSize() { session.resize(rows: size.rows, cols: size.cols) }
+            })
         let outcome = try backend.exec(name, parameters, io: io)
         msb_tty_restore()
         if outcome == .detached {
@@ -73,12 +76,9 @@ enum TerminalExec {
         return (rows, cols)
     }
 
-    /// A pipe that receives one byte per delivered signal.
-    static func signalPipe(forwarding signals: [Int32]) -> Int32? {
-        var fds: [Int32] = [-1, -1]
-        guard msb_pipe(&fds, 1) == 0 else { return nil }
-        for signo in signals { _ = msb_signal_to_pipe(signo, fds[1]) }
-        return fds[0]
+    /// Signals turned into bytes on a pipe, which the exec's loop reads.
+    static func signalPipe(_ signals: [Int32]) throws(MSBError) -> SignalPipe {
+        do { return try SignalPipe(signals) } catch { throw MSBError(.internalError, error.description) }
     }
 
     /// Docker's format: comma-separated keys, each `ctrl-X` or one character.
@@ -108,5 +108,30 @@ enum TerminalExec {
     /// then kills the guest process.
     private static func write(_ fd: Int32, _ bytes: [UInt8]) {
         do { try FileDescriptorIO.writeAll(fd, bytes) } catch { exit(141) }
+    }
+}
+
+/// Watches stdin for the detach keys: bytes that could start the sequence are held back
+/// until they prove to be something else.
+final class DetachKeyDetector {
+    private let keys: [UInt8]
+    private var matched = 0
+
+    init(keys: [UInt8]) { self.keys = keys }
+
+    func filter(_ chunk: [UInt8]) -> (forward: [UInt8], detach: Bool) {
+        guard !keys.isEmpty else { return (chunk, false) }
+        var forward: [UInt8] = []
+        for byte in chunk {
+            if byte == keys[matched] {
+                matched += 1
+                if matched == keys.count { return (forward, true) }
+            } else {
+                forward += keys[0..<matched]
+                matched = byte == keys[0] ? 1 : 0
+                if matched == 0 { forward.append(byte) }
+            }
+        }
+        return (forward, false)
     }
 }

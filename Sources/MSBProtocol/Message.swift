@@ -37,6 +37,9 @@ package enum Message: Equatable, Sendable {
     case replRun(language: String, code: String)
     /// Supervisor -> CLI: the evaluation ended (its output came as stdout/stderr before).
     case replDone(ReplOutcome)
+    /// Guest -> host, every `Heartbeat.intervalSeconds` once greeted, whatever else it is
+    /// doing (even while it stops reading the port under backpressure): the agent lives.
+    case heartbeat
 
     var typeCode: UInt8 {
         switch self {
@@ -62,12 +65,14 @@ package enum Message: Equatable, Sendable {
         case .stats: 20
         case .replRun: 21
         case .replDone: 22
+        case .heartbeat: 23
         }
     }
 }
 
 package struct Hello: Equatable, Sendable {
-    package static let currentVersion: UInt32 = 1
+    /// 2: the agent sends heartbeats.
+    package static let currentVersion: UInt32 = 2
     package var version: UInt32
     package var software: String
 
@@ -75,6 +80,13 @@ package struct Hello: Equatable, Sendable {
         self.version = version
         self.software = software
     }
+}
+
+/// How often the agent says it lives, and how long the supervisor waits before it takes
+/// an agent that said nothing as not answering.
+package enum Heartbeat {
+    package static let intervalSeconds = 2.0
+    package static let timeoutSeconds = 20.0
 }
 
 package struct ExecRequest: Equatable, Sendable {
@@ -189,7 +201,7 @@ extension Message {
             w.u64(r.timeoutMilliseconds); w.string(r.user)
         case .started(let pid): w.i32(pid)
         case .stdin(let d), .stdout(let d), .stderr(let d): w.data(d)
-        case .stdinClose, .shutdown, .shutdownAck, .detach, .statsRequest: break
+        case .stdinClose, .shutdown, .shutdownAck, .detach, .statsRequest, .heartbeat: break
         case .replRun(let language, let code): w.string(language); w.string(code)
         case .replDone(let outcome): w.string(outcome.status); w.string(outcome.message)
         case .stats(let g):
@@ -234,6 +246,7 @@ extension Message {
         case 19: message = .statsRequest
         case 21: message = .replRun(language: try r.string(), code: try r.string())
         case 22: message = .replDone(ReplOutcome(status: try r.string(), message: try r.string()))
+        case 23: message = .heartbeat
         case 20:
             message = .stats(GuestStats(
                 memoryTotalKiB: try r.u64(), memoryAvailableKiB: try r.u64(), diskUsedBytes: try r.u64(),

@@ -20,7 +20,7 @@ package struct OutboundBuffer {
     package mutating func flush(to fd: Int32) -> Bool {
         var alive = true
         while pendingBytes > 0 {
-            let n = bytes.withUnsafeBytes { raw in write(fd, raw.baseAddress! + start, min(pendingBytes, 256 * 1024)) }
+            let n = bytes.withUnsafeBytes { raw in Self.write(fd, raw.baseAddress.map { $0 + start }, min(pendingBytes, 256 * 1024)) }
             if n > 0 { start += n; continue }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { break }
@@ -36,5 +36,13 @@ package struct OutboundBuffer {
             start = 0
         }
         return alive
+    }
+
+    /// A socket whose peer is gone must fail the write, not kill the process with SIGPIPE
+    /// (whoever embeds us may not ignore it); other descriptors (the agent's port) use write.
+    private static func write(_ fd: Int32, _ pointer: UnsafeRawPointer?, _ count: Int) -> Int {
+        let n = send(fd, pointer, count, Int32(MSG_NOSIGNAL))
+        if n < 0 && errno == ENOTSOCK { return Glibc.write(fd, pointer, count) }
+        return n
     }
 }

@@ -1,41 +1,127 @@
-import Foundation
+import CMSBSys
+import Glibc
 import MSBCore
 import MSBOS
 import MSBProtocol
-import MSBVMM
 
-/// CPU use of the VMM process (all its threads, vCPUs included) over the last
-/// interval of at least a second, from /proc/PID/stat.
-struct CPUSampler {
-    private var last: (ticks: UInt64, time: Double)?
-    private(set) var percentMilli: UInt64 = 0
-    private static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
-
-    mutating func sample(pid: Int32) {
-        let now = Date().timeIntervalSince1970
-        if let last, now - last.time < 1 { return }
-        guard let ticks = Self.cpuTicks(pid: pid) else { return }
-        if let last, now > last.time, ticks >= last.ticks {
-            let seconds = Double(ticks - last.ticks) / Self.ticksPerSecond
-            percentMilli = UInt64(seconds / (now - last.time) * 100_000)
-        }
-        last = (ticks, now)
-    }
-
-    static func cpuTicks(pid: Int32) -> UInt64? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // utime and stime are fields 14 and 15 of the whole line.
-        guard fields.count > 13, let user = UInt64(fields[11]), let system = UInt64(fields[12]) else { return nil }
-        return user + system
-    }
-}
-
+/// CLI clients on the control socket: each request id of a client is mapped to an id on
+/// the agent channel, so any number of clients share the one channel.
 final class SupervisorClient {
     let peer: BufferedPeer
     /// The client's request ids mapped to the ids used on the agent channel.
     var requests: [UInt32: UInt32] = [:]
 
     init(peer: BufferedPeer) { self.peer = peer }
+}
+
+extension Supervisor {
+    /// Why requests cannot be served now, if they cannot.
+    var unavailableReason: String? {
+        if stop != nil { return "sandbox is stopping" }
+        if agent == nil { return "the sandbox's guest channel closed" }
+        return agentSilence
+    }
+
+    func acceptClients() {
+        while true {
+            let fd = msb_accept(listenFd)
+            guard fd >= 0 else { return }
+            clients[fd] = SupervisorClient(peer: BufferedPeer(fd: fd))
+        }
+    }
+
+    func dropClient(_ client: SupervisorClient) {
+        // Its processes can no longer be reported to anyone: end them.
+        for globalId in client.requests.values {
+            agent?.send(Envelope(id: globalId, .signal(SIGKILL)))
+            routes[globalId] = nil
+        }
+        clients[client.peer.fd] = nil
+        stop?.waiters.removeAll { $0 == client.peer.fd }
+        client.peer.close()
+    }
+
+    func handleClient(_ client: SupervisorClient, _ envelope: Envelope) {
+        let localId = envelope.id
+        switch envelope.message {
+        case .hello:
+            client.peer.send(Envelope(id: localId, .helloReply(Hello(software: "msb-supervisor"))))
+        case .exec:
+            if let reason = unavailableReason {
+                client.peer.send(Envelope(id: localId, .execFailed(ExecFailure(kind: .failed, message: reason))))
+                return
+            }
+            guard client.requests[localId] == nil else {
+                client.peer.send(Envelope(id: localId, .error("request id \(localId) is already in use")))
+                return
+            }
+            guard case .exec(var request) = envelope.message else { return }
+            // Sandbox defaults (create's -e and -w) apply first; the request's own override them.
+            request.environment = defaultEnvironment + request.environment
+            if request.workingDirectory.isEmpty { request.workingDirectory = defaultWorkingDirectory }
+            if request.user.isEmpty { request.user = defaultUser }
+            let globalId = allocateRequestId()
+            client.requests[localId] = globalId
+            routes[globalId] = (client.peer.fd, localId)
+            agent?.send(Envelope(id: globalId, .exec(request)))
+        case .signal(let signo) where client.requests[localId] == nil:
+            // An interrupt for a running REPL evaluation.
+            if let interpreter = interpreters.interpreters.values.first(where: {
+                $0.current?.client == client.peer.fd && $0.current?.localId == localId
+            }) {
+                agent?.send(Envelope(id: interpreter.execId, .signal(signo)))
+            }
+        case .stdin, .stdinClose, .signal, .resize:
+            guard let globalId = client.requests[localId] else { return }
+            agent?.send(Envelope(id: globalId, envelope.message))
+        case .replRun(let language, let code):
+            submitREPL(language: language, code: code, client: client, localId: localId)
+        case .detach:
+            // The process runs on; its output is dropped from now on.
+            guard let globalId = client.requests[localId] else { return }
+            client.requests[localId] = nil
+            routes[globalId] = nil
+        case .statsRequest:
+            if let reason = unavailableReason {
+                client.peer.send(Envelope(id: localId, .error(reason)))
+                return
+            }
+            let globalId = allocateRequestId()
+            client.requests[localId] = globalId
+            routes[globalId] = (client.peer.fd, localId)
+            agent?.send(Envelope(id: globalId, .statsRequest))
+        case .stopSandbox(let force):
+            beginStop(reason: force ? "stopped: killed by user" : "stopped by user", force: force, waiter: client.peer.fd)
+        default:
+            client.peer.send(Envelope(id: localId, .error("unexpected message")))
+        }
+    }
+
+    func allocateRequestId() -> UInt32 {
+        let id = nextRequestId
+        nextRequestId = nextRequestId == UInt32.max - 1 ? 1 : nextRequestId + 1
+        return id
+    }
+
+    func routeFromAgent(_ envelope: Envelope) {
+        if let interpreter = interpreters.interpreter(forExec: envelope.id) {
+            handleInterpreter(interpreter, envelope.message)
+            return
+        }
+        guard let route = routes[envelope.id], let client = clients[route.client] else { return }
+        var message = envelope.message
+        switch message {
+        case .exited, .execFailed, .error:
+            routes[envelope.id] = nil
+            client.requests[route.localId] = nil
+        case .stats(var stats):
+            routes[envelope.id] = nil
+            client.requests[route.localId] = nil
+            stats.cpuPercentMilli = cpuSampler.percentMilli
+            message = .stats(stats)
+        default:
+            break
+        }
+        client.peer.send(Envelope(id: route.localId, message))
+    }
 }

@@ -7,8 +7,8 @@ import MSBVMM
 /// REPL requests: queued on the language's interpreter, output relayed to the caller.
 extension Supervisor {
     func submitREPL(language: String, code: String, client: SupervisorClient, localId: UInt32) {
-        guard stop == nil else {
-            client.peer.send(Envelope(id: localId, .replDone(ReplOutcome(status: "error", message: "sandbox is stopping"))))
+        if let reason = unavailableReason {
+            client.peer.send(Envelope(id: localId, .replDone(ReplOutcome(status: "error", message: reason))))
             return
         }
         let interpreter = interpreters.submit(language: language, code: code, client: client.peer.fd, localId: localId) {
@@ -60,7 +60,7 @@ extension Supervisor {
         }
     }
 
-    private func endInterpreter(_ interpreter: InterpreterPool.Interpreter, _ message: String) {
+    func endInterpreter(_ interpreter: InterpreterPool.Interpreter, _ message: String) {
         for waiting in interpreters.remove(interpreter) {
             clients[waiting.client]?.peer.send(Envelope(id: waiting.localId, .replDone(ReplOutcome(status: "error", message: message))))
         }

@@ -22,6 +22,8 @@ final class AgentServer {
     private var sessions: [UInt32: AgentSession] = [:]
     private let childSignalFd: Int32
     private var shutdownRequestedId: UInt32?
+    /// When the last heartbeat went out; nil until a host said hello on this port.
+    private var lastHeartbeat: Double?
 
     init(portPath: String, childSignalFd: Int32) {
         self.portPath = portPath
@@ -58,6 +60,7 @@ final class AgentServer {
             session.closeAll()
         }
         sessions.removeAll()
+        lastHeartbeat = nil
         usleep(20_000)
     }
 
@@ -110,7 +113,17 @@ final class AgentServer {
         }
         enforceDeadlines()
         finishSessions()
+        sendHeartbeatIfDue()
         if outboundPending > 0 { flushOutbound() }
+    }
+
+    /// Sent even while the port is not read (a session's stdin backlog), so the host can
+    /// tell a busy agent from a dead one.
+    private func sendHeartbeatIfDue() {
+        let now = MonotonicClock.now()
+        guard let last = lastHeartbeat, now - last >= Heartbeat.intervalSeconds else { return }
+        send(0, .heartbeat)
+        lastHeartbeat = now
     }
 
     private func pollTimeoutMilliseconds() -> Int32 {
@@ -146,6 +159,7 @@ final class AgentServer {
         switch envelope.message {
         case .hello(let hello):
             send(id, .helloReply(Hello(version: min(hello.version, Hello.currentVersion), software: Self.software)))
+            lastHeartbeat = lastHeartbeat ?? MonotonicClock.now()
         case .exec(let request):
             guard sessions[id] == nil else {
                 send(id, .error("request id \(id) is already in use"))

@@ -112,7 +112,7 @@ package final class LocalBackend: SupervisorStreamBackend {
         let record = try existing(name)
         guard record.status.expectsSupervisor else { return described(record) }  // already stopped
         if !requestStopThroughSupervisor(name, force: force) {
-            // No control socket (still booting, or wedged): signal the processes directly.
+            // No control socket (still booting), or no confirmation in time: signal the processes directly.
             terminate(record, force: force)
         }
         let after = try existing(name)
@@ -125,16 +125,14 @@ package final class LocalBackend: SupervisorStreamBackend {
     /// Asks the supervisor to stop and waits for it to confirm. False if it cannot be reached.
     private func requestStopThroughSupervisor(_ name: String, force: Bool) -> Bool {
         guard let fd = try? UnixSocket.connect(path: paths.controlSocket(name)) else { return false }
-        let connection = FramedConnection(fd: fd)
-        defer { close(fd) }
+        // A graceful stop waits for the guest, then the VMM's SIGTERM grace.
+        let timeout = SupervisorTimeouts.gracefulStopSeconds + SupervisorTimeouts.vmmTerminateGraceSeconds + 10
         do {
-            try connection.send(Envelope(id: 0, .stopSandbox(force: force)))
-            while true {
-                if case .stopped = try connection.receive().message { return true }
-            }
-        } catch {
-            // EOF: the supervisor exited, which is what a stop ends with.
+            try SupervisorConnection(fd: fd).stop(force: force, timeoutSeconds: timeout)
             return true
+        } catch {
+            // A supervisor that does not confirm in time is ended the hard way, like docker's stop timeout.
+            return false
         }
     }
 
@@ -208,24 +206,16 @@ package final class LocalBackend: SupervisorStreamBackend {
         var metrics = SandboxMetrics(name: name, namespace: namespace, status: record.status, memoryLimitMiB: record.config.memoryMiB)
         guard record.status == .running else { return metrics }
         guard let fd = try? UnixSocket.connect(path: paths.controlSocket(name)) else { return metrics }
-        defer { close(fd) }
-        let connection = FramedConnection(fd: fd)
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        do {
-            try connection.send(Envelope(id: 1, .statsRequest))
-            while true {
-                guard case .stats(let stats) = try connection.receive().message else { continue }
-                metrics.cpuPercent = Double(stats.cpuPercentMilli) / 1000
-                metrics.memoryUsedMiB = Int((stats.memoryTotalKiB - min(stats.memoryAvailableKiB, stats.memoryTotalKiB)) / 1024)
-                // A disk image's writable layer is its overlay file on the host.
-                metrics.diskUsedBytes = RootDisk.writtenBytes(overlay: paths.rootDisk(name)) ?? Int(stats.diskUsedBytes)
-                metrics.uptimeSeconds = Double(stats.uptimeMilliseconds) / 1000
-                return metrics
-            }
-        } catch {
-            throw MSBError(.agentFailure, "cannot read the metrics of sandbox \(name): \(error)")
+        let stats: GuestStats
+        do { stats = try SupervisorConnection(fd: fd).stats() } catch {
+            throw MSBError(error.code, "cannot read the metrics of sandbox \(name): \(error.message)", hint: error.hint)
         }
+        metrics.cpuPercent = Double(stats.cpuPercentMilli) / 1000
+        metrics.memoryUsedMiB = Int((stats.memoryTotalKiB - min(stats.memoryAvailableKiB, stats.memoryTotalKiB)) / 1024)
+        // A disk image's writable layer is its overlay file on the host.
+        metrics.diskUsedBytes = RootDisk.writtenBytes(overlay: paths.rootDisk(name)) ?? Int(stats.diskUsedBytes)
+        metrics.uptimeSeconds = Double(stats.uptimeMilliseconds) / 1000
+        return metrics
     }
 
     /// The supervisor's control socket (the server hands it to remote clients as is).

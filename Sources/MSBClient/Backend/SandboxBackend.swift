@@ -14,8 +14,8 @@ package protocol SandboxBackend {
     func remove(_ name: String, force: Bool) throws(MSBError)
     func list() throws(MSBError) -> [SandboxInfo]
     func inspect(_ name: String) throws(MSBError) -> SandboxInfo
-    /// Runs a command in the sandbox, streaming its I/O; returns how it ended.
-    func exec(_ name: String, _ command: ExecParameters, io: ExecIO) throws(MSBError) -> ExecOutcome
+    /// Starts a command in the sandbox; its session streams the I/O up to the end.
+    func openExec(_ name: String, _ command: ExecParameters, attachStdin: Bool) throws(MSBError) -> ExecSession
     /// Evaluates code in the sandbox's long-lived interpreter for `language`.
     func runCode(_ name: String, language: String, code: String, timeoutMilliseconds: UInt64?, interruptFd: Int32?,
                  stdout: ([UInt8]) -> Void, stderr: ([UInt8]) -> Void) throws(MSBError) -> ReplOutcome
@@ -36,6 +36,11 @@ package protocol SandboxBackend {
 extension SandboxBackend {
     /// Creates the sandbox and boots it.
     package func create(_ config: SandboxConfig) throws(MSBError) -> SandboxInfo { try create(config, start: true) }
+
+    /// Runs a command in the sandbox, streaming its I/O; returns how it ended.
+    package func exec(_ name: String, _ command: ExecParameters, io: ExecIO) throws(MSBError) -> ExecOutcome {
+        try openExec(name, command, attachStdin: io.stdinFd != nil).run(io)
+    }
 }
 
 /// `msb metrics` figures; the JSON names follow the sandbox SDKs' metrics keys.
@@ -80,31 +85,6 @@ extension ExecRequest {
     init(parameters p: ExecParameters, attachStdin: Bool) {
         self.init(argv: p.argv, environment: p.environment, workingDirectory: p.workingDirectory, attachStdin: attachStdin,
                   tty: p.tty, rows: p.rows, cols: p.cols, timeoutMilliseconds: p.timeoutMilliseconds ?? 0, user: p.user)
-    }
-}
-
-/// Where an exec's streams come from and go to.
-package struct ExecIO {
-    /// Read until EOF and sent as the process's stdin; nil gives it /dev/null.
-    package var stdinFd: Int32?
-    package var stdout: ([UInt8]) -> Void
-    package var stderr: ([UInt8]) -> Void
-    /// Each byte readable here is a signal number to forward to the process
-    /// (SIGWINCH instead sends the size `windowSize` reports).
-    package var signalFd: Int32?
-    /// The local terminal's size, for tty execs.
-    package var windowSize: (() -> (rows: UInt16, cols: UInt16)?)?
-    /// Typing this sequence on stdin detaches: the process runs on, msb returns.
-    package var detachKeys: [UInt8]?
-
-    package init(stdinFd: Int32?, stdout: @escaping ([UInt8]) -> Void, stderr: @escaping ([UInt8]) -> Void, signalFd: Int32? = nil,
-                 windowSize: (() -> (rows: UInt16, cols: UInt16)?)? = nil, detachKeys: [UInt8]? = nil) {
-        self.stdinFd = stdinFd
-        self.stdout = stdout
-        self.stderr = stderr
-        self.signalFd = signalFd
-        self.windowSize = windowSize
-        self.detachKeys = detachKeys
     }
 }
 

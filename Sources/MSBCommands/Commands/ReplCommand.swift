@@ -37,10 +37,11 @@ struct ReplCommand: Subcommand {
         if arguments.flag("no-tty") || isatty(0) == 0 {
             var code: [UInt8] = []
             while let chunk = try? FileDescriptorIO.readSome(0), !chunk.isEmpty { code += chunk }
-            let interrupts = TerminalExec.signalPipe(forwarding: [SIGINT, SIGTERM])
+            let interrupts = try TerminalExec.signalPipe([SIGINT, SIGTERM])
+            defer { interrupts.restore() }  // also keeps the pipe alive until the evaluation is over
             let outcome = try context.backend.runCode(
                 name, language: language, code: String(decoding: code, as: UTF8.self), timeoutMilliseconds: timeout,
-                interruptFd: interrupts, stdout: { write($0, 1) }, stderr: { write($0, 2) })
+                interruptFd: interrupts.readFd, stdout: { write($0, 1) }, stderr: { write($0, 2) })
             return report(outcome)
         }
         let paths = MSBPaths(environment: context.environment)

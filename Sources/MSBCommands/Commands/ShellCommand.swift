@@ -45,7 +45,7 @@ struct ShellCommand: Subcommand {
     static func lines(_ session: GuestShellSession) throws(MSBError) -> Int32 {
         var status: Int32 = 0
         while let line = readLine(strippingNewline: true) {
-            guard let result = try session.run(line, onInterrupt: { false }) else {
+            guard let result = try session.run(line) else {
                 return session.exitCode ?? status
             }
             status = result.status
@@ -59,7 +59,7 @@ struct ShellCommand: Subcommand {
         let editor = LineEditor(historyPath: historyPath)
         defer { editor.saveHistory() }
         var cwd = "/"
-        if let first = try session.run("pwd >/dev/null", onInterrupt: { false }) { cwd = first.workingDirectory }
+        if let first = try session.run("pwd >/dev/null") { cwd = first.workingDirectory }
         var status: Int32 = 0
         while true {
             switch editor.read(prompt: "\(name):\(cwd)# ") {
@@ -72,7 +72,7 @@ struct ShellCommand: Subcommand {
                 return 0
             case .line(let line):
                 if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
-                guard let result = try session.run(line, onInterrupt: { editor.takeInterrupt() }) else {
+                guard let result = try session.run(line, interruptFd: editor.interruptFd, takeInterrupt: { editor.takeInterrupt() }) else {
                     return session.exitCode ?? status
                 }
                 status = result.status

@@ -1,0 +1,171 @@
+import CMSBSys
+import Glibc
+import MSBCore
+import MSBOS
+import MSBProtocol
+
+/// The client's side of the control protocol: one framed connection to a sandbox's
+/// supervisor (its Unix socket, or a stream upgraded through an msb server). Output is
+/// queued and written as the peer takes it, so one loop streams stdin and output at once
+/// with no threads. Every wait ends by a deadline: the caller's, or the liveness check,
+/// which pings a supervisor that has been quiet and gives up on one that does not answer.
+package final class SupervisorConnection {
+    package struct Liveness: Sendable {
+        /// Quiet this long: send a ping.
+        package var pingAfterSeconds: Double
+        /// A ping unanswered this long: the supervisor is taken for gone.
+        package var answerWithinSeconds: Double
+
+        package init(pingAfterSeconds: Double, answerWithinSeconds: Double) {
+            self.pingAfterSeconds = pingAfterSeconds
+            self.answerWithinSeconds = answerWithinSeconds
+        }
+
+        package static let standard = Liveness(pingAfterSeconds: 10, answerWithinSeconds: 30)
+    }
+
+    package enum Event {
+        case message(Envelope)
+        /// One of the descriptors the caller asked to watch is readable.
+        case readable(Int32)
+        case deadlinePassed
+    }
+
+    /// Pings use the last id; requests count up from 1.
+    private static let pingId = UInt32.max
+    private let fd: Int32
+    private var decoder = FrameDecoder()
+    private var outbound = OutboundBuffer()
+    private let liveness: Liveness
+    private var lastHeard: Double
+    private var pingSentAt: Double?
+    /// Set once the supervisor closed the connection (what a stop ends with).
+    package private(set) var closedByPeer = false
+    /// Says what was going on when the connection broke, for the error.
+    package var lostMessage = "lost the connection to the sandbox"
+
+    /// Takes ownership of `fd`, a connected stream socket.
+    package init(fd: Int32, liveness: Liveness = .standard) {
+        self.fd = fd
+        self.liveness = liveness
+        lastHeard = MonotonicClock.now()
+        _ = msb_set_nonblocking(fd, 1)
+    }
+
+    deinit { close(fd) }
+
+    /// Queues a message; it is written by the next wait.
+    package func send(_ message: Message, id: UInt32) {
+        outbound.append(Frame.encode(Envelope(id: id, message)))
+    }
+
+    /// Bytes queued that the supervisor has not taken yet.
+    package var pendingOutputBytes: Int { outbound.pendingBytes }
+
+    /// Writes what is queued and waits for the next message, a watched descriptor or `deadline`
+    /// (monotonic seconds; nil waits as long as the supervisor is alive).
+    package func next(until deadline: Double?, watching watched: [Int32] = []) throws(MSBError) -> Event {
+        while true {
+            let decoded: Envelope?
+            do { decoded = try decoder.next() } catch {
+                throw MSBError(.agentFailure, "garbled reply from the sandbox supervisor: \(error)")
+            }
+            if let envelope = decoded {
+                if envelope.id == Self.pingId, case .helloReply = envelope.message { continue }
+                return .message(envelope)
+            }
+            guard outbound.flush(to: fd) else { throw lost() }
+            let now = MonotonicClock.now()
+            if let deadline, now >= deadline { return .deadlinePassed }
+            var wakeAt = pingSentAt.map { $0 + liveness.answerWithinSeconds } ?? lastHeard + liveness.pingAfterSeconds
+            if let deadline { wakeAt = min(wakeAt, deadline) }
+            let writeInterest = outbound.pendingBytes > 0 ? POLLOUT : 0
+            var fds = [pollfd(fd: fd, events: Int16(POLLIN | writeInterest), revents: 0)]
+            fds += watched.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            _ = poll(&fds, nfds_t(fds.count), MonotonicClock.milliseconds(until: wakeAt))
+            if fds[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+                let bytes: [UInt8]?
+                do { bytes = try FileDescriptorIO.readSome(fd) } catch { bytes = nil }
+                guard let bytes else {
+                    closedByPeer = true
+                    throw lost()
+                }
+                if !bytes.isEmpty {
+                    decoder.append(bytes)
+                    lastHeard = MonotonicClock.now()
+                    pingSentAt = nil
+                }
+            }
+            if let ready = fds.dropFirst().first(where: { $0.revents != 0 }) { return .readable(ready.fd) }
+            try checkLiveness()
+        }
+    }
+
+    private func checkLiveness() throws(MSBError) {
+        let now = MonotonicClock.now()
+        if let sent = pingSentAt {
+            guard now < sent + liveness.answerWithinSeconds else {
+                throw MSBError(.timeout, "the sandbox supervisor stopped answering (no reply to a liveness check within "
+                               + "\(Self.seconds(liveness.answerWithinSeconds))s)",
+                               hint: "the host may be overloaded; run 'msb ls' to see the sandbox's state")
+            }
+        } else if now >= lastHeard + liveness.pingAfterSeconds {
+            send(.hello(Hello(software: "msb")), id: Self.pingId)
+            pingSentAt = now
+        }
+    }
+
+    private func lost() -> MSBError {
+        MSBError(.agentFailure, lostMessage, hint: "the sandbox may have stopped; run 'msb ls' to check")
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value.rounded() == value ? String(Int(value)) : String(value)
+    }
+
+    // MARK: Requests
+
+    /// Starts a command; its session streams the I/O.
+    package func exec(_ request: ExecRequest) -> ExecSession {
+        ExecSession(connection: self, request: request)
+    }
+
+    /// The guest's resource use, with the host's CPU figure the supervisor adds.
+    package func stats(timeoutSeconds: Double = 10) throws(MSBError) -> GuestStats {
+        send(.statsRequest, id: 1)
+        let deadline = MonotonicClock.now() + timeoutSeconds
+        while true {
+            switch try next(until: deadline) {
+            case .message(let envelope):
+                switch envelope.message {
+                case .stats(let stats): return stats
+                case .error(let text): throw MSBError(.agentFailure, "the sandbox refused the request: \(text)")
+                default: continue
+                }
+            case .deadlinePassed:
+                throw MSBError(.timeout, "the sandbox did not report its resource use within \(Self.seconds(timeoutSeconds))s")
+            case .readable: continue
+            }
+        }
+    }
+
+    /// Asks the supervisor to stop the sandbox and waits until it confirms, or closes the
+    /// connection as it exits.
+    package func stop(force: Bool, timeoutSeconds: Double) throws(MSBError) {
+        send(.stopSandbox(force: force), id: 0)
+        let deadline = MonotonicClock.now() + timeoutSeconds
+        do throws(MSBError) {
+            while true {
+                switch try next(until: deadline) {
+                case .message(let envelope): if case .stopped = envelope.message { return }
+                case .deadlinePassed:
+                    throw MSBError(.timeout, "the sandbox did not stop within \(Self.seconds(timeoutSeconds))s")
+                case .readable: continue
+                }
+            }
+        } catch {
+            if closedByPeer { return }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Glibc
+import MSBOS
+import MSBProtocol
+
+/// The guest side of a fake VM's agent channel, played by the test on its own thread: it
+/// answers the supervisor's hello, sends heartbeats while `heartbeats` is on, hands each
+/// exec to `onExec`, and records everything it receives. `silent` makes it a wedged agent.
+final class ScriptedAgent: @unchecked Sendable {
+    let fd: Int32
+    private let lock = NSLock()
+    private var received: [Envelope] = []
+    private var running = true
+    var heartbeats = true
+    var silent = false
+    /// Called on the agent's thread for each exec: (request id, request, agent).
+    var onExec: (UInt32, ExecRequest, ScriptedAgent) -> Void = { id, _, agent in
+        agent.send(id, .exited(ExitStatus(code: 0)))
+    }
+
+    /// Called on the agent's thread for each stats request.
+    var onStats: (UInt32, ScriptedAgent) -> Void = { id, agent in agent.send(id, .stats(GuestStats())) }
+
+    init(fd: Int32) { self.fd = fd }
+
+    func start() {
+        Thread.detachNewThread { [self] in loop() }
+    }
+
+    func send(_ id: UInt32, _ message: Message) {
+        lock.withLock {
+            guard !silent, running else { return }
+            try? FileDescriptorIO.writeAll(fd, Frame.encode(Envelope(id: id, message)))
+        }
+    }
+
+    /// Everything the supervisor sent so far.
+    var messages: [Envelope] { lock.withLock { received } }
+
+    /// Closes the channel: the supervisor sees EOF, as when QEMU exits.
+    func closeChannel() {
+        lock.withLock {
+            running = false
+            close(fd)
+        }
+    }
+
+    private func loop() {
+        var decoder = FrameDecoder()
+        var lastBeat = MonotonicClock.now()
+        while lock.withLock({ running }) {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, 50)
+            if p.revents != 0 {
+                guard let bytes = try? FileDescriptorIO.readSome(fd), !bytes.isEmpty else { return }
+                decoder.append(bytes)
+                while let envelope = try? decoder.next() { handle(envelope) }
+            }
+            if heartbeats, MonotonicClock.now() - lastBeat >= 0.2 {
+                send(0, .heartbeat)
+                lastBeat = MonotonicClock.now()
+            }
+        }
+    }
+
+    private func handle(_ envelope: Envelope) {
+        lock.withLock { received.append(envelope) }
+        switch envelope.message {
+        case .hello(let hello): send(envelope.id, .helloReply(Hello(version: hello.version, software: "scripted-agent")))
+        case .exec(let request): onExec(envelope.id, request, self)
+        case .statsRequest: onStats(envelope.id, self)
+        default: break
+        }
+    }
+}
