@@ -13,6 +13,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         // HMAC-SHA256 for API keys (signed tokens) and a secure random server secret.
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        // The one HTTP client (registries, msb server), TLS against the system CA store.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         // C helpers: fork/exec with setsid, pdeathsig and exec-error reporting, rdtsc, ioctls.
@@ -37,18 +40,34 @@ let package = Package(
         .target(name: "MSBCore", dependencies: ["MSBOS", "CSQLite"]),
         // The VMM layer: the VirtualMachineManager protocol, QEMU, accelerator choice, guest artifacts.
         .target(name: "MSBVMM", dependencies: ["MSBCore", "MSBOS"]),
+        // msb's one HTTP stack on SwiftNIO: AsyncHTTPClient calls, and the client side of
+        // upgraded (attach) streams; the glue handler the server splices with.
+        .target(
+            name: "MSBHTTP",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // Images: the store, registry pulls, the tar reader and layer applier, builds, root disks.
-        .target(name: "MSBImages", dependencies: ["MSBCore", "MSBOS"]),
+        .target(name: "MSBImages", dependencies: ["MSBCore", "MSBOS", "MSBHTTP", .product(name: "NIOHTTP1", package: "swift-nio")]),
         // The per-sandbox supervisor daemon (`msb _supervise NAME`): owns the VMM and the agent channel.
         .target(name: "MSBSupervisor", dependencies: ["MSBCore", "MSBVMM", "MSBProtocol", "MSBOS"]),
         // The client side: the SandboxBackend protocol, the local and remote backends, the
         // typed supervisor connection. The CLI and the server sit on it.
-        .target(name: "MSBClient", dependencies: ["MSBCore", "MSBVMM", "MSBImages", "MSBProtocol", "MSBOS"]),
+        .target(
+            name: "MSBClient",
+            dependencies: ["MSBCore", "MSBVMM", "MSBImages", "MSBProtocol", "MSBOS", "MSBHTTP", .product(name: "NIOHTTP1", package: "swift-nio")]
+        ),
         // `msb server`: JSON-RPC over HTTP in front of per-namespace local backends.
         .target(
             name: "MSBServer",
             dependencies: [
-                "MSBClient", "MSBCore", "MSBVMM", "MSBProtocol", "MSBOS",
+                "MSBClient", "MSBCore", "MSBVMM", "MSBProtocol", "MSBOS", "MSBHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -56,7 +75,10 @@ let package = Package(
             ]
         ),
         // Command table, argument parser and one file per subcommand.
-        .target(name: "MSBCommands", dependencies: ["MSBClient", "MSBCore", "MSBServer", "MSBOS", "CEditLine"]),
+        .target(
+            name: "MSBCommands",
+            dependencies: ["MSBClient", "MSBCore", "MSBServer", "MSBOS", "MSBHTTP", "CEditLine", .product(name: "NIOHTTP1", package: "swift-nio")]
+        ),
         // The executable: the CLI, or the supervisor when started as `msb _supervise NAME`.
         .executableTarget(name: "msb", dependencies: ["MSBCommands", "MSBSupervisor"]),
         .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),

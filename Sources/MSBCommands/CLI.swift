@@ -91,7 +91,5 @@ package enum CLI {
         return exitCode(for: error)
     }
 
-    package static func exitCode(for error: MSBError) -> Int32 {
-        error.code == .invalidArgument ? ExitCode.usage : ExitCode.failure
-    }
+    package static func exitCode(for error: MSBError) -> Int32 { error.code.edges.exitCode }
 }

@@ -57,7 +57,9 @@ package struct APIKeyAuthority: Sendable {
     package func issue(namespace: String, expiresIn seconds: TimeInterval?, now: Date = Date()) -> String {
         var claims: [String: Any] = ["iss": "msb", "ns": namespace, "iat": Int(now.timeIntervalSince1970),
                                      "jti": UUID().uuidString.lowercased()]
-        if let seconds { claims["exp"] = Int(now.timeIntervalSince1970 + seconds) }
+        // Rounded up: a key is valid for at least as long as asked (truncating made a 1 s key
+        // expire at once when issued late in a second).
+        if let seconds { claims["exp"] = Int((now.timeIntervalSince1970 + seconds).rounded(.up)) }
         let payload = Self.base64URL((try? JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys])) ?? Data())
         let signingInput = Self.header + "." + payload
         return signingInput + "." + Self.base64URL(Data(HMAC<SHA256>.authenticationCode(for: Data(signingInput.utf8), using: secret)))

@@ -1,5 +1,6 @@
 import Foundation
 import MSBClient
+import MSBHTTP
 import MSBCore
 import NIOCore
 import NIOHTTP1
@@ -96,52 +97,5 @@ final class AttachUpgrader: HTTPServerProtocolUpgrader {
             }
             .withConnectedSocket(fd)
             .map { _ in }
-    }
-}
-
-/// Splices two channels on one event loop: what one reads the other writes, with
-/// backpressure (a side stops reading while its partner cannot write) and closes passed on.
-final class GlueHandler: ChannelDuplexHandler {
-    typealias InboundIn = NIOAny
-    typealias OutboundIn = NIOAny
-    typealias OutboundOut = NIOAny
-
-    private var partner: GlueHandler?
-    private var context: ChannelHandlerContext?
-    private var pendingRead = false
-
-    static func matchedPair() -> (GlueHandler, GlueHandler) {
-        let first = GlueHandler()
-        let second = GlueHandler()
-        first.partner = second
-        second.partner = first
-        return (first, second)
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-        partner = nil
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { partner?.context?.write(data, promise: nil) }
-    func channelReadComplete(context: ChannelHandlerContext) { partner?.context?.flush() }
-    func channelInactive(context: ChannelHandlerContext) { partner?.context?.close(promise: nil) }
-    func errorCaught(context: ChannelHandlerContext, error: Error) { partner?.context?.close(promise: nil) }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable, let partner, partner.pendingRead {
-            partner.pendingRead = false
-            partner.context?.read()
-        }
-    }
-
-    func read(context: ChannelHandlerContext) {
-        if partner?.context?.channel.isWritable ?? false {
-            context.read()
-        } else {
-            pendingRead = true
-        }
     }
 }

@@ -102,15 +102,6 @@ package final class HTTPServer: @unchecked Sendable {
 
     /// The HTTP status and body of a refused attach.
     static func reply(for error: MSBError, status explicit: Int? = nil) -> RPCReply {
-        var status: Int
-        switch error.code {
-        case .accessDenied: status = 403
-        case .notFound: status = 404
-        case .invalidState: status = 409
-        case .invalidArgument: status = 400
-        default: status = 500
-        }
-        if let explicit { status = explicit }
-        return RPCReply(status: status, body: RPCDispatcher.encode(RPCDispatcher.errorEnvelope(id: NSNull(), error)))
+        RPCReply(status: explicit ?? error.code.edges.httpStatus, body: RPCDispatcher.encode(RPCDispatcher.errorEnvelope(id: NSNull(), error)))
     }
 }

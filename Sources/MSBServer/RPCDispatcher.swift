@@ -103,7 +103,7 @@ package final class RPCDispatcher: Sendable {
             logCall(method, params, started: started, error: error)
             let response = Self.errorEnvelope(id: id ?? NSNull(), error)
             // A key used outside its namespace is refused with 403, as HTTP clients expect.
-            return (error.code == .accessDenied ? 403 : 200, id == nil ? nil : response)
+            return (error.code.edges.rpcHTTPStatus, id == nil ? nil : response)
         }
     }
 

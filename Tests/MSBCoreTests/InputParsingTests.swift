@@ -73,3 +73,22 @@ import MSBProtocol
         #expect(ExecOutcome.failed(.init(kind: .failed, message: "")).exitCode == 125)
     }
 }
+
+/// The one error table: what a code becomes at the CLI and on the wire.
+@Suite struct ErrorCodeTableTests {
+    @Test func usageErrorsExitWithTwoAndEverythingElseWithOne() {
+        #expect(MSBError.Code.invalidArgument.edges.exitCode == 2)
+        for code in MSBError.Code.all where code != .invalidArgument { #expect(code.edges.exitCode == 1, "\(code)") }
+    }
+
+    @Test func rpcCodesAreDistinctPerKindAndInTheServerRange() {
+        let specific = MSBError.Code.all.filter { $0.edges.rpcCode != -32000 }
+        #expect(Set(specific.map(\.edges.rpcCode)).count == specific.count)
+        for code in MSBError.Code.all {
+            let rpc = code.edges.rpcCode
+            #expect((-32099 ... -32000).contains(rpc) || rpc == -32602 || rpc == -32603, "\(code)")
+        }
+        #expect(MSBError.Code.accessDenied.edges.rpcHTTPStatus == 403)
+        #expect(MSBError.Code.notFound.edges.httpStatus == 404)
+    }
+}

@@ -61,4 +61,7 @@ final class Box<T>: @unchecked Sendable {
         get { lock.withLock { stored } }
         set { lock.withLock { stored = newValue } }
     }
+
+    /// A read-modify-write under the lock (`value[k] = v` from two threads would lose one).
+    func mutate(_ change: (inout T) -> Void) { lock.withLock { change(&stored) } }
 }

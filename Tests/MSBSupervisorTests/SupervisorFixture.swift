@@ -76,7 +76,7 @@ final class SupervisorFixture: @unchecked Sendable {
 /// Runs the exec to its end, collecting its output.
 func runCollecting(_ session: ExecSession) throws -> (outcome: ExecOutcome, stdout: String, stderr: String) {
     let out = Box<[UInt8]>([]), err = Box<[UInt8]>([])
-    let outcome = try session.run(ExecIO(stdinFd: nil, stdout: { out.value += $0 }, stderr: { err.value += $0 }))
+    let outcome = try session.run(ExecIO(stdinFd: nil, stdout: { bytes in out.mutate { $0 += bytes } }, stderr: { bytes in err.mutate { $0 += bytes } }))
     return (outcome, String(decoding: out.value, as: UTF8.self), String(decoding: err.value, as: UTF8.self))
 }
 

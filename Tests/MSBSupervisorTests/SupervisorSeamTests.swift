@@ -47,7 +47,7 @@ import Testing
             let session = UncheckedSession(session: try fixture.connect().exec(ExecRequest(argv: ["echo", word])))
             group.enter()
             Thread.detachNewThread {
-                if let result = try? runCollecting(session.session) { results.value[word] = (result.outcome, result.stdout) }
+                if let result = try? runCollecting(session.session) { results.mutate { $0[word] = (result.outcome, result.stdout) } }
                 group.leave()
             }
         }

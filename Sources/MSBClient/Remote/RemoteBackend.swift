@@ -1,4 +1,6 @@
 import Foundation
+import MSBHTTP
+import NIOHTTP1
 import MSBCore
 import MSBOS
 import MSBProtocol
@@ -9,11 +11,27 @@ import MSBProtocol
 /// exit codes behave the same both ways.
 package final class RemoteBackend: SupervisorStreamBackend {
     package let endpoint: RemoteEndpoint
-    private let client: HTTPClient
+    /// Largest answer accepted (a `sandbox.list` of thousands of sandboxes is well under it).
+    static let maxResponseBytes = 256 << 20
+    /// A call may run a command for up to the server's limit of an hour.
+    static let callTimeoutSeconds = 3700.0
 
     package init(endpoint: RemoteEndpoint) {
         self.endpoint = endpoint
-        self.client = HTTPClient(endpoint: endpoint)
+    }
+
+    /// One HTTP exchange with the server; transport failures say which server and why.
+    package static func request(_ endpoint: RemoteEndpoint, _ method: HTTPMethod, path: String, body: [UInt8]? = nil,
+                                timeoutSeconds: Double = callTimeoutSeconds) throws(MSBError) -> HTTPTransport.Response {
+        var headers = endpoint.headers
+        if body != nil { headers.append(("Content-Type", "application/json")) }
+        do {
+            return try HTTPTransport.send(method, endpoint.origin + path, headers: headers, body: body,
+                                          timeoutSeconds: timeoutSeconds, maxBodyBytes: maxResponseBytes)
+        } catch {
+            throw MSBError(.agentFailure, "cannot reach msb server at \(endpoint.url): \(error.reason)",
+                           hint: "check that 'msb server start' runs there, and --server / MSB_SERVER_URL")
+        }
     }
 
     // MARK: JSON-RPC
@@ -28,7 +46,7 @@ package final class RemoteBackend: SupervisorStreamBackend {
         do { body = try JSONSerialization.data(withJSONObject: request) } catch {
             throw MSBError(.internalError, "cannot encode the request for \(method)")
         }
-        let response = try client.request(method: "POST", path: RemoteWire.rpcPath, body: Array(body))
+        let response = try Self.request(endpoint, .POST, path: RemoteWire.rpcPath, body: Array(body))
         guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
             let text = String(decoding: response.body.prefix(200), as: UTF8.self)
             throw MSBError(.agentFailure, "msb server at \(endpoint.url) answered HTTP \(response.status) without JSON: \(text)",
@@ -89,12 +107,21 @@ package final class RemoteBackend: SupervisorStreamBackend {
     package func openSupervisorStream(_ name: String, purpose: SupervisorStreamPurpose) throws(MSBError) -> Int32 {
         try InputParsing.validateName(name)
         let path = "\(RemoteWire.attachPath)?namespace=\(endpoint.namespace)&sandbox=\(name)&purpose=\(purpose.rawValue)"
-        return try client.upgrade(path: path) { response in
-            if let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
-               let error = object["error"] as? [String: Any] {
-                return RemoteWire.error(from: error)
+        do {
+            return try UpgradedStream.open(host: endpoint.host, port: Int(endpoint.port), tls: endpoint.tls, path: path,
+                                           protocolName: RemoteWire.attachProtocol, headers: endpoint.headers)
+        } catch {
+            switch error {
+            case .unreachable(let reason):
+                throw MSBError(.agentFailure, "cannot reach msb server at \(endpoint.url): \(reason)",
+                               hint: "check that 'msb server start' runs there, and --server / MSB_SERVER_URL")
+            case .refused(let status, let body):
+                if let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+                   let error = object["error"] as? [String: Any] {
+                    throw RemoteWire.error(from: error)
+                }
+                throw MSBError(.agentFailure, "msb server at \(endpoint.url) refused the connection to \(name) (HTTP \(status))")
             }
-            return MSBError(.agentFailure, "msb server at \(endpoint.url) refused the connection to \(name) (HTTP \(response.status))")
         }
     }
 

@@ -10,6 +10,8 @@ package struct RemoteEndpoint: Sendable, Equatable {
     package let url: String
     package let host: String
     package let port: UInt16
+    /// https: TLS, verified against the system's CA store.
+    package let tls: Bool
     package let apiKey: String?
     package let namespace: String
 
@@ -18,18 +20,15 @@ package struct RemoteEndpoint: Sendable, Equatable {
             MSBError(.invalidArgument, "invalid server URL '\(text)': \(why)", hint: "use a URL such as \(RemoteWire.defaultURL)")
         }
         var rest = Substring(text)
-        if rest.hasPrefix("https://") {
-            throw MSBError(.unsupported, "cannot use \(text): msb speaks plain HTTP to its server",
-                           hint: "reach a remote server through an SSH tunnel or a TLS-terminating proxy on loopback")
-        }
-        guard rest.hasPrefix("http://") else { throw bad("it must start with http://") }
-        rest = rest.dropFirst(7)
+        let tls = rest.hasPrefix("https://")
+        guard tls || rest.hasPrefix("http://") else { throw bad("it must start with http:// or https://") }
+        rest = rest.dropFirst(tls ? 8 : 7)
         if let slash = rest.firstIndex(of: "/") {
             guard rest[slash...].allSatisfy({ $0 == "/" }) else { throw bad("a path is not supported") }
             rest = rest[..<slash]
         }
         var host = String(rest)
-        var port: UInt16 = 80
+        var port: UInt16 = tls ? 443 : 80
         if rest.hasPrefix("[") {  // [::1]:5555
             guard let close = rest.firstIndex(of: "]") else { throw bad("unclosed IPv6 address") }
             host = String(rest[rest.index(after: rest.startIndex)..<close])
@@ -48,8 +47,21 @@ package struct RemoteEndpoint: Sendable, Equatable {
         self.url = text.hasSuffix("/") ? String(text.dropLast()) : text
         self.host = host
         self.port = port
+        self.tls = tls
         self.apiKey = apiKey.flatMap { $0.isEmpty ? nil : $0 }
         self.namespace = namespace
+    }
+
+    /// `scheme://host:port`, with IPv6 addresses bracketed, for building request URLs.
+    package var origin: String {
+        "\(tls ? "https" : "http")://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+    }
+
+    /// Headers every request to the server carries.
+    package var headers: [(String, String)] {
+        var headers = [("User-Agent", "msb"), ("Accept", "application/json")]
+        if let apiKey { headers.append(("Authorization", "Bearer \(apiKey)")) }
+        return headers
     }
 
     /// The endpoint the environment names, or nil for local mode.

@@ -15,37 +15,14 @@ package enum RemoteWire {
     package static let defaultURL = "http://127.0.0.1:5555"
     package static let defaultNamespace = "default"
 
-    /// JSON-RPC error codes: the standard ones, and server-defined ones (-32000…-32099)
-    /// that carry `MSBError.Code` so a remote error prints exactly as a local one does.
+    /// JSON-RPC error codes of the envelope itself; those of failed calls come from
+    /// `MSBError.Code.edges`, the one error table.
     package enum ErrorCode {
         package static let parse = -32700
         package static let invalidRequest = -32600
         package static let methodNotFound = -32601
         package static let invalidParams = -32602
         package static let internalError = -32603
-        package static let notFound = -32001
-        package static let alreadyExists = -32002
-        package static let invalidState = -32003
-        package static let accessDenied = -32004
-        package static let timeout = -32005
-        package static let unsupported = -32006
-        package static let limitExceeded = -32007
-        package static let failed = -32000
-    }
-
-    package static func rpcCode(for code: MSBError.Code) -> Int {
-        switch code {
-        case .invalidArgument: return ErrorCode.invalidParams
-        case .notFound: return ErrorCode.notFound
-        case .alreadyExists: return ErrorCode.alreadyExists
-        case .invalidState: return ErrorCode.invalidState
-        case .accessDenied: return ErrorCode.accessDenied
-        case .timeout: return ErrorCode.timeout
-        case .unsupported: return ErrorCode.unsupported
-        case .limitExceeded: return ErrorCode.limitExceeded
-        case .internalError: return ErrorCode.internalError
-        default: return ErrorCode.failed
-        }
     }
 
     /// The error object of a JSON-RPC response: `data.kind` and `data.hint` rebuild the MSBError.
@@ -53,7 +30,7 @@ package enum RemoteWire {
     package static func errorObject(_ error: MSBError, rpcCode override: Int? = nil) -> [String: Any] {
         var data: [String: Any] = ["kind": error.code.description]
         if let hint = error.hint { data["hint"] = hint }
-        return ["code": override ?? rpcCode(for: error.code), "message": error.description, "data": data]
+        return ["code": override ?? error.code.edges.rpcCode, "message": error.description, "data": data]
     }
 
     package static func error(from object: [String: Any]) -> MSBError {

@@ -4,6 +4,7 @@ import MSBClient
 import MSBCore
 import MSBOS
 import MSBServer
+import NIOHTTP1
 
 /// `msb server start --detach`: the same server as a background process in its own
 /// session, with a minimal environment and its output in `$MSB_HOME/server/server.log`.
@@ -63,7 +64,7 @@ enum ServerDaemon {
 
     static func isHealthy(url: String) -> Bool {
         guard let endpoint = try? RemoteEndpoint(url: url, apiKey: nil, namespace: RemoteWire.defaultNamespace),
-              let response = try? HTTPClient(endpoint: endpoint).request(method: "GET", path: RemoteWire.healthPath) else { return false }
+              let response = try? RemoteBackend.request(endpoint, .GET, path: RemoteWire.healthPath, timeoutSeconds: 5) else { return false }
         return response.status == 200
     }
 }

@@ -27,10 +27,11 @@ package struct ImagePuller: Sendable {
     package func pull(_ text: String, insecure: Bool, credentials: String?) throws(MSBError) -> ImageInfo {
         let reference = try ImageReference.parse(text)
         let client = RegistryClient(image: reference, insecure: insecure, credentials: credentials)
-        var (data, response) = try client.get("/manifests/\(reference.reference)", accept: Self.manifestTypes)
+        var response = try client.get("/manifests/\(reference.reference)", accept: Self.manifestTypes)
+        var data = Data(response.body)
         if reference.isDigest { try Self.verify(data, digest: reference.reference, what: "manifest") }
         var manifest = try Self.json(data, what: "manifest")
-        let type = (manifest["mediaType"] as? String) ?? response.value(forHTTPHeaderField: "Content-Type") ?? ""
+        let type = (manifest["mediaType"] as? String) ?? response.header("Content-Type") ?? ""
         if type.contains("index") || type.contains("list") || manifest["manifests"] != nil {
             let entries = manifest["manifests"] as? [[String: Any]] ?? []
             guard let chosen = entries.first(where: {
@@ -39,7 +40,8 @@ package struct ImagePuller: Sendable {
             }), let digest = chosen["digest"] as? String else {
                 throw MSBError(.notFound, "\(reference) has no linux/amd64 image")
             }
-            (data, response) = try client.get("/manifests/\(digest)", accept: Self.manifestTypes)
+            response = try client.get("/manifests/\(digest)", accept: Self.manifestTypes)
+            data = Data(response.body)
             try Self.verify(data, digest: digest, what: "manifest")
             manifest = try Self.json(data, what: "manifest")
         }
@@ -104,7 +106,7 @@ package struct ImagePuller: Sendable {
         }
         try? FileManager.default.createDirectory(atPath: blobDirectory, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
-        let (data, _) = try client.get("/blobs/\(digest)")
+        let data = Data(try client.get("/blobs/\(digest)").body)
         // Nothing unverified is kept: a mismatch leaves no file behind.
         try Self.verify(data, digest: digest, what: label)
         let temporary = path + ".part-\(getpid())"

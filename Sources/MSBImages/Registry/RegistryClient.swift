@@ -1,54 +1,51 @@
 import Foundation
-import FoundationNetworking
 import MSBCore
+import MSBHTTP
 import MSBOS
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOHTTP1
 
-/// The OCI distribution / Docker registry v2 API over URLSession: anonymous access,
+/// The OCI distribution / Docker registry v2 API over msb's HTTP stack: anonymous access,
 /// bearer tokens from the `WWW-Authenticate` challenge, and basic credentials
 /// (`MSB_REGISTRY_AUTH=user:password`, also used to obtain tokens).
 final class RegistryClient: @unchecked Sendable {
+    /// A manifest, config or layer larger than this is refused: blobs are held in memory, in
+    /// one NIO buffer (at most 4 GiB).
+    static let maxBlobBytes = Int(UInt32.max)
+    static let requestTimeoutSeconds = 3600.0
+
     let image: ImageReference
     private let scheme: String
     private let credentials: String?
     private var authorization: String?
-    private let session: URLSession
     private let lock = NSLock()
 
     init(image: ImageReference, insecure: Bool, credentials: String?) {
         self.image = image
         self.scheme = insecure ? "http" : "https"
         self.credentials = credentials
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = 60
-        configuration.timeoutIntervalForResource = 3600
-        session = URLSession(configuration: configuration)
     }
 
     private var base: String { "\(scheme)://\(image.apiHost)/v2/\(image.repository)" }
 
-    /// GET returning the body; follows auth challenges once.
-    func get(_ path: String, accept: [String] = []) throws(MSBError) -> (Data, HTTPURLResponse) {
+    /// GET returning the response; follows auth challenges once.
+    func get(_ path: String, accept: [String] = []) throws(MSBError) -> HTTPTransport.Response {
         var retried = false
         while true {
-            var request = URLRequest(url: URL(string: base + path)!)
-            for type in accept { request.addValue(type, forHTTPHeaderField: "Accept") }
-            if let authorization = currentAuthorization() { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
-            let (data, response) = try send(request)
-            if response.statusCode == 401 && !retried {
-                try authenticate(challenge: response.value(forHTTPHeaderField: "WWW-Authenticate"))
+            var headers = accept.map { ("Accept", $0) }
+            if let authorization = currentAuthorization() { headers.append(("Authorization", authorization)) }
+            let response = try send(base + path, headers: headers)
+            if response.status == 401 && !retried {
+                try authenticate(challenge: response.header("WWW-Authenticate"))
                 retried = true
                 continue
             }
-            guard (200..<300).contains(response.statusCode) else {
-                let body = String(decoding: data.prefix(300), as: UTF8.self)
-                let what = response.statusCode == 404 ? "not found" : "HTTP \(response.statusCode)"
-                throw MSBError(response.statusCode == 404 ? .notFound : .internalError,
+            guard (200..<300).contains(response.status) else {
+                let body = String(decoding: response.body.prefix(300), as: UTF8.self)
+                let what = response.status == 404 ? "not found" : "HTTP \(response.status)"
+                throw MSBError(response.status == 404 ? .notFound : .internalError,
                                "registry \(image.registry) answered \(what) for \(image.repository)\(path.hasPrefix("/manifests") ? "" : " " + path): \(body)")
             }
-            return (data, response)
+            return response
         }
     }
 
@@ -58,20 +55,14 @@ final class RegistryClient: @unchecked Sendable {
         return authorization
     }
 
-    private func send(_ request: URLRequest) throws(MSBError) -> (Data, HTTPURLResponse) {
-        let box = ResponseBox()
-        let task = session.dataTask(with: request) { data, response, error in
-            box.set(data, response, error)
+    private func send(_ url: String, headers: [(String, String)]) throws(MSBError) -> HTTPTransport.Response {
+        do {
+            return try HTTPTransport.send(.GET, url, headers: [("User-Agent", "msb")] + headers,
+                                          timeoutSeconds: Self.requestTimeoutSeconds, maxBodyBytes: Self.maxBlobBytes)
+        } catch {
+            let host = URLComponents(string: url)?.host ?? image.registry
+            throw MSBError(.internalError, "cannot reach registry \(host): \(error.reason)")
         }
-        task.resume()
-        box.wait()
-        if let error = box.error {
-            throw MSBError(.internalError, "cannot reach registry \(request.url?.host ?? image.registry): \(error.localizedDescription)")
-        }
-        guard let response = box.response as? HTTPURLResponse else {
-            throw MSBError(.internalError, "registry \(image.registry) sent no HTTP response")
-        }
-        return (box.data ?? Data(), response)
     }
 
     private func authenticate(challenge: String?) throws(MSBError) {
@@ -85,20 +76,18 @@ final class RegistryClient: @unchecked Sendable {
             return
         }
         let fields = Self.challengeFields(challenge)
-        guard let realm = fields["realm"], var components = URLComponents(string: realm) else {
+        guard let realm = fields["realm"], var components = URLComponents(string: realm), let base = components.url else {
             throw MSBError(.internalError, "registry \(image.registry) sent an unusable challenge: \(challenge)")
         }
         var query = components.queryItems ?? []
         if let service = fields["service"] { query.append(URLQueryItem(name: "service", value: service)) }
         query.append(URLQueryItem(name: "scope", value: fields["scope"] ?? "repository:\(image.repository):pull"))
         components.queryItems = query
-        var request = URLRequest(url: components.url!)
-        if let basic { request.setValue(basic, forHTTPHeaderField: "Authorization") }
-        let (data, response) = try send(request)
-        guard response.statusCode == 200,
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+        let response = try send(components.url?.absoluteString ?? base.absoluteString, headers: basic.map { [("Authorization", $0)] } ?? [])
+        guard response.status == 200,
+              let json = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
               let token = (json["token"] as? String) ?? (json["access_token"] as? String) else {
-            throw MSBError(.accessDenied, "registry \(image.registry) refused a token (HTTP \(response.statusCode))",
+            throw MSBError(.accessDenied, "registry \(image.registry) refused a token (HTTP \(response.status))",
                            hint: "check MSB_REGISTRY_AUTH")
         }
         lock.lock(); authorization = "Bearer " + token; lock.unlock()
@@ -124,20 +113,4 @@ final class RegistryClient: @unchecked Sendable {
         if !key.isEmpty { fields[key.lowercased()] = value }
         return fields
     }
-}
-
-final class ResponseBox: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private(set) var data: Data?
-    private(set) var response: URLResponse?
-    private(set) var error: Error?
-
-    func set(_ data: Data?, _ response: URLResponse?, _ error: Error?) {
-        self.data = data
-        self.response = response
-        self.error = error
-        done.signal()
-    }
-
-    func wait() { done.wait() }
 }

@@ -1,0 +1,30 @@
+/// The one table of what each error code becomes at each edge: the JSON-RPC error code the
+/// server answers with (so a remote error prints exactly as a local one), the HTTP status of
+/// an RPC answer carrying it, the HTTP status of a plain HTTP answer (an attach refused),
+/// and the CLI's exit code. Documented in the man page and docs/REMOTE.md.
+extension MSBError.Code {
+    package struct Edges: Sendable, Equatable {
+        package var rpcCode: Int
+        /// JSON-RPC errors ride on 200, except a key used outside its namespace (403).
+        package var rpcHTTPStatus: Int
+        package var httpStatus: Int
+        package var exitCode: Int32
+    }
+
+    package var edges: Edges { Self.table[self] ?? Self.failure }
+
+    /// Server-defined JSON-RPC codes are -32000…-32099; -32000 is a failure of no finer kind.
+    private static let failure = Edges(rpcCode: -32000, rpcHTTPStatus: 200, httpStatus: 500, exitCode: 1)
+
+    private static let table: [MSBError.Code: Edges] = [
+        .invalidArgument: Edges(rpcCode: -32602, rpcHTTPStatus: 200, httpStatus: 400, exitCode: 2),
+        .notFound: Edges(rpcCode: -32001, rpcHTTPStatus: 200, httpStatus: 404, exitCode: 1),
+        .alreadyExists: Edges(rpcCode: -32002, rpcHTTPStatus: 200, httpStatus: 500, exitCode: 1),
+        .invalidState: Edges(rpcCode: -32003, rpcHTTPStatus: 200, httpStatus: 409, exitCode: 1),
+        .accessDenied: Edges(rpcCode: -32004, rpcHTTPStatus: 403, httpStatus: 403, exitCode: 1),
+        .timeout: Edges(rpcCode: -32005, rpcHTTPStatus: 200, httpStatus: 500, exitCode: 1),
+        .unsupported: Edges(rpcCode: -32006, rpcHTTPStatus: 200, httpStatus: 500, exitCode: 1),
+        .limitExceeded: Edges(rpcCode: -32007, rpcHTTPStatus: 200, httpStatus: 500, exitCode: 1),
+        .internalError: Edges(rpcCode: -32603, rpcHTTPStatus: 200, httpStatus: 500, exitCode: 1),
+    ]
+}

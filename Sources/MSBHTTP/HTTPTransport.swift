@@ -1,0 +1,80 @@
+import AsyncHTTPClient
+import Glibc
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+/// msb's one HTTP client, for registries and for `msb server`: AsyncHTTPClient over
+/// SwiftNIO, TLS verified against the system's CA store, redirects followed, every call
+/// bounded by a deadline and a body limit. Calls block their thread (the CLI and the
+/// server's workers are synchronous); the I/O runs on NIO's shared event loops.
+package enum HTTPTransport {
+    package struct Response: Sendable {
+        package var status: Int
+        package var headers: HTTPHeaders
+        package var body: [UInt8]
+
+        package func header(_ name: String) -> String? { headers.first(name: name) }
+    }
+
+    /// Why a call failed, in words for an error message ("Connection refused").
+    package struct Failure: Error, Sendable, CustomStringConvertible {
+        package var reason: String
+        package var description: String { reason }
+    }
+
+    /// One client for the process (never shut down: it lives as long as the process). A
+    /// failed connection fails the call at once: the pool would otherwise retry with
+    /// backoff until the call's deadline, an hour for a long command.
+    private static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    package static func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
+                             timeoutSeconds: Double = 60, maxBodyBytes: Int = 64 << 20) throws(Failure) -> Response {
+        let request: HTTPClient.Request
+        do {
+            request = try HTTPClient.Request(url: url, method: method, headers: HTTPHeaders(headers), body: body.map { .bytes($0) })
+        } catch {
+            throw Failure(reason: "invalid URL \(url)")
+        }
+        let accumulator = ResponseAccumulator(request: request, maxBodySize: maxBodyBytes)
+        let deadline = NIODeadline.now() + .milliseconds(Int64(timeoutSeconds * 1000))
+        do {
+            let response = try client.execute(request: request, delegate: accumulator, deadline: deadline).wait()
+            return Response(status: Int(response.status.code), headers: response.headers,
+                            body: response.body.map { Array($0.readableBytesView) } ?? [])
+        } catch {
+            throw Failure(reason: describe(error, timeoutSeconds: timeoutSeconds))
+        }
+    }
+
+    /// What a person should read for a transport error.
+    package static func describe(_ error: any Error, timeoutSeconds: Double) -> String {
+        if let connection = error as? NIOConnectionError {
+            if let failure = connection.connectionErrors.first { return describe(failure.error, timeoutSeconds: timeoutSeconds) }
+            if let dns = connection.dnsAError ?? connection.dnsAAAAError { return "cannot resolve \(connection.host): \(dns)" }
+            return "cannot connect to \(connection.host):\(connection.port)"
+        }
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        if let ssl = error as? NIOSSLError { return "TLS failed: \(ssl)" }
+        if let client = error as? HTTPClientError {
+            switch client {
+            case .deadlineExceeded, .readTimeout, .writeTimeout: return "no answer within \(seconds(timeoutSeconds))s"
+            case .connectTimeout: return "connection timed out"
+            case .remoteConnectionClosed: return "the connection closed before a response"
+            default: return "\(client)"
+            }
+        }
+        if error is ResponseAccumulator.ResponseTooBigError { return "the response is too large" }
+        return "\(error)"
+    }
+
+    static func seconds(_ value: Double) -> String {
+        value.rounded() == value ? String(Int(value)) : String(value)
+    }
+}
