@@ -20,15 +20,15 @@ package enum CLI {
         msb_unblock_signals()
         var words = arguments
         guard let firstWord = words.first else {
-            CommandContext.writeOut(HelpRenderer.overview())
+            context.write(HelpRenderer.overview())
             return ExitCode.usage
         }
         switch firstWord {
         case "-h", "--help":
-            CommandContext.writeOut(HelpRenderer.overview())
+            context.write(HelpRenderer.overview())
             return ExitCode.success
         case "-v", "--version":
-            CommandContext.writeOut("msb \(version)\n")
+            context.write("msb \(version)\n")
             return ExitCode.success
         default:
             break
@@ -57,7 +57,7 @@ package enum CLI {
             }
             first = name
         } catch {
-            return report(error)
+            return context.report(error)
         }
         guard let command = CommandTable.command(named: first) else {
             let suggestion = ArgumentParser.nearest(first, in: CommandTable.visibleSpecs.map(\.name))
@@ -65,7 +65,7 @@ package enum CLI {
                 ? MSBError(.invalidArgument, "unknown option '\(first)'", hint: "run 'msb --help' for usage")
                 : MSBError(.invalidArgument, "unknown command '\(first)'",
                            hint: suggestion.map { "did you mean '\($0)'? run 'msb --help' for commands" } ?? "run 'msb --help' for commands")
-            return report(error)
+            return context.report(error)
         }
         do {
             // Commands about this host itself never go to a server (a stray MSB_SERVER_URL
@@ -76,20 +76,12 @@ package enum CLI {
             }
             let parsed = try ArgumentParser.parse(words, spec: command.spec)
             if parsed.flag("help") {
-                CommandContext.writeOut(HelpRenderer.help(for: command.spec))
+                context.write(HelpRenderer.help(for: command.spec))
                 return ExitCode.success
             }
             return try command.run(parsed, context)
         } catch {
-            return report(error)
+            return context.report(error)
         }
     }
-
-    package static func report(_ error: MSBError) -> Int32 {
-        CommandContext.writeError("error: \(error.description)")
-        if let hint = error.hint { CommandContext.writeError("  → \(hint)") }
-        return exitCode(for: error)
-    }
-
-    package static func exitCode(for error: MSBError) -> Int32 { error.code.edges.exitCode }
 }

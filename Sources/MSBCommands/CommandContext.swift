@@ -9,13 +9,20 @@ package final class CommandContext {
     package let environment: [String: String]
     private var makeBackend: () -> any SandboxBackend
     private var backendInstance: (any SandboxBackend)?
+    /// Where a command's results and its messages go: fds 1 and 2, or a test's recorder.
+    private let standardOutput: (String) -> Void
+    private let standardError: (String) -> Void
 
     package init(environment: [String: String] = ProcessInfo.processInfo.environment,
-                 makeBackend: (() -> any SandboxBackend)? = nil) {
+                 makeBackend: (() -> any SandboxBackend)? = nil,
+                 standardOutput: ((String) -> Void)? = nil, standardError: ((String) -> Void)? = nil) {
         self.environment = environment
+        let errors = standardError ?? { text in try? FileDescriptorIO.writeAll(2, Array(text.utf8)) }
+        self.standardOutput = standardOutput ?? { text in try? FileDescriptorIO.writeAll(1, Array(text.utf8)) }
+        self.standardError = errors
         let env = environment
         self.makeBackend = makeBackend ?? {
-            LocalBackend(paths: MSBPaths(environment: env), notice: { CommandContext.writeError($0) })
+            LocalBackend(paths: MSBPaths(environment: env), notice: { errors($0 + "\n") })
         }
     }
 
@@ -32,7 +39,17 @@ package final class CommandContext {
         return backend
     }
 
-    package func write(_ text: String) { Self.writeOut(text) }
+    package func write(_ text: String) { standardOutput(text) }
+
+    /// One line on the command's stderr.
+    package func writeError(_ line: String) { standardError(line + "\n") }
+
+    /// Prints `error: MESSAGE` and the hint, and returns the error's documented exit code.
+    package func report(_ error: MSBError) -> Int32 {
+        writeError("error: \(error.description)")
+        if let hint = error.hint { writeError("  → \(hint)") }
+        return error.code.edges.exitCode
+    }
 
     package static func writeOut(_ text: String) {
         try? FileDescriptorIO.writeAll(1, Array(text.utf8))

@@ -55,6 +55,13 @@ package struct SandboxMetrics: Sendable, Equatable {
     package var memoryLimitMiB: Int
     package var diskUsedBytes: Int?
     package var uptimeSeconds: Double?
+
+    package init(name: String, namespace: String = "default", status: SandboxStatus, memoryLimitMiB: Int) {
+        self.name = name
+        self.namespace = namespace
+        self.status = status
+        self.memoryLimitMiB = memoryLimitMiB
+    }
 }
 
 /// A command to run in a sandbox.

@@ -27,13 +27,13 @@ struct ImageCommand: Subcommand {
             guard !names.isEmpty else {
                 throw MSBError(.invalidArgument, "'msb image build' needs an image name", hint: "buildable images: node, python")
             }
-            return try forEachName(names) { (name: String) throws(MSBError) in
+            return try forEachName(names, context) { (name: String) throws(MSBError) in
                 _ = try backend.buildImage(name, force: arguments.flag("force")) { CommandContext.writeError("msb: " + $0) }
                 context.write(name + "\n")
             }
         case "rm", "remove":
             guard !names.isEmpty else { throw MSBError(.invalidArgument, "'msb image rm' needs an image name") }
-            return try forEachName(names) { (name: String) throws(MSBError) in
+            return try forEachName(names, context) { (name: String) throws(MSBError) in
                 try backend.removeImage(name, force: arguments.flag("force"))
                 context.write(name + "\n")
             }

@@ -11,7 +11,7 @@ struct RemoveCommand: Subcommand {
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         let force = arguments.flag("force")
-        return try forEachName(arguments.positionals) { (name: String) throws(MSBError) in
+        return try forEachName(arguments.positionals, context) { (name: String) throws(MSBError) in
             try context.backend.remove(name, force: force)
             context.write(name + "\n")
         }

@@ -8,7 +8,7 @@ struct StartCommand: Subcommand {
         positionalCompletion: .sandboxName, examples: ["msb start web"])
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
-        try forEachName(arguments.positionals) { (name: String) throws(MSBError) in
+        try forEachName(arguments.positionals, context) { (name: String) throws(MSBError) in
             context.write(try context.backend.start(name).name + "\n")
         }
     }

@@ -1,0 +1,111 @@
+import Foundation
+import MSBClient
+import MSBCore
+import MSBProtocol
+import Testing
+@testable import MSBCommands
+
+/// Commands through `CommandContext(makeBackend:)` with a backend the test controls: what
+/// the command asks of the backend, what it prints and which exit code it returns.
+@Suite struct FakeBackendCommandTests {
+    final class Recorder: @unchecked Sendable {
+        private let lock = NSLock()
+        private var text = ""
+        func append(_ more: String) { lock.withLock { text += more } }
+        var value: String { lock.withLock { text } }
+    }
+
+    /// Runs `msb ARGS` in-process against `backend`; returns exit code, stdout, stderr.
+    func run(_ arguments: [String], _ backend: FakeBackend) -> (status: Int32, out: String, err: String) {
+        let out = Recorder(), err = Recorder()
+        let context = CommandContext(environment: ["HOME": "/nonexistent"], makeBackend: { backend },
+                                     standardOutput: { out.append($0) }, standardError: { err.append($0) })
+        let status = CLI.main(arguments, context: context)
+        return (status, out.value, err.value)
+    }
+
+    @Test func listPrintsWhatTheBackendHas() {
+        let backend = FakeBackend(sandboxes: [FakeBackend.info("web", .running), FakeBackend.info("db", .stopped)])
+        let quiet = run(["ls", "-q"], backend)
+        #expect(quiet.status == 0)
+        #expect(quiet.out == "web\ndb\n")
+        let json = run(["ls", "--format", "json"], backend)
+        let objects = (try? JSONSerialization.jsonObject(with: Data(json.out.utf8))) as? [[String: Any]]
+        #expect(objects?.map { $0["status"] as? String } == ["running", "stopped"])
+        #expect(objects?.first?["namespace"] as? String == "default")
+    }
+
+    @Test func stopOfEachNameIsReportedAndAnyFailureFailsTheCommand() {
+        let backend = FakeBackend(sandboxes: [FakeBackend.info("web", .running)])
+        let result = run(["stop", "web", "ghost"], backend)
+        #expect(backend.calls == ["stop web force=false", "stop ghost force=false"])
+        #expect(result.out == "web\n")
+        #expect(result.err == "error: sandbox not found: ghost\n  → run 'msb ls' to see sandboxes\n")
+        #expect(result.status == 1)
+    }
+
+    @Test func usageErrorsNeverReachTheBackend() {
+        let backend = FakeBackend(sandboxes: [])
+        let result = run(["create", "--memory", "12XB"], backend)
+        #expect(result.status == 2)
+        #expect(result.err.hasPrefix("error: invalid memory size '12XB'"))
+        #expect(backend.calls.isEmpty)
+    }
+}
+
+/// A backend whose sandboxes are a list in memory; it records every call it gets.
+final class FakeBackend: SandboxBackend, @unchecked Sendable {
+    private let lock = NSLock()
+    private var recorded: [String] = []
+    private var sandboxes: [SandboxInfo]
+
+    init(sandboxes: [SandboxInfo]) { self.sandboxes = sandboxes }
+
+    static func info(_ name: String, _ status: SandboxStatus) -> SandboxInfo {
+        SandboxInfo(config: SandboxConfig(name: name), status: status, createdAt: Date(timeIntervalSince1970: 1_700_000_000))
+    }
+
+    var calls: [String] { lock.withLock { recorded } }
+    private func record(_ call: String) { lock.withLock { recorded.append(call) } }
+
+    private func find(_ name: String) throws(MSBError) -> SandboxInfo {
+        guard let info = sandboxes.first(where: { $0.name == name }) else { throw MSBError.sandboxNotFound(name) }
+        return info
+    }
+
+    func create(_ config: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo {
+        record("create \(config.name)")
+        throw MSBError(.unsupported, "the fake backend creates nothing")
+    }
+    func start(_ name: String) throws(MSBError) -> SandboxInfo { record("start \(name)"); return try find(name) }
+    func stop(_ name: String, force: Bool) throws(MSBError) -> SandboxInfo {
+        record("stop \(name) force=\(force)")
+        var info = try find(name)
+        info.status = .stopped
+        return info
+    }
+    func remove(_ name: String, force: Bool) throws(MSBError) { record("rm \(name)"); _ = try find(name) }
+    func list() throws(MSBError) -> [SandboxInfo] { record("list"); return sandboxes }
+    func inspect(_ name: String) throws(MSBError) -> SandboxInfo { record("inspect \(name)"); return try find(name) }
+    func openExec(_ name: String, _ command: ExecParameters, attachStdin: Bool) throws(MSBError) -> ExecSession {
+        record("exec \(name)")
+        throw MSBError(.unsupported, "the fake backend runs nothing")
+    }
+    func runCode(_ name: String, language: String, code: String, timeoutMilliseconds: UInt64?, interruptFd: Int32?,
+                 stdout: ([UInt8]) -> Void, stderr: ([UInt8]) -> Void) throws(MSBError) -> ReplOutcome {
+        throw MSBError(.unsupported, "the fake backend runs nothing")
+    }
+    func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
+        SandboxMetrics(name: name, status: try find(name).status, memoryLimitMiB: 512)
+    }
+    func listImages() throws(MSBError) -> [ImageInfo] { [] }
+    func pullImage(_ reference: String, insecure: Bool, credentials: String?,
+                   progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {
+        throw MSBError(.unsupported, "no images here")
+    }
+    func buildImage(_ name: String, force: Bool, progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {
+        throw MSBError(.unsupported, "no images here")
+    }
+    func removeImage(_ name: String, force: Bool) throws(MSBError) {}
+    func pruneImages() throws(MSBError) -> Int { 0 }
+}
