@@ -81,7 +81,7 @@ package enum UpgradedStream {
 }
 
 /// On `101`: drops the refusal collector, then glues the connection to the bridge socket.
-private final class StreamUpgrader: NIOHTTPClientProtocolUpgrader, @unchecked Sendable {
+private final class StreamUpgrader: NIOHTTPClientProtocolUpgrader, Sendable {
     let supportedProtocol: String
     let requiredUpgradeHeaders: [String] = []
     private let bridgeFd: Int32

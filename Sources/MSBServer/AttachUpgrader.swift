@@ -68,8 +68,9 @@ final class AttachUpgrader: HTTPServerProtocolUpgrader {
         let started = Date()
         do throws(MSBError) {
             let call = RPCCall(claims: claims, params: params)
-            let namespace = try call.namespace()
-            let name = try call.params.sandbox()
+            let request = try params.decode(RPC.SandboxParams.self)
+            let namespace = try call.namespace(request.namespace)
+            let name = try RPCParams.sandbox(request.sandbox)
             let purpose = SupervisorStreamPurpose(rawValue: query["purpose"] ?? "exec") ?? .exec
             let fd = try dispatcher.host.backend(namespace).openSupervisorStream(name, purpose: purpose)
             dispatcher.logCall("attach", params, started: started, error: nil)

@@ -45,7 +45,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch (request.method, path) {
         case (.GET, RemoteWire.healthPath), (.HEAD, RemoteWire.healthPath):
             respond(context: context, request: request,
-                    RPCReply(status: 200, body: RPCDispatcher.encode(["status": "ok", "version": server.dispatcher.configuration.version])))
+                    RPCReply(status: 200, body: RemoteWire.encoded(["status": "ok", "version": server.dispatcher.configuration.version]) + [10]))
         case (.POST, RemoteWire.rpcPath):
             guard bodyBytes <= server.limits.maxBodyBytes else {
                 respond(context: context, request: request, close: true, HTTPServer.errorReply(

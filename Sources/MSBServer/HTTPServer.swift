@@ -97,11 +97,11 @@ package final class HTTPServer: @unchecked Sendable {
     // MARK: Error replies
 
     static func errorReply(_ status: Int, _ rpcCode: Int, _ message: String, kind: MSBError.Code = .invalidArgument) -> RPCReply {
-        RPCReply(status: status, body: RPCDispatcher.encode(RPCDispatcher.errorEnvelope(id: NSNull(), MSBError(kind, message), rpcCode: rpcCode)))
+        RPCReply(status: status, body: RemoteWire.encoded(RemoteWire.errorResponse(id: .null, MSBError(kind, message), rpcCode: rpcCode)) + [10])
     }
 
     /// The HTTP status and body of a refused attach.
     static func reply(for error: MSBError, status explicit: Int? = nil) -> RPCReply {
-        RPCReply(status: explicit ?? error.code.edges.httpStatus, body: RPCDispatcher.encode(RPCDispatcher.errorEnvelope(id: NSNull(), error)))
+        RPCReply(status: explicit ?? error.code.edges.httpStatus, body: RemoteWire.encoded(RemoteWire.errorResponse(id: .null, error)) + [10])
     }
 }

@@ -53,30 +53,31 @@ package final class RPCDispatcher: Sendable {
         do {
             parsed = try JSONSerialization.jsonObject(with: Data(body), options: [.fragmentsAllowed])
         } catch {
-            return reply(400, errorResponse(id: NSNull(), code: RemoteWire.ErrorCode.parse, message: "parse error: the body is not valid JSON"))
+            return reply(400, Self.envelopeError(id: .null, RemoteWire.ErrorCode.parse, "parse error: the body is not valid JSON"))
         }
         let claims: APIKeyClaims
         do {
             claims = try authenticate(authorization)
         } catch {
-            let id = (parsed as? [String: Any])?["id"] ?? NSNull()
-            return reply(401, Self.errorEnvelope(id: id, error))
+            let id = RPCID(json: (parsed as? [String: Any])?["id"]) ?? .null
+            return reply(401, RemoteWire.encoded(RemoteWire.errorResponse(id: id, error)))
         }
         if let batch = parsed as? [Any] {
             guard !batch.isEmpty else { return reply(400, invalidRequest("an empty batch")) }
             let answers = batch.compactMap { handleOne($0, claims: claims).response }
-            return answers.isEmpty ? RPCReply(status: 204, body: []) : reply(200, answers)
+            guard !answers.isEmpty else { return RPCReply(status: 204, body: []) }
+            return reply(200, [UInt8]("[".utf8) + Array(answers.joined(separator: [UInt8](",".utf8))) + [UInt8]("]".utf8))
         }
         let (status, response) = handleOne(parsed, claims: claims)
         guard let response else { return RPCReply(status: 204, body: []) }
         return reply(status, response)
     }
 
-    /// One request: its HTTP status and response object (nil for a notification).
-    private func handleOne(_ request: Any, claims: APIKeyClaims) -> (status: Int, response: [String: Any]?) {
+    /// One request: its HTTP status and encoded response (nil for a notification).
+    private func handleOne(_ request: Any, claims: APIKeyClaims) -> (status: Int, response: [UInt8]?) {
         guard let object = request as? [String: Any] else { return (400, invalidRequest("the request must be a JSON object")) }
-        let id = object["id"]
-        if let id, !(id is String || id is NSNull || (id is NSNumber && !RPCParams.isBool(id as! NSNumber))) {
+        let isNotification = object["id"] == nil
+        guard let id = RPCID(json: object["id"]) else {
             return (400, invalidRequest("'id' must be a string, a number or null"))
         }
         guard object["jsonrpc"] as? String == "2.0" else { return (400, invalidRequest("'jsonrpc' must be \"2.0\"", id: id)) }
@@ -86,49 +87,38 @@ package final class RPCDispatcher: Sendable {
         case nil, is NSNull: params = RPCParams(raw: [:])
         case let named as [String: Any]: params = RPCParams(raw: named)
         default:
-            return (200, errorResponse(id: id ?? NSNull(), code: RemoteWire.ErrorCode.invalidParams,
-                                       message: "invalid params: 'params' must be an object of named parameters"))
+            return (200, Self.envelopeError(id: id, RemoteWire.ErrorCode.invalidParams,
+                                            "invalid params: 'params' must be an object of named parameters"))
         }
         guard let handler = Self.methods[method] else {
-            let response = errorResponse(id: id ?? NSNull(), code: RemoteWire.ErrorCode.methodNotFound, message: "method not found: \(method)",
-                                         hint: "methods: " + Self.methods.keys.sorted().joined(separator: ", "))
-            return (200, id == nil ? nil : response)
+            let response = Self.envelopeError(id: id, RemoteWire.ErrorCode.methodNotFound, "method not found: \(method)",
+                                              hint: "methods: " + Self.methods.keys.sorted().joined(separator: ", "))
+            return (200, isNotification ? nil : response)
         }
         let started = Date()
         do {
-            let result = try handler(self)(RPCCall(claims: claims, params: params))
+            let answer = try handler(self, RPCCall(claims: claims, params: params), id)
             logCall(method, params, started: started, error: nil)
-            return (200, id == nil ? nil : ["jsonrpc": "2.0", "id": id!, "result": result])
+            return (200, isNotification ? nil : answer)
         } catch {
             logCall(method, params, started: started, error: error)
-            let response = Self.errorEnvelope(id: id ?? NSNull(), error)
             // A key used outside its namespace is refused with 403, as HTTP clients expect.
-            return (error.code.edges.rpcHTTPStatus, id == nil ? nil : response)
+            return (error.code.edges.rpcHTTPStatus, isNotification ? nil : RemoteWire.encoded(RemoteWire.errorResponse(id: id, error)))
         }
     }
 
-    private func invalidRequest(_ why: String, id: Any? = nil) -> [String: Any] {
-        errorResponse(id: id ?? NSNull(), code: RemoteWire.ErrorCode.invalidRequest, message: "invalid request: \(why)")
+    private func invalidRequest(_ why: String, id: RPCID = .null) -> [UInt8] {
+        Self.envelopeError(id: id, RemoteWire.ErrorCode.invalidRequest, "invalid request: \(why)")
     }
 
-    private func errorResponse(id: Any, code: Int, message: String, hint: String? = nil) -> [String: Any] {
+    /// An error of the envelope itself (parse, invalid request, params, unknown method).
+    static func envelopeError(id: RPCID, _ code: Int, _ message: String, hint: String? = nil) -> [UInt8] {
         let kind: MSBError.Code = code == RemoteWire.ErrorCode.methodNotFound ? .notFound : .invalidArgument
-        return Self.errorEnvelope(id: id, MSBError(kind, message, hint: hint), rpcCode: code)
+        return RemoteWire.encoded(RemoteWire.errorResponse(id: id, MSBError(kind, message, hint: hint), rpcCode: code))
     }
 
-    /// A JSON-RPC error response; every error the server sends is made here.
-    static func errorEnvelope(id: Any, _ error: MSBError, rpcCode: Int? = nil) -> [String: Any] {
-        ["jsonrpc": "2.0", "id": id, "error": RemoteWire.errorObject(error, rpcCode: rpcCode)]
-    }
-
-    package func reply(_ status: Int, _ object: Any) -> RPCReply {
-        RPCReply(status: status, body: Self.encode(object))
-    }
-
-    package static func encode(_ object: Any) -> [UInt8] {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
-            ?? Data(#"{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error: the result could not be encoded"}}"#.utf8)
-        return Array(data) + [10]
+    package func reply(_ status: Int, _ body: [UInt8]) -> RPCReply {
+        RPCReply(status: status, body: body + [10])
     }
 }
 
@@ -138,8 +128,8 @@ struct RPCCall {
     let params: RPCParams
 
     /// The request's namespace (`default` when absent), which the key must cover.
-    func namespace() throws(MSBError) -> String {
-        let namespace = try params.string("namespace") ?? RemoteWire.defaultNamespace
+    func namespace(_ requested: String?) throws(MSBError) -> String {
+        let namespace = requested ?? RemoteWire.defaultNamespace
         try InputParsing.validateNamespace(namespace)
         try authorize(namespace)
         return namespace

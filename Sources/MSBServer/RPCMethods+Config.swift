@@ -5,25 +5,27 @@ import MSBCore
 extension RPCDispatcher {
     /// The sandbox config of `sandbox.start` / `sandbox.create`, checked against what this
     /// server lets remote clients ask for.
-    func sandboxConfig(name: String, _ params: RPCParams?) throws(MSBError) -> SandboxConfig {
+    func sandboxConfig(name: String, _ params: RPC.SandboxConfigParams?) throws(MSBError) -> SandboxConfig {
         var config = SandboxConfig(name: name)
         guard let params else { return config }
-        if let image = try params.string("image"), !image.isEmpty { config.image = image }
-        if let memory = try params.integer("memory", in: 64...(1024 * 1024)) { config.memoryMiB = memory }
-        if let cpus = try params.integer("cpus", in: 1...64) { config.cpus = cpus }
-        if let envs = try params.strings("envs") {
+        if let image = params.image, !image.isEmpty { config.image = image }
+        if let memory = try RPCParams.wholeNumber(params.memory, "memory", in: 64...(1024 * 1024)) { config.memoryMiB = memory }
+        if let cpus = try RPCParams.wholeNumber(params.cpus, "cpus", in: 1...64) { config.cpus = cpus }
+        if let envs = params.envs {
             for item in envs { try InputParsing.validateEnvironment(item) }
             config.environment = envs
         }
-        if let workdir = try params.string("workdir"), !workdir.isEmpty {
+        if let workdir = params.workdir, !workdir.isEmpty {
             guard workdir.hasPrefix("/") else { throw MSBError(.invalidArgument, "invalid params: 'workdir' must be an absolute path") }
             config.workingDirectory = workdir
         }
-        if let user = try params.string("user"), !user.isEmpty { config.user = user }
-        if let max = try params.integer("max_duration_ms", in: 1...Int(UInt32.max) * 1000) { config.maxDurationMilliseconds = UInt64(max) }
-        if let accelerator = try params.string("accelerator") { config.accelerator = try AcceleratorChoice.parse(accelerator) }
-        try checkVolumes(params.strings("volumes") ?? [])
-        try checkPorts(params.strings("ports") ?? [])
+        if let user = params.user, !user.isEmpty { config.user = user }
+        if let max = try RPCParams.wholeNumber(params.max_duration_ms, "max_duration_ms", in: 1...Int(UInt32.max) * 1000) {
+            config.maxDurationMilliseconds = UInt64(max)
+        }
+        if let accelerator = params.accelerator { config.accelerator = try AcceleratorChoice.parse(accelerator) }
+        try checkVolumes(params.volumes ?? [])
+        try checkPorts(params.ports ?? [])
         // `depends_on`, `shell`, `scripts` and `exec` describe how microsandbox's own tools run
         // a project; a sandbox here has no start script, so they are accepted and not used.
         return config

@@ -5,21 +5,20 @@ import MSBProtocol
 
 extension RPCDispatcher {
     /// Runs `command` with `args` (no shell) and returns its output as lines.
-    func commandRun(_ call: RPCCall) throws(MSBError) -> Any {
-        let namespace = try call.namespace()
-        let name = try call.params.sandbox()
-        let command = try call.params.requiredString("command")
-        guard !command.isEmpty else { throw MSBError(.invalidArgument, "invalid params: 'command' must not be empty") }
-        let args = try call.params.strings("args") ?? []
-        let seconds = try call.params.timeoutSeconds(limits: configuration.limits)
-        var parameters = ExecParameters(argv: [command] + args, timeoutMilliseconds: UInt64(seconds * 1000))
+    func commandRun(_ call: RPCCall, _ p: RPC.CommandRun.Params) throws(MSBError) -> RPC.CommandRun.Result {
+        let namespace = try call.namespace(p.namespace)
+        let name = try RPCParams.sandbox(p.sandbox)
+        guard !p.command.isEmpty else { throw MSBError(.invalidArgument, "invalid params: 'command' must not be empty") }
+        let args = p.args ?? []
+        let seconds = try RPCParams.timeoutSeconds(p.timeout, limits: configuration.limits)
+        var parameters = ExecParameters(argv: [p.command] + args, timeoutMilliseconds: UInt64(seconds * 1000))
         // Extensions: the CLI's -e, -w and -u.
-        if let envs = try call.params.strings("envs") {
+        if let envs = p.envs {
             for item in envs { try InputParsing.validateEnvironment(item) }
             parameters.environment = envs
         }
-        if let workdir = try call.params.string("workdir") { parameters.workingDirectory = workdir }
-        if let user = try call.params.string("user") { parameters.user = user }
+        if let workdir = p.workdir { parameters.workingDirectory = workdir }
+        if let user = p.user { parameters.user = user }
         let output = OutputCollector(limitBytes: configuration.limits.maxOutputBytes)
         let outcome = try host.backend(namespace).exec(
             name, parameters, io: ExecIO(stdinFd: nil, stdout: { output.append(.stdout, $0) }, stderr: { output.append(.stderr, $0) }))
@@ -28,26 +27,23 @@ extension RPCDispatcher {
         case .exited(let status) where status.timedOut: output.note("msb: command timed out after \(Self.format(seconds))s")
         default: break
         }
-        let exitCode = outcome.exitCode
-        return ["command": command, "args": args, "exit_code": Int(exitCode), "success": exitCode == 0, "output": output.lines()] as [String: Any]
+        return RPC.CommandRun.Result(command: p.command, args: args, exitCode: Int(outcome.exitCode), output: output.outputLines())
     }
 
     /// Evaluates `code` in the sandbox's long-lived interpreter for `language`.
-    func replRun(_ call: RPCCall) throws(MSBError) -> Any {
-        let namespace = try call.namespace()
-        let name = try call.params.sandbox()
-        let language = try call.params.requiredString("language")
-        guard ["python", "node", "nodejs", "javascript"].contains(language) else {
-            throw MSBError(.invalidArgument, "unsupported language '\(language)': use python or node (nodejs, javascript)")
+    func replRun(_ call: RPCCall, _ p: RPC.ReplRun.Params) throws(MSBError) -> RPC.ReplRun.Result {
+        let namespace = try call.namespace(p.namespace)
+        let name = try RPCParams.sandbox(p.sandbox)
+        guard ["python", "node", "nodejs", "javascript"].contains(p.language) else {
+            throw MSBError(.invalidArgument, "unsupported language '\(p.language)': use python or node (nodejs, javascript)")
         }
-        let code = try call.params.requiredString("code")
-        let seconds = try call.params.timeoutSeconds(limits: configuration.limits)
+        let seconds = try RPCParams.timeoutSeconds(p.timeout, limits: configuration.limits)
         let output = OutputCollector(limitBytes: configuration.limits.maxOutputBytes)
         let outcome = try host.backend(namespace).runCode(
-            name, language: language, code: code, timeoutMilliseconds: UInt64(seconds * 1000), interruptFd: nil,
+            name, language: p.language, code: p.code, timeoutMilliseconds: UInt64(seconds * 1000), interruptFd: nil,
             stdout: { output.append(.stdout, $0) }, stderr: { output.append(.stderr, $0) })
         if !outcome.message.isEmpty { output.note(outcome.message) }
-        return ["status": outcome.status, "language": language, "output": output.lines()] as [String: Any]
+        return RPC.ReplRun.Result(status: outcome.status, language: p.language, output: output.outputLines())
     }
 
     static func format(_ seconds: Double) -> String {
@@ -90,6 +86,11 @@ final class OutputCollector: @unchecked Sendable {
         defer { lock.unlock() }
         flushPartials()
         entries.append(["stream": "stderr", "text": text])
+    }
+
+    /// The lines in the contract's shape.
+    func outputLines() -> [RPC.OutputLine] {
+        lines().map { RPC.OutputLine(stream: $0["stream"] ?? "stdout", text: $0["text"] ?? "") }
     }
 
     func lines() -> [[String: String]] {

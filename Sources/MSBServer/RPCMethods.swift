@@ -2,37 +2,48 @@ import Foundation
 import MSBClient
 import MSBCore
 
-/// A JSON-RPC method: runs on a worker thread, returns a JSONSerialization value.
-typealias RPCMethod = @Sendable (RPCDispatcher) -> (RPCCall) throws(MSBError) -> Any
+/// A JSON-RPC method: runs on a worker thread and returns the encoded response for the id.
+typealias RPCMethod = @Sendable (RPCDispatcher, RPCCall, RPCID) throws(MSBError) -> [UInt8]
 
 extension RPCDispatcher {
     /// The five methods of the SDK contract (docs/REMOTE.md) keep exactly their shapes;
     /// the rest are msb's extensions, used by the CLI's remote backend.
-    static let methods: [String: RPCMethod] = [
-        "sandbox.start": RPCDispatcher.start,
-        "sandbox.stop": RPCDispatcher.stop,
-        "sandbox.repl.run": RPCDispatcher.replRun,
-        "sandbox.command.run": RPCDispatcher.commandRun,
-        "sandbox.metrics.get": RPCDispatcher.metricsGet,
-        "sandbox.create": RPCDispatcher.create,
-        "sandbox.list": RPCDispatcher.list,
-        "sandbox.inspect": RPCDispatcher.inspect,
-        "sandbox.remove": RPCDispatcher.remove,
-        "image.list": RPCDispatcher.imageList,
-        "image.pull": RPCDispatcher.imagePull,
-        "image.build": RPCDispatcher.imageBuild,
-        "image.remove": RPCDispatcher.imageRemove,
-        "image.prune": RPCDispatcher.imagePrune,
-        "server.info": RPCDispatcher.serverInfo,
-    ]
+    static let methods: [String: RPCMethod] = Dictionary(uniqueKeysWithValues: [
+        method(RPC.Start.self) { $0.start },
+        method(RPC.Stop.self) { $0.stop },
+        method(RPC.ReplRun.self) { $0.replRun },
+        method(RPC.CommandRun.self) { $0.commandRun },
+        method(RPC.MetricsGet.self) { $0.metricsGet },
+        method(RPC.Create.self) { $0.create },
+        method(RPC.List.self) { $0.list },
+        method(RPC.Inspect.self) { $0.inspect },
+        method(RPC.Remove.self) { $0.remove },
+        method(RPC.ImageList.self) { $0.imageList },
+        method(RPC.ImagePull.self) { $0.imagePull },
+        method(RPC.ImageBuild.self) { $0.imageBuild },
+        method(RPC.ImageRemove.self) { $0.imageRemove },
+        method(RPC.ImagePrune.self) { $0.imagePrune },
+        method(RPC.ServerInfo.self) { $0.serverInfo },
+    ])
+
+    /// Binds a typed implementation: params decoded, result encoded in the response.
+    private static func method<M: RPCMethodType>(
+        _ type: M.Type, _ body: @escaping @Sendable (RPCDispatcher) -> (RPCCall, M.Params) throws(MSBError) -> M.Result
+    ) -> (String, RPCMethod) {
+        (M.name, { dispatcher, call, id throws(MSBError) in
+            let params = try call.params.decode(M.Params.self)
+            let result = try body(dispatcher)(call, params)
+            return RemoteWire.encoded(RPCResponse(id: id, result: result))
+        })
+    }
 
     // MARK: Lifecycle
 
     /// Creates the sandbox if it does not exist (unless `create: false`), boots it if it is
     /// not running; a running one is left as it is.
-    func start(_ call: RPCCall) throws(MSBError) -> Any {
-        let namespace = try call.namespace()
-        let name = try call.params.sandbox()
+    func start(_ call: RPCCall, _ p: RPC.Start.Params) throws(MSBError) -> String {
+        let namespace = try call.namespace(p.namespace)
+        let name = try RPCParams.sandbox(p.sandbox)
         let backend = try host.backend(namespace)
         let existing: SandboxInfo?
         do throws(MSBError) {
@@ -41,8 +52,8 @@ extension RPCDispatcher {
             existing = nil
         }
         guard let existing else {
-            guard try call.params.bool("create") ?? true else { throw MSBError.sandboxNotFound(name) }
-            let config = try sandboxConfig(name: name, call.params.object("config"))
+            guard p.create ?? true else { throw MSBError.sandboxNotFound(name) }
+            let config = try sandboxConfig(name: name, p.config)
             _ = try host.withCapacity(for: config, namespace: namespace) { () throws(MSBError) in try backend.create(config, start: true) }
             return "Sandbox \(name) started successfully"
         }
@@ -51,88 +62,83 @@ extension RPCDispatcher {
         return "Sandbox \(name) started successfully"
     }
 
-    func stop(_ call: RPCCall) throws(MSBError) -> Any {
-        let namespace = try call.namespace()
-        let name = try call.params.sandbox()
-        _ = try host.backend(namespace).stop(name, force: try call.params.bool("force") ?? false)
+    func stop(_ call: RPCCall, _ p: RPC.SandboxParams) throws(MSBError) -> String {
+        let namespace = try call.namespace(p.namespace)
+        let name = try RPCParams.sandbox(p.sandbox)
+        _ = try host.backend(namespace).stop(name, force: p.force ?? false)
         return "Sandbox \(name) stopped successfully"
     }
 
-    func create(_ call: RPCCall) throws(MSBError) -> Any {
-        let namespace = try call.namespace()
-        let config = try sandboxConfig(name: call.params.sandbox(), call.params.object("config"))
+    func create(_ call: RPCCall, _ p: RPC.Create.Params) throws(MSBError) -> RPC.SandboxResult {
+        let namespace = try call.namespace(p.namespace)
+        let config = try sandboxConfig(name: RPCParams.sandbox(p.sandbox), p.config)
         let backend = try host.backend(namespace)
         let info: SandboxInfo
-        if try call.params.bool("start") ?? true {
+        if p.start ?? true {
             info = try host.withCapacity(for: config, namespace: namespace) { () throws(MSBError) in try backend.create(config, start: true) }
         } else {
             info = try backend.create(config, start: false)
         }
-        return ["sandbox": RemoteWire.object(RemoteWire.Sandbox(info))]
+        return RPC.SandboxResult(info)
     }
 
-    func list(_ call: RPCCall) throws(MSBError) -> Any {
-        let sandboxes: [SandboxInfo]
-        if try call.params.string("namespace") == "*" {
+    func list(_ call: RPCCall, _ p: RPC.NamespaceParams) throws(MSBError) -> RPC.SandboxListResult {
+        if p.namespace == "*" {
             try call.requireAdmin("listing every namespace")
-            sandboxes = try host.allSandboxes()
-        } else {
-            sandboxes = try host.backend(call.namespace()).list()
+            return RPC.SandboxListResult(try host.allSandboxes())
         }
-        return ["sandboxes": sandboxes.map { RemoteWire.object(RemoteWire.Sandbox($0)) }]
+        return RPC.SandboxListResult(try host.backend(call.namespace(p.namespace)).list())
     }
 
-    func inspect(_ call: RPCCall) throws(MSBError) -> Any {
-        let info = try host.backend(call.namespace()).inspect(call.params.sandbox())
-        return ["sandbox": RemoteWire.object(RemoteWire.Sandbox(info))]
+    func inspect(_ call: RPCCall, _ p: RPC.SandboxParams) throws(MSBError) -> RPC.SandboxResult {
+        let namespace = try call.namespace(p.namespace)
+        return RPC.SandboxResult(try host.backend(namespace).inspect(RPCParams.sandbox(p.sandbox)))
     }
 
-    func remove(_ call: RPCCall) throws(MSBError) -> Any {
-        let namespace = try call.namespace()
-        let name = try call.params.sandbox()
-        try host.backend(namespace).remove(name, force: try call.params.bool("force") ?? false)
+    func remove(_ call: RPCCall, _ p: RPC.SandboxParams) throws(MSBError) -> String {
+        let namespace = try call.namespace(p.namespace)
+        let name = try RPCParams.sandbox(p.sandbox)
+        try host.backend(namespace).remove(name, force: p.force ?? false)
         return "Sandbox \(name) removed successfully"
     }
 
     // MARK: Metrics
 
-    func metricsGet(_ call: RPCCall) throws(MSBError) -> Any {
-        let detail = try call.params.bool("detail") ?? false
-        let name = try call.params.string("sandbox")
-        if let name { try InputParsing.validateName(name) }
+    func metricsGet(_ call: RPCCall, _ p: RPC.MetricsGet.Params) throws(MSBError) -> RPC.MetricsGet.Result {
+        let detail = p.detail ?? false
+        if let name = p.sandbox { try InputParsing.validateName(name) }
         let namespaces: [String]
-        if try call.params.string("namespace") == "*" {
+        if p.namespace == "*" {
             try call.requireAdmin("metrics of every namespace")
             namespaces = host.namespaces()
         } else {
-            namespaces = [try call.namespace()]
+            namespaces = [try call.namespace(p.namespace)]
         }
-        var entries: [Any] = []
+        var entries: [RemoteWire.Metrics] = []
         for namespace in namespaces {
             let backend = try host.backend(namespace)
             var names = [String]()
-            if let name { names = [name] } else { names = try backend.list().map(\.name) }
+            if let name = p.sandbox { names = [name] } else { names = try backend.list().map(\.name) }
             for sandbox in names {
                 do throws(MSBError) {
-                    entries.append(RemoteWire.object(RemoteWire.Metrics(try backend.metrics(sandbox), detail: detail)))
+                    entries.append(RemoteWire.Metrics(try backend.metrics(sandbox), detail: detail))
                 } catch where error.code == .notFound && namespaces.count > 1 {
                     continue  // `*` with a name: only the namespaces that have it
                 }
             }
         }
-        if let name, entries.isEmpty { throw MSBError.sandboxNotFound(name) }
-        return ["sandboxes": entries]
+        if let name = p.sandbox, entries.isEmpty { throw MSBError.sandboxNotFound(name) }
+        return RPC.MetricsGet.Result(sandboxes: entries)
     }
 
     // MARK: Server
 
-    func serverInfo(_ call: RPCCall) throws(MSBError) -> Any {
+    func serverInfo(_ call: RPCCall, _ p: RPC.NamespaceParams) throws(MSBError) -> RPC.ServerInfo.Result {
         let usage = try host.usage()
         let limits = configuration.limits
-        return [
-            "version": configuration.version, "dev": authority == nil, "namespace": call.claims.namespace,
-            "limits": ["sandboxes": limits.maxRunningSandboxes, "memory_mib": limits.maxTotalMemoryMiB, "cpus": limits.maxTotalCPUs],
-            "usage": ["sandboxes": usage.sandboxes, "memory_mib": usage.memoryMiB, "cpus": usage.cpus],
-        ] as [String: Any]
+        return RPC.ServerInfo.Result(
+            version: configuration.version, dev: authority == nil, namespace: call.claims.namespace,
+            limits: .init(sandboxes: limits.maxRunningSandboxes, memory_mib: limits.maxTotalMemoryMiB, cpus: limits.maxTotalCPUs),
+            usage: .init(sandboxes: usage.sandboxes, memory_mib: usage.memoryMiB, cpus: usage.cpus))
     }
 }

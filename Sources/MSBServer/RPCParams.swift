@@ -2,82 +2,76 @@ import Foundation
 import MSBClient
 import MSBCore
 
-/// Typed access to a request's `params`; every refusal names the parameter and what it
-/// must be, and becomes JSON-RPC error -32602.
+/// A request's `params`, decoded into the method's typed `Params`; every refusal names the
+/// parameter and what it must be, and becomes JSON-RPC error -32602.
 struct RPCParams {
     let raw: [String: Any]
 
-    private func invalid(_ key: String, _ what: String) -> MSBError {
+    static func invalid(_ key: String, _ what: String) -> MSBError {
         MSBError(.invalidArgument, "invalid params: '\(key)' must be \(what)")
     }
 
-    private func value(_ key: String) -> Any? {
-        guard let value = raw[key], !(value is NSNull) else { return nil }
-        return value
+    func decode<T: Decodable>(_ type: T.Type) throws(MSBError) -> T {
+        do {
+            let data = try JSONSerialization.data(withJSONObject: raw)
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw Self.explain(error)
+        } catch {
+            throw MSBError(.invalidArgument, "invalid params: \(error)")
+        }
     }
 
-    func string(_ key: String) throws(MSBError) -> String? {
-        guard let value = value(key) else { return nil }
-        guard let text = value as? String else { throw invalid(key, "a string") }
-        return text
+    /// A decoding failure in the words of the old hand-written checks.
+    private static func explain(_ error: DecodingError) -> MSBError {
+        func name(_ path: [any CodingKey]) -> String {
+            path.last { $0.intValue == nil }?.stringValue ?? "params"
+        }
+        switch error {
+        case .keyNotFound(let key, _):
+            return MSBError(.invalidArgument, "invalid params: '\(key.stringValue)' is required")
+        case .valueNotFound(_, let context):
+            return MSBError(.invalidArgument, "invalid params: '\(name(context.codingPath))' is required")
+        case .typeMismatch(let type, let context):
+            let key = name(context.codingPath)
+            // An element of a list that is not a string: the list is what was wrong.
+            if context.codingPath.last?.intValue != nil || type == [String].self || type == [Any].self {
+                return invalid(key, "a list of strings")
+            }
+            switch type {
+            case is String.Type: return invalid(key, "a string")
+            case is Bool.Type: return invalid(key, "true or false")
+            case is Double.Type, is Int.Type, is UInt64.Type: return invalid(key, "a number")
+            default: return invalid(key, "an object")
+            }
+        case .dataCorrupted(let context):
+            return invalid(name(context.codingPath), "valid")
+        @unknown default:
+            return MSBError(.invalidArgument, "invalid params")
+        }
     }
 
-    func requiredString(_ key: String) throws(MSBError) -> String {
-        guard let text = try string(key) else { throw MSBError(.invalidArgument, "invalid params: '\(key)' is required") }
-        return text
-    }
-
-    /// JSON booleans are NSNumbers too: JSONSerialization gives them the `char` type, numbers never.
-    static func isBool(_ number: NSNumber) -> Bool { String(cString: number.objCType) == "c" }
-
-    func bool(_ key: String) throws(MSBError) -> Bool? {
-        guard let value = value(key) else { return nil }
-        guard let number = value as? NSNumber, Self.isBool(number) else { throw invalid(key, "true or false") }
-        return number.boolValue
-    }
-
-    func number(_ key: String) throws(MSBError) -> Double? {
-        guard let value = value(key) else { return nil }
-        guard let number = value as? NSNumber, !Self.isBool(number), number.doubleValue.isFinite else { throw invalid(key, "a number") }
-        return number.doubleValue
-    }
-
-    /// A whole number (SDKs send `cpus` as an int, some as 1.0).
-    func integer(_ key: String, in range: ClosedRange<Int>) throws(MSBError) -> Int? {
-        guard let number = try number(key) else { return nil }
-        guard number.rounded() == number, number >= Double(range.lowerBound), number <= Double(range.upperBound) else {
+    /// A whole number in `range` (SDKs send `cpus` as an int, some as 1.0).
+    static func wholeNumber(_ value: Double?, _ key: String, in range: ClosedRange<Int>) throws(MSBError) -> Int? {
+        guard let value else { return nil }
+        guard value.isFinite, value.rounded() == value, value >= Double(range.lowerBound), value <= Double(range.upperBound) else {
             throw invalid(key, "a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
-        return Int(number)
-    }
-
-    func strings(_ key: String) throws(MSBError) -> [String]? {
-        guard let value = value(key) else { return nil }
-        guard let items = value as? [Any], let strings = items as? [String], strings.count == items.count else {
-            throw invalid(key, "a list of strings")
-        }
-        return strings
-    }
-
-    func object(_ key: String) throws(MSBError) -> RPCParams? {
-        guard let value = value(key) else { return nil }
-        guard let object = value as? [String: Any] else { throw invalid(key, "an object") }
-        return RPCParams(raw: object)
+        return Int(value)
     }
 
     /// `timeout` in seconds, bounded by the server's limit; the default when absent.
-    func timeoutSeconds(_ key: String = "timeout", limits: ServerLimits) throws(MSBError) -> Double {
-        guard let seconds = try number(key) else { return limits.defaultExecTimeoutSeconds }
-        guard seconds > 0 else { throw invalid(key, "a positive number of seconds") }
+    static func timeoutSeconds(_ seconds: Double?, limits: ServerLimits) throws(MSBError) -> Double {
+        guard let seconds else { return limits.defaultExecTimeoutSeconds }
+        guard seconds.isFinite, seconds > 0 else { throw invalid("timeout", "a positive number of seconds") }
         guard seconds <= limits.maxExecTimeoutSeconds else {
             throw MSBError(.invalidArgument, "invalid params: 'timeout' \(seconds)s is over this server's limit of \(Int(limits.maxExecTimeoutSeconds))s")
         }
         return seconds
     }
 
-    /// The sandbox name, validated.
-    func sandbox() throws(MSBError) -> String {
-        let name = try requiredString("sandbox")
+    /// A sandbox name, validated.
+    static func sandbox(_ name: String) throws(MSBError) -> String {
         try InputParsing.validateName(name)
         return name
     }

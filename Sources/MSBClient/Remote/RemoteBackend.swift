@@ -37,68 +37,59 @@ package final class RemoteBackend: SupervisorStreamBackend {
     // MARK: JSON-RPC
 
     /// Calls `method` in the endpoint's namespace and returns its `result`.
-    @discardableResult
-    package func call(_ method: String, _ params: [String: Any] = [:]) throws(MSBError) -> Any {
-        var params = params
-        params["namespace"] = params["namespace"] ?? endpoint.namespace
-        let request: [String: Any] = ["jsonrpc": "2.0", "method": method, "params": params, "id": UUID().uuidString]
-        let body: Data
-        do { body = try JSONSerialization.data(withJSONObject: request) } catch {
-            throw MSBError(.internalError, "cannot encode the request for \(method)")
-        }
-        let response = try Self.request(endpoint, .POST, path: RemoteWire.rpcPath, body: Array(body))
-        guard let object = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any] else {
+    /// Calls a method and returns its typed result; a JSON-RPC error is thrown as the very
+    /// MSBError the server had.
+    package func call<M: RPCMethodType>(_ method: M.Type, _ params: M.Params) throws(MSBError) -> M.Result {
+        let request = RPCRequest(method: M.name, params: params, id: .string(UUID().uuidString))
+        let response = try Self.request(endpoint, .POST, path: RemoteWire.rpcPath, body: RemoteWire.encoded(request))
+        guard let decoded = try? JSONDecoder.msb.decode(RPCResponse<M.Result>.self, from: Data(response.body)) else {
+            if let failed = try? JSONDecoder.msb.decode(RPCResponse<String>.self, from: Data(response.body)), let error = failed.error {
+                throw error.error
+            }
             let text = String(decoding: response.body.prefix(200), as: UTF8.self)
-            throw MSBError(.agentFailure, "msb server at \(endpoint.url) answered HTTP \(response.status) without JSON: \(text)",
+            throw MSBError(.agentFailure, "msb server at \(endpoint.url) answered HTTP \(response.status) without a valid answer: \(text)",
                            hint: "is \(endpoint.url) an msb server?")
         }
-        if let error = object["error"] as? [String: Any] { throw RemoteWire.error(from: error) }
-        guard response.status == 200, let result = object["result"] else {
+        if let error = decoded.error { throw error.error }
+        guard response.status == 200, let result = decoded.result else {
             throw MSBError(.agentFailure, "msb server at \(endpoint.url) answered HTTP \(response.status) without a result")
         }
         return result
     }
 
-    private func sandbox(from result: Any) throws(MSBError) -> SandboxInfo {
-        guard let object = (result as? [String: Any])?["sandbox"] else {
-            throw MSBError(.internalError, "the server's answer has no sandbox")
-        }
-        return try RemoteWire.decode(RemoteWire.Sandbox.self, from: object).info
+    private var namespace: String { endpoint.namespace }
+
+    private func sandboxParams(_ name: String, force: Bool? = nil) -> RPC.SandboxParams {
+        RPC.SandboxParams(sandbox: name, namespace: namespace, force: force)
     }
 
     // MARK: Lifecycle
 
     package func create(_ config: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo {
-        var wire: [String: Any] = ["image": config.image, "memory": config.memoryMiB, "cpus": config.cpus,
-                                   "envs": config.environment, "workdir": config.workingDirectory,
-                                   "accelerator": config.accelerator.rawValue]
-        if let user = config.user { wire["user"] = user }
-        if let max = config.maxDurationMilliseconds { wire["max_duration_ms"] = max }
-        return try sandbox(from: call("sandbox.create", ["sandbox": config.name, "config": wire, "start": start]))
+        try call(RPC.Create.self, .init(sandbox: config.name, namespace: namespace, config: RPC.SandboxConfigParams(config), start: start))
+            .sandbox.info
     }
 
     package func start(_ name: String) throws(MSBError) -> SandboxInfo {
-        try call("sandbox.start", ["sandbox": name, "create": false])
+        _ = try call(RPC.Start.self, .init(sandbox: name, namespace: namespace, create: false))
         return try inspect(name)
     }
 
     package func stop(_ name: String, force: Bool) throws(MSBError) -> SandboxInfo {
-        try call("sandbox.stop", ["sandbox": name, "force": force])
+        _ = try call(RPC.Stop.self, sandboxParams(name, force: force))
         return try inspect(name)
     }
 
     package func remove(_ name: String, force: Bool) throws(MSBError) {
-        try call("sandbox.remove", ["sandbox": name, "force": force])
+        _ = try call(RPC.Remove.self, sandboxParams(name, force: force))
     }
 
     package func list() throws(MSBError) -> [SandboxInfo] {
-        let result = try call("sandbox.list")
-        guard let items = (result as? [String: Any])?["sandboxes"] else { throw MSBError(.internalError, "the server's answer has no sandboxes") }
-        return try RemoteWire.decode([RemoteWire.Sandbox].self, from: items).map(\.info)
+        try call(RPC.List.self, .init(namespace: namespace)).sandboxes.map(\.info)
     }
 
     package func inspect(_ name: String) throws(MSBError) -> SandboxInfo {
-        try sandbox(from: call("sandbox.inspect", ["sandbox": name]))
+        try call(RPC.Inspect.self, sandboxParams(name)).sandbox.info
     }
 
     // MARK: Streams
@@ -116,9 +107,8 @@ package final class RemoteBackend: SupervisorStreamBackend {
                 throw MSBError(.agentFailure, "cannot reach msb server at \(endpoint.url): \(reason)",
                                hint: "check that 'msb server start' runs there, and --server / MSB_SERVER_URL")
             case .refused(let status, let body):
-                if let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-                   let error = object["error"] as? [String: Any] {
-                    throw RemoteWire.error(from: error)
+                if let refusal = try? JSONDecoder.msb.decode(RPCResponse<String>.self, from: Data(body)), let error = refusal.error {
+                    throw error.error
                 }
                 throw MSBError(.agentFailure, "msb server at \(endpoint.url) refused the connection to \(name) (HTTP \(status))")
             }
@@ -126,44 +116,34 @@ package final class RemoteBackend: SupervisorStreamBackend {
     }
 
     package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
-        let result = try call("sandbox.metrics.get", ["sandbox": name, "detail": true])
-        guard let first = ((result as? [String: Any])?["sandboxes"] as? [Any])?.first else {
+        guard let first = try call(RPC.MetricsGet.self, .init(sandbox: name, namespace: namespace, detail: true)).sandboxes.first else {
             throw MSBError.sandboxNotFound(name)
         }
-        return try RemoteWire.decode(RemoteWire.Metrics.self, from: first).metrics
+        return first.metrics
     }
 
     // MARK: Images
 
     package func listImages() throws(MSBError) -> [ImageInfo] {
-        let result = try call("image.list")
-        guard let items = (result as? [String: Any])?["images"] else { throw MSBError(.internalError, "the server's answer has no images") }
-        return try RemoteWire.decode([ImageInfo].self, from: items)
-    }
-
-    private func image(from result: Any) throws(MSBError) -> ImageInfo {
-        guard let object = (result as? [String: Any])?["image"] else { throw MSBError(.internalError, "the server's answer has no image") }
-        return try RemoteWire.decode(ImageInfo.self, from: object)
+        try call(RPC.ImageList.self, .init(namespace: namespace)).images
     }
 
     package func pullImage(_ reference: String, insecure: Bool, credentials: String?,
                            progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {
-        var params: [String: Any] = ["reference": reference, "insecure": insecure]
-        if let credentials { params["credentials"] = credentials }
         progress("pulling \(reference) on \(endpoint.url)")
-        return try image(from: call("image.pull", params))
+        return try call(RPC.ImagePull.self, .init(reference: reference, namespace: namespace, insecure: insecure, credentials: credentials)).image
     }
 
     package func buildImage(_ name: String, force: Bool, progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {
         progress("building \(name) on \(endpoint.url)")
-        return try image(from: call("image.build", ["name": name, "force": force]))
+        return try call(RPC.ImageBuild.self, .init(name: name, force: force)).image
     }
 
     package func removeImage(_ name: String, force: Bool) throws(MSBError) {
-        try call("image.remove", ["name": name, "force": force])
+        _ = try call(RPC.ImageRemove.self, .init(name: name, force: force))
     }
 
     package func pruneImages() throws(MSBError) -> Int {
-        (try call("image.prune") as? [String: Any])?["removed"] as? Int ?? 0
+        try call(RPC.ImagePrune.self, .init(namespace: namespace)).removed
     }
 }

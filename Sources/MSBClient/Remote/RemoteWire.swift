@@ -25,26 +25,11 @@ package enum RemoteWire {
         package static let internalError = -32603
     }
 
-    /// The error object of a JSON-RPC response: `data.kind` and `data.hint` rebuild the MSBError.
-    /// `rpcCode` overrides the code for envelope errors (parse, invalid request, unknown method).
-    package static func errorObject(_ error: MSBError, rpcCode override: Int? = nil) -> [String: Any] {
-        var data: [String: Any] = ["kind": error.code.description]
-        if let hint = error.hint { data["hint"] = hint }
-        return ["code": override ?? error.code.edges.rpcCode, "message": error.description, "data": data]
-    }
-
-    package static func error(from object: [String: Any]) -> MSBError {
-        let message = object["message"] as? String ?? "the server returned an error without a message"
-        let data = object["data"] as? [String: Any]
-        let code = (data?["kind"] as? String).flatMap(MSBError.Code.init(named:)) ?? .internalError
-        return MSBError(code, message, hint: data?["hint"] as? String)
-    }
-
     // MARK: Sandboxes
 
     /// One sandbox, as `sandbox.list`/`sandbox.inspect` return it and `msb ls --format json` prints it
     /// (one shape, so a remote `ls` prints what a local one does).
-    package struct Sandbox: Codable, Equatable {
+    package struct Sandbox: Codable, Equatable, Sendable {
         package var name: String
         package var namespace: String
         package var image: String
@@ -95,7 +80,7 @@ package enum RemoteWire {
     /// One sandbox's metrics: the SDK contract's keys (`sandbox.metrics.get`), plus with
     /// `detail` what `msb metrics --format json` shows besides. Absent figures are explicit
     /// nulls, as the SDKs expect.
-    package struct Metrics: Codable, Equatable {
+    package struct Metrics: Codable, Equatable, Sendable {
         package var name: String
         package var namespace: String
         package var running: Bool
@@ -164,21 +149,5 @@ package enum RemoteWire {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.date(from: text)
-    }
-
-    /// A Codable value as a JSON object (for embedding in a JSONSerialization result).
-    package static func object<T: Encodable>(_ value: T) -> Any {
-        guard let data = try? JSONEncoder.msb.encode(value),
-              let object = try? JSONSerialization.jsonObject(with: data) else { return NSNull() }
-        return object
-    }
-
-    package static func decode<T: Decodable>(_ type: T.Type, from object: Any) throws(MSBError) -> T {
-        do {
-            let data = try JSONSerialization.data(withJSONObject: object)
-            return try JSONDecoder.msb.decode(type, from: data)
-        } catch {
-            throw MSBError(.internalError, "the server sent a malformed \(T.self)", cause: SendableErrorDescription("\(error)"))
-        }
     }
 }

@@ -140,7 +140,7 @@ struct CopyCommand: Subcommand {
 }
 
 /// Collects a command's stderr for an error message (bounded).
-final class ErrorText: @unchecked Sendable {
+final class ErrorText {
     private var bytes: [UInt8] = []
     func append(_ chunk: [UInt8]) { if bytes.count < 4096 { bytes += chunk.prefix(4096 - bytes.count) } }
     var text: String { String(decoding: bytes, as: UTF8.self) }
