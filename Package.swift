@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),
         .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore", "MSBOS", "MSBClient", "MSBProtocol"]),
         .testTarget(name: "MSBImagesTests", dependencies: ["MSBImages", "MSBCore"]),
-        .testTarget(name: "MSBSupervisorTests", dependencies: ["MSBSupervisor", "MSBClient", "MSBVMM", "MSBCore", "MSBOS", "MSBProtocol"]),
+        .testTarget(name: "MSBSupervisorTests", dependencies: ["MSBSupervisor", "MSBClient", "MSBServer", "MSBVMM", "MSBCore", "MSBOS", "MSBProtocol"]),
         .testTarget(name: "MSBCommandsTests", dependencies: ["MSBCommands", "MSBClient", "MSBCore", "MSBProtocol"]),
         .testTarget(name: "MSBServerTests", dependencies: ["MSBServer"]),
         .testTarget(name: "IntegrationTests", dependencies: ["MSBCore"], exclude: ["Fixtures"]),

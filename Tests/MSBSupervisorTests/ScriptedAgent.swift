@@ -40,6 +40,8 @@ final class ScriptedAgent: @unchecked Sendable {
     /// Closes the channel: the supervisor sees EOF, as when QEMU exits.
     func closeChannel() {
         lock.withLock {
+            // Once only: a second close could hit a descriptor another test has since opened.
+            guard running else { return }
             running = false
             close(fd)
         }

@@ -13,15 +13,20 @@ final class SupervisorFixture: @unchecked Sendable {
     static let fastTiming = Supervisor.Timing(agentSilenceSeconds: 1, gracefulStopSeconds: 1, channelClosedExitSeconds: 0.5)
 
     let home: String
+    /// The state directory of `home` itself (a server's root when `namespace` is given).
+    let rootPaths: MSBPaths
+    /// Where the sandbox lives: `home`, or its namespace's directory under it.
     let paths: MSBPaths
     let agent: ScriptedAgent
     let vm = Box<FakeVirtualMachine?>(nil)
     private let exitCode = Box<Int32?>(nil)
 
-    init(timing: Supervisor.Timing = fastTiming, configure: (ScriptedAgent) -> Void = { _ in }) throws {
+    init(timing: Supervisor.Timing = fastTiming, namespace: String? = nil, configure: (ScriptedAgent) -> Void = { _ in }) throws {
         var template = Array("/tmp/msbt.XXXXXX".utf8CString)
         home = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-        paths = MSBPaths(environment: ["MSB_HOME": home, "MSB_ARTIFACTS": home + "/guest", "HOME": home])
+        let root = MSBPaths(environment: ["MSB_HOME": home, "MSB_ARTIFACTS": home + "/guest", "HOME": home])
+        rootPaths = root
+        paths = namespace.map { root.namespaced($0) } ?? root
         try FileManager.default.createDirectory(atPath: paths.artifacts, withIntermediateDirectories: true)
         for file in ["vmlinux", "initramfs.cpio"] {
             FileManager.default.createFile(atPath: paths.artifacts + "/" + file, contents: Data())
