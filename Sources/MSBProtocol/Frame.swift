@@ -6,6 +6,11 @@ package enum Frame {
     /// Largest chunk of stdin/stdout/stderr put into one frame.
     package static let maxChunkBytes = 64 * 1024
 
+    /// `bytes` cut into pieces of at most `maxChunkBytes`, one per stdin/stdout frame.
+    package static func chunks(_ bytes: [UInt8]) -> [[UInt8]] {
+        stride(from: 0, to: bytes.count, by: maxChunkBytes).map { Array(bytes[$0..<min($0 + maxChunkBytes, bytes.count)]) }
+    }
+
     package static func encode(_ envelope: Envelope) -> [UInt8] {
         var w = WireWriter(capacity: 64)
         w.u32(0)  // patched below

@@ -33,7 +33,7 @@ extension Supervisor {
     func dropClient(_ client: SupervisorClient) {
         // Its processes can no longer be reported to anyone: end them.
         for globalId in client.requests.values {
-            agent?.send(Envelope(id: globalId, .signal(SIGKILL)))
+            agent?.signal(globalId, SIGKILL)
             routes[globalId] = nil
         }
         clients[client.peer.fd] = nil
@@ -63,17 +63,17 @@ extension Supervisor {
             let globalId = allocateRequestId()
             client.requests[localId] = globalId
             routes[globalId] = (client.peer.fd, localId)
-            agent?.send(Envelope(id: globalId, .exec(request)))
+            agent?.exec(globalId, request)
         case .signal(let signo) where client.requests[localId] == nil:
             // An interrupt for a running REPL evaluation.
             if let interpreter = interpreters.interpreters.values.first(where: {
                 $0.current?.client == client.peer.fd && $0.current?.localId == localId
             }) {
-                agent?.send(Envelope(id: interpreter.execId, .signal(signo)))
+                agent?.signal(interpreter.execId, signo)
             }
         case .stdin, .stdinClose, .signal, .resize:
             guard let globalId = client.requests[localId] else { return }
-            agent?.send(Envelope(id: globalId, envelope.message))
+            agent?.relay(globalId, envelope.message)
         case .replRun(let language, let code):
             submitREPL(language: language, code: code, client: client, localId: localId)
         case .detach:
@@ -89,7 +89,7 @@ extension Supervisor {
             let globalId = allocateRequestId()
             client.requests[localId] = globalId
             routes[globalId] = (client.peer.fd, localId)
-            agent?.send(Envelope(id: globalId, .statsRequest))
+            agent?.requestStats(globalId)
         case .stopSandbox(let force):
             beginStop(reason: force ? "stopped: killed by user" : "stopped by user", force: force, waiter: client.peer.fd)
         default:

@@ -14,9 +14,9 @@ extension Supervisor {
         let interpreter = interpreters.submit(language: language, code: code, client: client.peer.fd, localId: localId) {
             argv, environment in
             let id = allocateRequestId()
-            agent?.send(Envelope(id: id, .exec(ExecRequest(
+            agent?.exec(id, ExecRequest(
                 argv: argv, environment: defaultEnvironment + environment,
-                workingDirectory: defaultWorkingDirectory, attachStdin: true, user: defaultUser))))
+                workingDirectory: defaultWorkingDirectory, attachStdin: true, user: defaultUser))
             return id
         }
         guard let interpreter else {
@@ -29,12 +29,7 @@ extension Supervisor {
 
     private func dispatch(_ interpreter: InterpreterPool.Interpreter) {
         guard let input = interpreters.nextInput(interpreter) else { return }
-        var offset = 0
-        while offset < input.count {
-            let end = min(offset + Frame.maxChunkBytes, input.count)
-            agent?.send(Envelope(id: interpreter.execId, .stdin(Array(input[offset..<end]))))
-            offset = end
-        }
+        agent?.stdin(interpreter.execId, input)
     }
 
     func handleInterpreter(_ interpreter: InterpreterPool.Interpreter, _ message: Message) {

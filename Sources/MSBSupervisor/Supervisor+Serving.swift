@@ -129,11 +129,11 @@ extension Supervisor {
             guard let client = clients[route.client] else { continue }
             client.requests[route.localId] = nil
             client.peer.send(Envelope(id: route.localId, .execFailed(ExecFailure(kind: .failed, message: reason))))
-            agent?.send(Envelope(id: globalId, .signal(SIGKILL)))
+            agent?.signal(globalId, SIGKILL)
         }
         routes.removeAll()
         for interpreter in Array(interpreters.interpreters.values) {
-            agent?.send(Envelope(id: interpreter.execId, .signal(SIGKILL)))
+            agent?.signal(interpreter.execId, SIGKILL)
             endInterpreter(interpreter, reason)
         }
     }
@@ -146,7 +146,7 @@ extension Supervisor {
         if stop == nil {
             stop = StopRequest(reason: reason, deadline: MonotonicClock.now() + timing.gracefulStopSeconds)
             _ = try? store.update(name) { $0.status = .stopping }
-            agent?.send(Envelope(id: 0, .shutdown))
+            agent?.shutdown()
         }
         if let waiter { stop?.waiters.append(waiter) }
         if force {

@@ -40,7 +40,7 @@ package final class Supervisor {
     private var readyFd: Int32
 
     var vm: (any VirtualMachineInstance)?
-    var agent: BufferedPeer?
+    var agent: AgentChannel?
     var listenFd: Int32 = -1
     var signals: SignalPipe?
     var clients: [Int32: SupervisorClient] = [:]
@@ -136,7 +136,7 @@ package final class Supervisor {
         try vm.start()
         try store.update(name) { $0.vmm = vm.process }
         let agentFd = try vm.dialAgent(timeoutSeconds: 10)
-        let agent = BufferedPeer(fd: agentFd)
+        let agent = AgentChannel(fd: agentFd)
         self.agent = agent
         try handshake(agent, vm: vm)
         do { listenFd = try UnixSocket.listen(path: paths.controlSocket(name)) } catch {
@@ -156,7 +156,7 @@ package final class Supervisor {
     }
 
     /// Bytes sent before the guest opens its port are dropped, so hello is repeated until answered.
-    private func handshake(_ agent: BufferedPeer, vm: any VirtualMachineInstance) throws(MSBError) {
+    private func handshake(_ agent: AgentChannel, vm: any VirtualMachineInstance) throws(MSBError) {
         let deadline = MonotonicClock.now() + SupervisorTimeouts.bootSeconds
         var lastHello = 0.0
         while true {
@@ -167,7 +167,7 @@ package final class Supervisor {
                 throw MSBError(.timeout, "the guest agent did not answer within \(Int(SupervisorTimeouts.bootSeconds))s\(consoleTail())")
             }
             if MonotonicClock.now() - lastHello > 0.05 {
-                agent.send(Envelope(id: 0, .hello(Hello(software: "msb-supervisor"))))
+                agent.hello()
                 guard agent.flush() else { throw MSBError(.agentFailure, "the guest channel closed while booting") }
                 lastHello = MonotonicClock.now()
             }

@@ -80,3 +80,13 @@ import Testing
         #expect(try decoder.next()?.id == 9)
     }
 }
+
+@Suite struct FrameChunkTests {
+    @Test func chunksCoverTheBytesInOrderAndNeverExceedTheLimit() {
+        let bytes = (0..<(2 * Frame.maxChunkBytes + 5)).map { UInt8(truncatingIfNeeded: $0) }
+        let chunks = Frame.chunks(bytes)
+        #expect(chunks.map(\.count) == [Frame.maxChunkBytes, Frame.maxChunkBytes, 5])
+        #expect(chunks.flatMap { $0 } == bytes)
+        #expect(Frame.chunks([]).isEmpty)
+    }
+}

@@ -38,12 +38,7 @@ package final class ExecSession {
     private func send(_ message: Message) { connection.send(message, id: Self.requestId) }
 
     package func writeStdin(_ bytes: [UInt8]) {
-        var offset = 0
-        while offset < bytes.count {
-            let end = min(offset + Frame.maxChunkBytes, bytes.count)
-            send(.stdin(Array(bytes[offset..<end])))
-            offset = end
-        }
+        for chunk in Frame.chunks(bytes) { send(.stdin(chunk)) }
     }
 
     package func closeStdin() { send(.stdinClose) }
