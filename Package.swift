@@ -45,6 +45,7 @@ let package = Package(
         .target(
             name: "MSBHTTP",
             dependencies: [
+                "MSBOS",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

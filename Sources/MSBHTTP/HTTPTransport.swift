@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Glibc
+import MSBOS
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -64,7 +65,7 @@ package enum HTTPTransport {
         if let ssl = error as? NIOSSLError { return "TLS failed: \(ssl)" }
         if let client = error as? HTTPClientError {
             switch client {
-            case .deadlineExceeded, .readTimeout, .writeTimeout: return "no answer within \(seconds(timeoutSeconds))s"
+            case .deadlineExceeded, .readTimeout, .writeTimeout: return "no answer within \(secondsText(timeoutSeconds))s"
             case .connectTimeout: return "connection timed out"
             case .remoteConnectionClosed: return "the connection closed before a response"
             default: return "\(client)"
@@ -72,9 +73,5 @@ package enum HTTPTransport {
         }
         if error is ResponseAccumulator.ResponseTooBigError { return "the response is too large" }
         return "\(error)"
-    }
-
-    static func seconds(_ value: Double) -> String {
-        value.rounded() == value ? String(Int(value)) : String(value)
     }
 }

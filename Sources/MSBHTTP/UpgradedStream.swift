@@ -1,4 +1,5 @@
 import Glibc
+import MSBOS
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -58,7 +59,7 @@ package enum UpgradedStream {
         }
         connected.whenFailure { outcome.fail($0) }
         let timeout = loop.scheduleTask(in: .milliseconds(Int64(timeoutSeconds * 1000))) {
-            outcome.fail(HTTPTransport.Failure(reason: "no answer within \(HTTPTransport.seconds(timeoutSeconds))s"))
+            outcome.fail(HTTPTransport.Failure(reason: "no answer within \(secondsText(timeoutSeconds))s"))
         }
         do {
             try outcome.futureResult.wait()

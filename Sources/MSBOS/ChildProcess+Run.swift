@@ -101,3 +101,8 @@ package enum MonotonicClock {
         return Int32(max(0, min(remaining + 1, 86_400_000)))
     }
 }
+
+/// Seconds as people write them in messages: `30` for whole numbers, `0.5` otherwise.
+package func secondsText(_ value: Double) -> String {
+    value.rounded() == value && abs(value) < 1e15 ? String(Int(value)) : String(value)
+}

@@ -1,6 +1,7 @@
 import Foundation
 import MSBClient
 import MSBCore
+import MSBOS
 import MSBProtocol
 
 extension RPCDispatcher {
@@ -24,7 +25,7 @@ extension RPCDispatcher {
             name, parameters, io: ExecIO(stdinFd: nil, stdout: { output.append(.stdout, $0) }, stderr: { output.append(.stderr, $0) }))
         switch outcome {
         case .failed(let failure): output.note(failure.message)
-        case .exited(let status) where status.timedOut: output.note("msb: command timed out after \(Self.format(seconds))s")
+        case .exited(let status) where status.timedOut: output.note("msb: command timed out after \(secondsText(seconds))s")
         default: break
         }
         return RPC.CommandRun.Result(command: p.command, args: args, exitCode: Int(outcome.exitCode), output: output.outputLines())
@@ -44,10 +45,6 @@ extension RPCDispatcher {
             stdout: { output.append(.stdout, $0) }, stderr: { output.append(.stderr, $0) })
         if !outcome.message.isEmpty { output.note(outcome.message) }
         return RPC.ReplRun.Result(status: outcome.status, language: p.language, output: output.outputLines())
-    }
-
-    static func format(_ seconds: Double) -> String {
-        seconds.rounded() == seconds ? String(Int(seconds)) : String(seconds)
     }
 }
 

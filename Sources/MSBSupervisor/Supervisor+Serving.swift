@@ -118,7 +118,7 @@ extension Supervisor {
     /// The agent sent nothing, not even its heartbeat, for too long: whatever waits on it
     /// is released with the reason, and new requests are refused until it speaks again.
     private func agentStoppedAnswering() {
-        agentSilence = "the guest agent stopped answering (no heartbeat for \(Self.seconds(timing.agentSilenceSeconds))s)"
+        agentSilence = "the guest agent stopped answering (no heartbeat for \(secondsText(timing.agentSilenceSeconds))s)"
         failPendingRequests(agentSilence ?? "")
     }
 
@@ -136,10 +136,6 @@ extension Supervisor {
             agent?.signal(interpreter.execId, SIGKILL)
             endInterpreter(interpreter, reason)
         }
-    }
-
-    static func seconds(_ value: Double) -> String {
-        value.rounded() == value ? String(Int(value)) : String(value)
     }
 
     func beginStop(reason: String, force: Bool, waiter: Int32? = nil) {

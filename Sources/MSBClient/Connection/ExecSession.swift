@@ -59,8 +59,8 @@ package final class ExecSession {
                 signal(SIGKILL)
                 _ = try? connection.next(until: MonotonicClock.now())  // flush the kill, best effort
                 throw MSBError(.timeout, "the sandbox did not report the end of the command within "
-                               + "\(SupervisorConnection.seconds(Self.reportGraceSeconds))s of its "
-                               + "\(SupervisorConnection.seconds(Double(timeoutMilliseconds) / 1000))s timeout",
+                               + "\(secondsText(Self.reportGraceSeconds))s of its "
+                               + "\(secondsText(Double(timeoutMilliseconds) / 1000))s timeout",
                                hint: "the guest may be overloaded or not answering; run 'msb ls' to check the sandbox")
             case .message(let envelope):
                 guard envelope.id == Self.requestId else { continue }

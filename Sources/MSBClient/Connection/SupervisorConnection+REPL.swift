@@ -53,7 +53,7 @@ extension SupervisorConnection {
                 let now = MonotonicClock.now()
                 if killedAt != nil {
                     throw MSBError(.timeout, "the sandbox did not end the evaluation within "
-                                   + "\(Self.seconds(Self.replReportGraceSeconds))s of killing its interpreter",
+                                   + "\(secondsText(Self.replReportGraceSeconds))s of killing its interpreter",
                                    hint: "the guest may be overloaded or not answering; run 'msb ls' to check the sandbox")
                 } else if interruptedAt != nil {
                     // The code ignored SIGINT: end the interpreter (it restarts on the next run).

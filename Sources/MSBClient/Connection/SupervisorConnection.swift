@@ -106,7 +106,7 @@ package final class SupervisorConnection {
         if let sent = pingSentAt {
             guard now < sent + liveness.answerWithinSeconds else {
                 throw MSBError(.timeout, "the sandbox supervisor stopped answering (no reply to a liveness check within "
-                               + "\(Self.seconds(liveness.answerWithinSeconds))s)",
+                               + "\(secondsText(liveness.answerWithinSeconds))s)",
                                hint: "the host may be overloaded; run 'msb ls' to see the sandbox's state")
             }
         } else if now >= lastHeard + liveness.pingAfterSeconds {
@@ -117,10 +117,6 @@ package final class SupervisorConnection {
 
     private func lost() -> MSBError {
         MSBError(.agentFailure, lostMessage, hint: "the sandbox may have stopped; run 'msb ls' to check")
-    }
-
-    static func seconds(_ value: Double) -> String {
-        value.rounded() == value ? String(Int(value)) : String(value)
     }
 
     // MARK: Requests
@@ -143,7 +139,7 @@ package final class SupervisorConnection {
                 default: continue
                 }
             case .deadlinePassed:
-                throw MSBError(.timeout, "the sandbox did not report its resource use within \(Self.seconds(timeoutSeconds))s")
+                throw MSBError(.timeout, "the sandbox did not report its resource use within \(secondsText(timeoutSeconds))s")
             case .readable: continue
             }
         }
@@ -159,7 +155,7 @@ package final class SupervisorConnection {
                 switch try next(until: deadline) {
                 case .message(let envelope): if case .stopped = envelope.message { return }
                 case .deadlinePassed:
-                    throw MSBError(.timeout, "the sandbox did not stop within \(Self.seconds(timeoutSeconds))s")
+                    throw MSBError(.timeout, "the sandbox did not stop within \(secondsText(timeoutSeconds))s")
                 case .readable: continue
                 }
             }
