@@ -57,7 +57,7 @@ package final class ExecSession {
                 return .readable(fd)
             case .deadlinePassed:
                 signal(SIGKILL)
-                _ = try? connection.next(until: MonotonicClock.now())  // flush the kill, best effort
+                connection.flush()
                 throw MSBError(.timeout, "the sandbox did not report the end of the command within "
                                + "\(secondsText(Self.reportGraceSeconds))s of its "
                                + "\(secondsText(Double(timeoutMilliseconds) / 1000))s timeout",
@@ -105,7 +105,9 @@ package final class ExecSession {
                 writeStdin(forward)
                 if detaching {
                     detach()
-                    _ = try? connection.next(until: MonotonicClock.now())  // flush, best effort
+                    // The detach must reach the supervisor before our connection closes, or
+                    // it takes the process for orphaned and kills it.
+                    connection.flush()
                     return .detached
                 }
             case .readable(let fd):

@@ -62,6 +62,17 @@ package final class SupervisorConnection {
     /// Bytes queued that the supervisor has not taken yet.
     package var pendingOutputBytes: Int { outbound.pendingBytes }
 
+    /// Writes everything queued before the caller goes away (a detach, a last signal),
+    /// waiting at most `timeoutSeconds` for the supervisor to take it.
+    package func flush(timeoutSeconds: Double = 2) {
+        let deadline = MonotonicClock.now() + timeoutSeconds
+        while outbound.pendingBytes > 0 && outbound.flush(to: fd) && outbound.pendingBytes > 0 {
+            guard MonotonicClock.now() < deadline else { return }
+            var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&p, 1, MonotonicClock.milliseconds(until: deadline))
+        }
+    }
+
     /// Writes what is queued and waits for the next message, a watched descriptor or `deadline`
     /// (monotonic seconds; nil waits as long as the supervisor is alive).
     package func next(until deadline: Double?, watching watched: [Int32] = []) throws(MSBError) -> Event {
