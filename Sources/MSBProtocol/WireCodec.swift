@@ -82,7 +82,6 @@ package enum ProtocolError: Error, Equatable, CustomStringConvertible {
     case malformed(String)
     case frameTooLarge(Int)
     case unknownMessageType(UInt8)
-    case closed
 
     package var description: String {
         switch self {
@@ -90,7 +89,6 @@ package enum ProtocolError: Error, Equatable, CustomStringConvertible {
         case .malformed(let why): return "malformed message: \(why)"
         case .frameTooLarge(let size): return "frame of \(size) bytes exceeds the \(Frame.maxPayloadBytes)-byte limit"
         case .unknownMessageType(let type): return "unknown message type \(type)"
-        case .closed: return "connection closed"
         }
     }
 }
