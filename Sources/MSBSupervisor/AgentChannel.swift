@@ -36,5 +36,7 @@ final class AgentChannel {
     /// The whole frames that arrived; nil when QEMU closed the channel or the guest sent
     /// something that is not the protocol.
     func receive() -> [Envelope]? { peer.receive() }
+    /// Why the guest was cut off, when it broke the protocol.
+    var protocolViolation: String? { peer.protocolViolation }
     func close() { peer.close() }
 }

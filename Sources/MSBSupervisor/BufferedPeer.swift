@@ -37,18 +37,22 @@ final class BufferedPeer {
         }
     }
 
+    /// Why the peer was cut off, when it sent something that is not the protocol.
+    private(set) var protocolViolation: String?
+
     /// Reads what is available and returns the whole frames; nil when the peer closed
-    /// the connection or sent something that is not the protocol.
+    /// the connection or sent something that is not the protocol (`protocolViolation`).
     func receive() -> [Envelope]? {
+        guard let bytes = try? FileDescriptorIO.readSome(fd) else { return nil }
+        decoder.append(bytes)
+        var envelopes: [Envelope] = []
         do {
-            guard let bytes = try FileDescriptorIO.readSome(fd) else { return nil }
-            decoder.append(bytes)
-            var envelopes: [Envelope] = []
             while let envelope = try decoder.next() { envelopes.append(envelope) }
-            return envelopes
         } catch {
+            protocolViolation = "\(error)"
             return nil
         }
+        return envelopes
     }
 
     func close() { _ = Glibc.close(fd) }

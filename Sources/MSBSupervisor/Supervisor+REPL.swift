@@ -85,6 +85,8 @@ final class InterpreterPool {
     }
 
     private(set) var interpreters: [String: Interpreter] = [:]
+    /// The longest status line after an end marker ("success", an exception name...).
+    static let maxTrailerBytes = 256
 
     func interpreter(forExec id: UInt32) -> Interpreter? { interpreters.values.first { $0.execId == id } }
 
@@ -127,6 +129,14 @@ final class InterpreterPool {
             if let start = ByteSearch.find(marker, in: buffer) {
                 output += buffer[..<start]
                 guard let newline = buffer[(start + marker.count)...].firstIndex(of: 10) else {
+                    // Guest code can read the nonce and print the marker itself: a "marker" whose
+                    // status line never ends is not ours. Pass it through instead of holding an
+                    // unbounded buffer (and searching it again on every read).
+                    if buffer.count - start - marker.count > Self.maxTrailerBytes {
+                        output += buffer[start..<(start + marker.count)]
+                        buffer = Array(buffer[(start + marker.count)...])
+                        continue
+                    }
                     buffer = Array(buffer[start...])
                     break
                 }

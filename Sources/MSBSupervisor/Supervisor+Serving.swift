@@ -109,10 +109,13 @@ extension Supervisor {
 
     /// QEMU closed the channel: it is exiting. It gets a moment to do so on its own.
     private func agentClosed() {
+        // A guest that breaks the protocol is cut off like one whose channel closed: its
+        // requests fail and the VM is ended after the grace.
+        let violation = agent?.protocolViolation
         agent?.close()
         agent = nil
         channelClosedAt = MonotonicClock.now()
-        failPendingRequests("the sandbox's guest channel closed")
+        failPendingRequests(violation.map { "the guest agent broke the protocol (\($0))" } ?? "the sandbox's guest channel closed")
     }
 
     /// The agent sent nothing, not even its heartbeat, for too long: whatever waits on it

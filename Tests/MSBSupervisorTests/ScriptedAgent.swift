@@ -75,3 +75,29 @@ final class ScriptedAgent: @unchecked Sendable {
         }
     }
 }
+
+extension ScriptedAgent {
+    /// Writes bytes that need not be a valid frame, as a hostile agent would.
+    func sendRaw(_ bytes: [UInt8]) {
+        try? FileDescriptorIO.writeAll(fd, bytes)
+    }
+
+    /// Writes `frame` again and again for `seconds`, as far as the channel takes it without
+    /// blocking: a flood that stalls when the supervisor stops reading. Returns the bytes taken.
+    func flood(frame: [UInt8], seconds: Double) -> Int {
+        let deadline = MonotonicClock.now() + seconds
+        var written = 0, offset = 0
+        while MonotonicClock.now() < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            guard poll(&p, 1, 50) > 0 else { continue }
+            let n = frame.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_DONTWAIT) | Int32(MSG_NOSIGNAL)) }
+            if n > 0 {
+                written += n
+                offset = (offset + n) % frame.count
+            } else if errno != EAGAIN {
+                break
+            }
+        }
+        return written
+    }
+}

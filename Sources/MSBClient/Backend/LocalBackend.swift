@@ -211,9 +211,9 @@ package final class LocalBackend: SupervisorStreamBackend {
             throw MSBError(error.code, "cannot read the metrics of sandbox \(name): \(error.message)", hint: error.hint)
         }
         metrics.cpuPercent = Double(stats.cpuPercentMilli) / 1000
-        metrics.memoryUsedMiB = Int((stats.memoryTotalKiB - min(stats.memoryAvailableKiB, stats.memoryTotalKiB)) / 1024)
+        metrics.memoryUsedMiB = Int(clamping: (stats.memoryTotalKiB - min(stats.memoryAvailableKiB, stats.memoryTotalKiB)) / 1024)
         // A disk image's writable layer is its overlay file on the host.
-        metrics.diskUsedBytes = RootDisk.writtenBytes(overlay: paths.rootDisk(name)) ?? Int(stats.diskUsedBytes)
+        metrics.diskUsedBytes = RootDisk.writtenBytes(overlay: paths.rootDisk(name)) ?? Int(clamping: stats.diskUsedBytes)
         metrics.uptimeSeconds = Double(stats.uptimeMilliseconds) / 1000
         return metrics
     }

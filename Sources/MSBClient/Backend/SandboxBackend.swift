@@ -103,15 +103,18 @@ package enum ExecOutcome: Equatable, Sendable {
 
     /// The exit code a shell sees, following `docker exec`: the command's own code,
     /// 128+N when killed by signal N, 124 on timeout, 127 not found, 126 not executable,
-    /// 125 when it could not be started for another reason.
+    /// 125 when it could not be started for another reason (or the agent reported a status
+    /// no process can have).
     package var exitCode: Int32 {
         switch self {
         case .detached:
             return 0
         case .exited(let status):
             if status.timedOut { return 124 }
-            if status.signal != 0 { return 128 + status.signal }
-            return status.code
+            // The agent reports these, and a hostile guest can report anything: a signal or
+            // code no process can have becomes 125 rather than an overflow.
+            if status.signal != 0 { return (1...64).contains(status.signal) ? 128 + status.signal : 125 }
+            return (0...255).contains(status.code) ? status.code : 125
         case .failed(let failure):
             switch failure.kind {
             case .notFound: return 127
