@@ -235,7 +235,7 @@ static int saved_tty_fd = -1;
 
 void msb_tty_restore(void) {
     if (saved_tty_fd >= 0) {
-        tcsetattr(saved_tty_fd, TCSAFLUSH, &saved_termios);
+        tcsetattr(saved_tty_fd, TCSADRAIN, &saved_termios);
         saved_tty_fd = -1;
     }
 }
@@ -262,7 +262,7 @@ int msb_tty_raw(int fd) {
         sigemptyset(&sa.sa_mask);
         sigaction(sigs[i], &sa, NULL);
     }
-    return tcsetattr(fd, TCSAFLUSH, &raw);
+    return tcsetattr(fd, TCSADRAIN, &raw);
 }
 
 static volatile sig_atomic_t sigint_flag = 0;

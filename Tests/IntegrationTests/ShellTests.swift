@@ -52,6 +52,16 @@ import Testing
         #expect(session.restored, "the host terminal was not restored")
     }
 
+    @Test func inputTypedBeforeTheShellStartsIsKept() throws {
+        // Sent at once, before msb puts the terminal in raw mode: a flush there would drop it.
+        let session = try onTerminal(["shell", name], steps: """
+            [["send","echo typed-$((40+2)); exit 3\\r"],["expect","typed-42",30]]
+            """)
+        #expect(session.failed == nil, "step failed; output: \(session.output)")
+        #expect(session.exit == 3)
+        #expect(session.restored, "the host terminal was not restored")
+    }
+
     @Test func fullScreenProgramAndDetachKeys() throws {
         // top draws with escape sequences; q quits it. Then Ctrl-] detaches from a sleep.
         let top = try onTerminal(["exec", "-t", name, "--", "top"], steps: """
