@@ -55,7 +55,10 @@ let package = Package(
             ]
         ),
         // Images: the store, registry pulls, the tar reader and layer applier, builds, root disks.
-        .target(name: "MSBImages", dependencies: ["MSBCore", "MSBOS", "MSBHTTP", .product(name: "NIOHTTP1", package: "swift-nio")]),
+        .target(
+            name: "MSBImages",
+            dependencies: ["MSBCore", "MSBOS", "MSBHTTP", .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // The per-sandbox supervisor daemon (`msb _supervise NAME`): owns the VMM and the agent channel.
         .target(name: "MSBSupervisor", dependencies: ["MSBCore", "MSBVMM", "MSBProtocol", "MSBOS"]),
         // The client side: the SandboxBackend protocol, the local and remote backends, the
@@ -84,7 +87,7 @@ let package = Package(
         .executableTarget(name: "msb", dependencies: ["MSBCommands", "MSBSupervisor"]),
         .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),
         .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore", "MSBOS", "MSBClient", "MSBProtocol"]),
-        .testTarget(name: "MSBImagesTests", dependencies: ["MSBImages", "MSBCore"]),
+        .testTarget(name: "MSBImagesTests", dependencies: ["MSBImages", "MSBCore", "MSBClient", "MSBVMM", "MSBSupervisor"]),
         .testTarget(name: "MSBSupervisorTests", dependencies: ["MSBSupervisor", "MSBClient", "MSBServer", "MSBVMM", "MSBCore", "MSBOS", "MSBProtocol"]),
         .testTarget(name: "MSBCommandsTests", dependencies: ["MSBCommands", "MSBClient", "MSBCore", "MSBProtocol"]),
         .testTarget(name: "MSBServerTests", dependencies: ["MSBServer"]),

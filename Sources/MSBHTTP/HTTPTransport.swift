@@ -28,7 +28,7 @@ package enum HTTPTransport {
     /// One client for the process (never shut down: it lives as long as the process). A
     /// failed connection fails the call at once: the pool would otherwise retry with
     /// backoff until the call's deadline, an hour for a long command.
-    private static let client: HTTPClient = {
+    static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration.singletonConfiguration
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(10)

@@ -35,13 +35,13 @@ package struct ImageBuilder {
             return existing
         }
         let fm = FileManager.default
-        let work = store.directory + "/.build-\(name)-\(getpid())"
-        try? fm.removeItem(atPath: work)
+        let work = try store.makeWorkDirectory("build")
         do {
             try fm.createDirectory(atPath: work + "/rootfs", withIntermediateDirectories: true,
                                    attributes: [.posixPermissions: 0o700])
         } catch {
-            throw MSBError(.stateStore, "cannot create \(work): \(error)")
+            try? fm.removeItem(atPath: work)
+            throw MSBError(.stateStore, "cannot create the image's work directory: \(error)")
         }
         defer { try? fm.removeItem(atPath: work) }
 

@@ -141,6 +141,9 @@ struct RPCCall {
         }
     }
 
+    /// A key for all namespaces (or a development server without keys).
+    var isAdmin: Bool { claims.namespace == "*" }
+
     /// Server-wide operations (images shared by every namespace) need a key for all namespaces.
     func requireAdmin(_ what: String) throws(MSBError) {
         guard claims.namespace == "*" else {

@@ -2,8 +2,9 @@ import Foundation
 import MSBClient
 import MSBCore
 
-/// Images are shared by every namespace of a server: anyone may list and pull them; only a
-/// key for all namespaces may build, remove or prune them.
+/// Images are shared by every namespace of a server: anyone may list them and pull new ones;
+/// only a key for all namespaces may move a name that exists (re-pull), build, remove or
+/// prune them.
 extension RPCDispatcher {
     func imageList(_ call: RPCCall, _ p: RPC.NamespaceParams) throws(MSBError) -> RPC.ImageList.Result {
         RPC.ImageList.Result(images: try host.backend(call.namespace(p.namespace)).listImages())
@@ -16,7 +17,8 @@ extension RPCDispatcher {
             throw MSBError(.accessDenied, "pulling over plain HTTP is not allowed on this server",
                            hint: "the server's operator can allow it with 'msb server start --allow-insecure-registries'")
         }
-        return RPC.ImageResult(try backend.pullImage(p.reference, insecure: insecure, credentials: p.credentials) { _ in })
+        return RPC.ImageResult(try backend.pullImage(p.reference, insecure: insecure, credentials: p.credentials,
+                                                     replaceExisting: call.isAdmin) { _ in })
     }
 
     func imageBuild(_ call: RPCCall, _ p: RPC.ImageNameParams) throws(MSBError) -> RPC.ImageResult {
@@ -27,13 +29,12 @@ extension RPCDispatcher {
     func imageRemove(_ call: RPCCall, _ p: RPC.ImageNameParams) throws(MSBError) -> String {
         try call.requireAdmin("removing images")
         // In use anywhere on the server counts, not just in the caller's namespace.
-        let users = try host.allSandboxes().map { ("\($0.namespace)/\($0.name)", $0.config.image) }
-        try host.imageAdministration.removeImage(p.name, usedBy: users, force: p.force ?? false)
+        try host.imageAdministration.removeImage(p.name, usedBy: try host.imageUsers(), force: p.force ?? false)
         return "Image \(p.name) removed successfully"
     }
 
     func imagePrune(_ call: RPCCall, _ p: RPC.NamespaceParams) throws(MSBError) -> RPC.ImagePrune.Result {
         try call.requireAdmin("pruning images")
-        return RPC.ImagePrune.Result(removed: try host.imageAdministration.pruneImages())
+        return RPC.ImagePrune.Result(removed: try host.imageAdministration.pruneImages(usedBy: Set(host.imageUsers().map(\.1))))
     }
 }

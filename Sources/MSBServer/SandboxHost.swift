@@ -50,6 +50,13 @@ package final class SandboxHost: @unchecked Sendable {
         return all
     }
 
+    /// (namespace/sandbox, image digest) of every namespace: images are shared by all of them.
+    package func imageUsers() throws(MSBError) -> [(String, String)] {
+        var users: [(String, String)] = []
+        for namespace in namespaces() { users += try backend(namespace).imageUsers().map { ("\(namespace)/\($0.0)", $0.1) } }
+        return users
+    }
+
     /// What the running and booting sandboxes use.
     package func usage() throws(MSBError) -> Usage {
         var usage = Usage()

@@ -123,6 +123,7 @@ package final class Supervisor {
         defaultWorkingDirectory = config.workingDirectory
         defaultUser = config.user ?? ""
         let artifacts = try GuestArtifacts(directory: paths.artifacts).validated()
+        let rootDisk = try Self.verifiedRootDisk(config, name: name, paths: paths)
         let decision = try AcceleratorProbe.decide(config.accelerator)
         let vmConfig = VirtualMachineConfiguration(
             name: name, cpus: config.cpus, memoryMiB: config.memoryMiB, accelerator: decision.accelerator,
@@ -130,7 +131,7 @@ package final class Supervisor {
             extraKernelArguments: ["msb.hostname=\(name)"],
             agentSocketPath: paths.agentSocket(name), qmpSocketPath: paths.qmpSocket(name),
             consoleLogPath: paths.consoleLog(name), vmmLogPath: paths.sandboxDirectory(name) + "/qemu.log",
-            rootDiskPath: FileManager.default.fileExists(atPath: paths.rootDisk(name)) ? paths.rootDisk(name) : nil)
+            rootDiskPath: rootDisk)
         let vm = try manager.makeInstance(vmConfig)
         self.vm = vm
         try vm.start()
@@ -233,3 +234,33 @@ package final class Supervisor {
     }
 }
 
+
+extension Supervisor {
+    /// The sandbox's overlay, when its image has a disk: it must exist (a create killed
+    /// before it was made must not boot the built-in image instead) and name the stored
+    /// image the sandbox was made from, which must still be there.
+    static func verifiedRootDisk(_ config: SandboxConfig, name: String, paths: MSBPaths) throws(MSBError) -> String? {
+        let overlay = paths.rootDisk(name)
+        let hasOverlay = access(overlay, F_OK) == 0
+        guard config.image != "base" || config.imageDigest != nil else { return hasOverlay ? overlay : nil }
+        guard hasOverlay else {
+            throw MSBError(.invalidState, "the root disk of sandbox \(name) is missing (its create did not finish)",
+                           hint: "remove it with 'msb rm \(name)' and create it again")
+        }
+        // Made before images were content-addressed: its overlay names the image by tag.
+        guard let recorded = config.imageDigest else { return overlay }
+        guard let digest = ContentDigest(recorded) else {
+            throw MSBError(.integrity, "sandbox \(name) records an invalid image digest")
+        }
+        let expected = paths.storedImageRootDisk(digestHex: digest.hex)
+        guard QCOW2.backingFile(of: overlay) == expected else {
+            throw MSBError(.integrity, "the root disk of sandbox \(name) does not refer to its image \(digest.description.prefix(19))",
+                           hint: "remove it with 'msb rm \(name)' and create it again")
+        }
+        guard access(expected, R_OK) == 0 else {
+            throw MSBError(.notFound, "the image sandbox \(name) was made from (\(digest.description.prefix(19))) is gone",
+                           hint: "remove it with 'msb rm \(name)'")
+        }
+        return overlay
+    }
+}

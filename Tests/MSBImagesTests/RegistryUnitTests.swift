@@ -13,16 +13,34 @@ import MSBCore
         let digest = "sha256:" + String(repeating: "a", count: 64)
         #expect(try ImageReference.parse("ghcr.io/o/r@\(digest)").isDigest)
         #expect(try ImageReference.parse("alpine").apiHost == "registry-1.docker.io")
-        for bad in ["", "Bad Name", "UPPER/case", "x@sha256:short", "a//b", "x:"] {
+        #expect(try ImageReference.parse("[::1]:5000/x/y:1").registry == "[::1]:5000")
+        #expect(try ImageReference.parse("127.0.0.1:5000/a_b/c-d.e__f:v1.0_rc-2").repository == "a_b/c-d.e__f")
+        for bad in ["", "Bad Name", "UPPER/case", "x@sha256:short", "a//b", "x:", "[::1/x", "[::1]x/y", "h:port/x",
+                    "a/../b", "-a/b", "a/b-", "a/b:-tag", "a/b:" + String(repeating: "t", count: 129), "a\u{0}b",
+                    "host:99999/x", "a/b@sha512:" + String(repeating: "a", count: 128), "a/.", "./x"] {
             #expect(throws: MSBError.self, "\(bad)") { try ImageReference.parse(bad) }
         }
     }
 
     @Test func sha256MatchesKnownVectors() {
-        #expect(SHA256Digest.hex(Data()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256Digest.hex(Data("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(ContentDigest.of(Data()).hex == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(ContentDigest.of(Data("abc".utf8)).description == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         let long = Data(String(repeating: "a", count: 1_000).utf8)
-        #expect(SHA256Digest.hex(long) == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+        #expect(ContentDigest.of(long).hex == "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+    }
+
+    /// A manifest's digests become file names: only the one exact form is accepted.
+    @Test func digestsOtherThanSha256HexAreRefused() {
+        let good = "sha256:" + String(repeating: "0123456789abcdef", count: 4)
+        #expect(ContentDigest(good)?.hex.count == 64)
+        for bad in ["sha256:../../../../../../../../../../../../../../../../../../../../../../dev/zero",
+                    "sha256:" + String(repeating: "A", count: 64), "sha256:" + String(repeating: "a", count: 63),
+                    "sha256:" + String(repeating: "a", count: 65), "sha512:" + String(repeating: "a", count: 128),
+                    "sha256:" + String(repeating: "a", count: 63) + "/", "sha256:/" + String(repeating: "a", count: 63),
+                    good + "\n", "", "sha256:"] {
+            #expect(ContentDigest(bad) == nil, "\(bad)")
+            #expect(throws: MSBError.self) { try ContentDigest.parse(bad, what: "layer") }
+        }
     }
 
     @Test func bearerChallengesAreParsed() {

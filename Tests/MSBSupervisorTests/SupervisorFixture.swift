@@ -48,7 +48,8 @@ final class SupervisorFixture: @unchecked Sendable {
         let exitCode = self.exitCode
         Thread.detachNewThread { exitCode.value = unchecked.supervisor.run() }
         let deadline = MonotonicClock.now() + 10
-        while !FileManager.default.fileExists(atPath: paths.controlSocket(Self.name)) {
+        // The socket file appears at bind, a moment before listen: wait until it answers.
+        while (try? UnixSocket.connect(path: paths.controlSocket(Self.name))).map({ close($0) }) == nil {
             guard MonotonicClock.now() < deadline, exitCode.value == nil else {
                 throw MSBError(.timeout, "the supervisor did not start serving")
             }

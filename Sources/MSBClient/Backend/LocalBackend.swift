@@ -46,9 +46,16 @@ package final class LocalBackend: SupervisorStreamBackend {
             throw MSBError(.invalidArgument, "sandbox name '\(requested.name)' is too long for the state directory \(paths.home)",
                            hint: "unix socket paths are limited to 107 bytes; use a shorter name or MSB_HOME")
         }
-        let image = try ImageStore(paths: paths).get(requested.image)
+        let images = ImageStore(paths: paths)
+        let image = try images.get(requested.image)
         var config = requested
         config.image = image.name
+        // The sandbox keeps the image it was made from, whatever the name points at later.
+        let imageDigest = image.kind == "disk" ? ContentDigest(image.digest) : nil
+        if image.kind == "disk" && imageDigest == nil {
+            throw MSBError(.integrity, "image \(image.name) has no valid content digest", hint: "pull or build it again")
+        }
+        config.imageDigest = imageDigest?.description
         // The image's defaults come first; the sandbox's own -e and -w override them.
         config.environment = image.environment + config.environment
         if config.workingDirectory.isEmpty { config.workingDirectory = image.workingDirectory }
@@ -63,9 +70,8 @@ package final class LocalBackend: SupervisorStreamBackend {
             try FileManager.default.createDirectory(
                 atPath: paths.sandboxDirectory(config.name), withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
-            if image.kind == "disk" {
-                try RootDisk.createOverlay(base: ImageStore(paths: paths).rootDisk(image.name),
-                                           at: paths.rootDisk(config.name))
+            if let imageDigest {
+                try RootDisk.createOverlay(base: images.rootDisk(imageDigest), at: paths.rootDisk(config.name))
             }
             return start ? try boot(config.name) : try described(existing(config.name))
         } catch {
@@ -245,9 +251,17 @@ package final class LocalBackend: SupervisorStreamBackend {
 
     package func listImages() throws(MSBError) -> [ImageInfo] { try ImageStore(paths: paths).list() }
 
+    /// `replaceExisting` false leaves a name that is already an image as it is (a server's
+    /// namespace keys may add images every tenant sees, but not move one).
+    package func pullImage(_ reference: String, insecure: Bool, credentials: String?, replaceExisting: Bool = true,
+                           progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {
+        try ImagePuller(store: ImageStore(paths: paths), limits: PullLimits(environment: ProcessInfo.processInfo.environment), progress: progress)
+            .pull(reference, insecure: insecure, credentials: credentials, replaceExisting: replaceExisting)
+    }
+
     package func pullImage(_ reference: String, insecure: Bool, credentials: String?,
                            progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {
-        try ImagePuller(store: ImageStore(paths: paths), progress: progress).pull(reference, insecure: insecure, credentials: credentials)
+        try pullImage(reference, insecure: insecure, credentials: credentials, replaceExisting: true, progress: progress)
     }
 
     package func buildImage(_ name: String, force: Bool, progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {
@@ -255,16 +269,28 @@ package final class LocalBackend: SupervisorStreamBackend {
     }
 
     package func removeImage(_ name: String, force: Bool) throws(MSBError) {
-        try removeImage(name, usedBy: list().map { ($0.name, $0.config.image) }, force: force)
+        try removeImage(name, usedBy: imageUsers(), force: force)
     }
 
-    /// Removes an image unless one of `users` (sandbox, image) uses it: a server names the
-    /// sandboxes of every namespace, since images are shared by all of them.
+    /// (sandbox, image digest) of this home's sandboxes; a server gathers them from every
+    /// namespace, since images are shared by all of them.
+    package func imageUsers() throws(MSBError) -> [(String, String)] {
+        let images = ImageStore(paths: paths)
+        return try list().compactMap { sandbox in
+            // Sandboxes made before images were content-addressed name their image by tag.
+            guard let digest = sandbox.config.imageDigest ?? (try? images.get(sandbox.config.image))?.digest else { return nil }
+            return (sandbox.namespace == "default" ? sandbox.config.name : "\(sandbox.namespace)/\(sandbox.config.name)", digest)
+        }
+    }
+
+    /// Removes an image unless one of `users` (sandbox, image digest) uses it.
     package func removeImage(_ name: String, usedBy users: [(String, String)], force: Bool) throws(MSBError) {
-        try ImageStore(paths: paths).remove(name, usedBy: users, force: force)
+        try ImageStore(paths: paths).remove(name, usedBy: users.map { (name: $0.0, imageDigest: $0.1) }, force: force)
     }
 
-    package func pruneImages() throws(MSBError) -> Int { ImageStore(paths: paths).prune() }
+    package func pruneImages() throws(MSBError) -> Int { try pruneImages(usedBy: Set(imageUsers().map(\.1))) }
+
+    package func pruneImages(usedBy digests: Set<String>) throws(MSBError) -> Int { ImageStore(paths: paths).prune(usedBy: digests) }
 
     // MARK: Notices
 

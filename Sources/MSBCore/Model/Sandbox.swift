@@ -16,6 +16,9 @@ public struct SandboxConfig: Codable, Equatable, Sendable {
     public var accelerator: AcceleratorChoice
     /// Who execs run as by default (`name`, `uid` or `uid:gid`); nil means root.
     public var user: String?
+    /// The content digest of the disk image the sandbox was made from (`sha256:…`): it boots
+    /// only on that image, whatever its name points at later. Nil for the built-in image.
+    public var imageDigest: String?
 
     public init(
         name: String, image: String = "base", cpus: Int = 1, memoryMiB: Int = 512,

@@ -34,6 +34,10 @@ public struct MSBPaths: Sendable {
     package var serverDirectory: String { home + "/server" }
     package var namespacesDirectory: String { home + "/namespaces" }
     /// The environment a child msb needs to see these same paths.
+    /// The read-only root disk of the stored image with this content digest (64 hex digits):
+    /// stored images never change, so a sandbox's overlay names exactly what it was made from.
+    package func storedImageRootDisk(digestHex: String) -> String { images + "/.store/" + digestHex + "/rootfs.ext4" }
+
     package var environment: [String] { ["MSB_HOME=\(home)", "MSB_ARTIFACTS=\(artifacts)", "MSB_IMAGES=\(images)"] }
 
     /// The whole, minimal environment of a child msb (supervisor, detached server): the

@@ -1,11 +1,16 @@
+import Crypto
 import Foundation
 import MSBCore
 import MSBOS
+import NIOCore
 
-/// `msb pull`: resolves a reference to a linux/amd64 manifest, fetches the config and
-/// the layers (concurrently, each verified against its digest before it is kept in the
-/// content-addressed blob cache shared by all images), applies the layers and writes
-/// the image's read-only root disk.
+/// `msb pull`: resolves a reference to a linux/amd64 manifest, streams the config and the
+/// layers to disk (a few at a time, each hashed as it arrives and kept in the blob cache
+/// only once its digest matched), applies the layers in a work directory of its own and
+/// stores the image under its manifest digest (see ImageStore).
+///
+/// The registry is an attacker: every digest is checked before it names a file, and
+/// manifests, configs, layer counts and blob sizes are bounded (`PullLimits`).
 package struct ImagePuller: Sendable {
     static let manifestTypes = [
         "application/vnd.oci.image.index.v1+json",
@@ -15,65 +20,78 @@ package struct ImagePuller: Sendable {
     ]
 
     let store: ImageStore
+    let limits: PullLimits
     let progress: @Sendable (String) -> Void
 
-    package init(store: ImageStore, progress: @escaping @Sendable (String) -> Void) {
+    package init(store: ImageStore, limits: PullLimits = PullLimits(), progress: @escaping @Sendable (String) -> Void) {
         self.store = store
+        self.limits = limits
         self.progress = progress
     }
 
     var blobDirectory: String { store.directory + "/.blobs/sha256" }
+    func blobPath(_ digest: ContentDigest) -> String { blobDirectory + "/" + digest.hex }
 
-    package func pull(_ text: String, insecure: Bool, credentials: String?) throws(MSBError) -> ImageInfo {
+    /// `replaceExisting` false: a name that is already an image is left as it is (a server's
+    /// namespace keys may add images but not move a name every tenant shares).
+    package func pull(_ text: String, insecure: Bool, credentials: String?, replaceExisting: Bool = true) throws(MSBError) -> ImageInfo {
         let reference = try ImageReference.parse(text)
+        if !replaceExisting, let existing = try? store.get(text), existing.kind == "disk" {
+            progress("image \(existing.name) is already here; only an administrator can replace it")
+            return existing
+        }
         let client = RegistryClient(image: reference, insecure: insecure, credentials: credentials)
-        var response = try client.get("/manifests/\(reference.reference)", accept: Self.manifestTypes)
-        var data = Data(response.body)
+        var data = try client.get("/manifests/\(reference.reference)", accept: Self.manifestTypes, maxBytes: limits.manifestBytes).body
         if reference.isDigest { try Self.verify(data, digest: reference.reference, what: "manifest") }
         var manifest = try Self.json(data, what: "manifest")
-        let type = (manifest["mediaType"] as? String) ?? response.header("Content-Type") ?? ""
-        if type.contains("index") || type.contains("list") || manifest["manifests"] != nil {
+        var manifestDigest = reference.isDigest ? try ContentDigest.parse(reference.reference, what: "manifest") : ContentDigest.of(data)
+        if manifest["manifests"] != nil {
             let entries = manifest["manifests"] as? [[String: Any]] ?? []
             guard let chosen = entries.first(where: {
                 let platform = $0["platform"] as? [String: Any]
                 return platform?["os"] as? String == "linux" && platform?["architecture"] as? String == "amd64"
-            }), let digest = chosen["digest"] as? String else {
+            }), let digestText = chosen["digest"] as? String else {
                 throw MSBError(.notFound, "\(reference) has no linux/amd64 image")
             }
-            response = try client.get("/manifests/\(digest)", accept: Self.manifestTypes)
-            data = Data(response.body)
-            try Self.verify(data, digest: digest, what: "manifest")
+            manifestDigest = try ContentDigest.parse(digestText, what: "manifest")
+            data = try client.get("/manifests/\(manifestDigest)", accept: Self.manifestTypes, maxBytes: limits.manifestBytes).body
+            try Self.verify(data, digest: manifestDigest.description, what: "manifest")
             manifest = try Self.json(data, what: "manifest")
         }
-        guard let config = manifest["config"] as? [String: Any], let configDigest = config["digest"] as? String,
+        guard let config = manifest["config"] as? [String: Any], let configText = config["digest"] as? String,
               let layers = manifest["layers"] as? [[String: Any]] else {
-            throw MSBError(.invalidArgument, "\(reference): unsupported manifest (\(type))")
+            throw MSBError(.invalidArgument, "\(reference): unsupported manifest")
         }
-        let configPath = try fetchBlob(client, digest: configDigest, label: "config")
-        guard let configData = FileManager.default.contents(atPath: configPath) else {
-            throw MSBError(.stateStore, "cannot read the image config \(configPath)")
+        // Every digest is checked before anything is fetched: a bad one refuses the whole image.
+        let configDigest = try ContentDigest.parse(configText, what: "config")
+        guard layers.count <= limits.layerCount else {
+            throw MSBError(.invalidArgument, "\(reference) has \(layers.count) layers; the limit is \(limits.layerCount)",
+                           hint: "raise it with MSB_PULL_MAX_LAYERS")
         }
-        let imageConfig = (try Self.json(configData, what: "config")["config"] as? [String: Any]) ?? [:]
+        var layerList: [(digest: ContentDigest, mediaType: String)] = []
+        for layer in layers {
+            guard let text = layer["digest"] as? String else { throw MSBError(.invalidArgument, "\(reference): a layer has no digest") }
+            layerList.append((try ContentDigest.parse(text, what: "layer"), (layer["mediaType"] as? String) ?? "application/vnd.oci.image.layer.v1.tar+gzip"))
+        }
+        if let stored = store.stored(manifestDigest) {
+            progress("image \(manifestDigest.description.prefix(19)) is stored already")
+            try store.point(text, at: manifestDigest)
+            var info = stored
+            info.name = text
+            return info
+        }
 
-        let layerList: [(digest: String, mediaType: String)] = layers.compactMap {
-            guard let digest = $0["digest"] as? String else { return nil }
-            return (digest, ($0["mediaType"] as? String) ?? "application/vnd.oci.image.layer.v1.tar+gzip")
+        let configPath = try fetchBlob(client, digest: configDigest, label: "config", maxBytes: limits.configBytes)
+        guard let configData = FileDescriptorIO.readFile(configPath, limitBytes: limits.configBytes) else {
+            throw MSBError(.stateStore, "cannot read the image config of \(reference)")
         }
-        let failures = FailureBox()
-        DispatchQueue.concurrentPerform(iterations: layerList.count) { index in
-            do {
-                _ = try fetchBlob(client, digest: layerList[index].digest, label: "layer \(index + 1)/\(layerList.count)")
-            } catch {
-                failures.record(MSBError.wrap(error, .internalError, "cannot fetch layer \(index + 1)"))
-            }
-        }
-        if let failure = failures.first { throw failure }
+        let imageConfig = (try Self.json(Data(configData), what: "config")["config"] as? [String: Any]) ?? [:]
+        try fetchLayers(client, layerList.map(\.digest))
 
-        let work = store.directory + "/.pull-\(getpid())"
-        try? FileManager.default.removeItem(atPath: work)
+        let work = try store.makeWorkDirectory("pull")
         defer { try? FileManager.default.removeItem(atPath: work) }
-        guard (try? FileManager.default.createDirectory(atPath: work + "/rootfs", withIntermediateDirectories: true)) != nil else {
-            throw MSBError(.stateStore, "cannot create \(work)")
+        guard mkdir(work + "/rootfs", 0o755) == 0 else {
+            throw MSBError(.stateStore, "cannot create the image's work directory: \(String(cString: strerror(errno)))")
         }
         var applier = LayerApplier(root: work + "/rootfs")
         for (index, layer) in layerList.enumerated() {
@@ -87,60 +105,152 @@ package struct ImagePuller: Sendable {
             name: text, rootfs: work + "/rootfs", work: work, environment: environment,
             workingDirectory: workdir.isEmpty ? "/" : workdir, command: command,
             user: (imageConfig["User"] as? String).flatMap { $0.isEmpty ? nil : $0 },
-            digest: reference.isDigest ? reference.reference : Self.digest(of: data), source: "pulled from \(reference)")
+            digest: manifestDigest, source: "pulled from \(reference)")
         if applier.skippedEntries > 0 { progress("skipped \(applier.skippedEntries) entries (device nodes, unsafe paths)") }
         return info
     }
 
-    func blobPath(_ digest: String) -> String { blobDirectory + "/" + digest.replacingOccurrences(of: "sha256:", with: "") }
-
-    /// The blob from the cache, or downloaded, verified and then cached.
-    private func fetchBlob(_ client: RegistryClient, digest: String, label: String) throws(MSBError) -> String {
-        guard digest.hasPrefix("sha256:"), digest.count == 71 else {
-            throw MSBError(.invalidArgument, "unsupported digest \(digest)")
+    /// Fetches the layers not cached yet, `limits.concurrentDownloads` at a time; the first
+    /// failure stops the rest from starting.
+    private func fetchLayers(_ client: RegistryClient, _ digests: [ContentDigest]) throws(MSBError) {
+        let failures = FailureBox()
+        let next = WorkCounter()
+        DispatchQueue.concurrentPerform(iterations: min(max(1, limits.concurrentDownloads), max(1, digests.count))) { _ in
+            while failures.first == nil, let index = next.take(below: digests.count) {
+                do {
+                    _ = try fetchBlob(client, digest: digests[index], label: "layer \(index + 1)/\(digests.count)", maxBytes: limits.layerBytes)
+                } catch {
+                    failures.record(MSBError.wrap(error, .internalError, "cannot fetch layer \(index + 1)"))
+                }
+            }
         }
+        if let failure = failures.first { throw failure }
+    }
+
+    /// The blob from the cache, or streamed to a temporary file while hashed, and cached
+    /// under its digest only if the digest matched. A cached blob is trusted by construction:
+    /// nothing else writes into the cache (0700), and names are only ever valid digests.
+    private func fetchBlob(_ client: RegistryClient, digest: ContentDigest, label: String, maxBytes: Int) throws(MSBError) -> String {
         let path = blobPath(digest)
-        if FileManager.default.fileExists(atPath: path) {
-            progress("\(label) \(digest.prefix(19)): cached")
+        if access(path, F_OK) == 0 {
+            progress("\(label) \(digest.description.prefix(19)): cached")
             return path
         }
         try? FileManager.default.createDirectory(atPath: blobDirectory, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
-        let data = Data(try client.get("/blobs/\(digest)").body)
-        // Nothing unverified is kept: a mismatch leaves no file behind.
-        try Self.verify(data, digest: digest, what: label)
-        let temporary = path + ".part-\(getpid())"
-        do {
-            try data.write(to: URL(fileURLWithPath: temporary))
-            try FileManager.default.moveItem(atPath: temporary, toPath: path)
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            if !FileManager.default.fileExists(atPath: path) { throw MSBError(.stateStore, "cannot store blob \(digest): \(error)") }
+        let sink = try BlobSink(directory: blobDirectory)
+        defer { sink.discard() }
+        try client.download("/blobs/\(digest)", maxBytes: maxBytes) { buffer in try sink.write(buffer) }
+        let (actual, bytes) = sink.finish()
+        guard actual == digest else {
+            throw MSBError(.integrity, "\(label) digest mismatch: expected \(digest), got \(actual); nothing was kept")
         }
-        progress("\(label) \(digest.prefix(19)): \(data.count) bytes")
+        try sink.keep(as: path)
+        progress("\(label) \(digest.description.prefix(19)): \(bytes) bytes")
         return path
     }
 
-    static func digest(of data: Data) -> String { "sha256:" + SHA256Digest.hex(data) }
-
-    static func verify(_ data: Data, digest expected: String, what: String) throws(MSBError) {
-        let actual = Self.digest(of: data)
+    static func verify(_ data: [UInt8], digest expected: String, what: String) throws(MSBError) {
+        let actual = ContentDigest.of(data).description
         guard actual == expected else {
             throw MSBError(.integrity, "\(what) digest mismatch: expected \(expected), got \(actual); nothing was kept")
         }
     }
 
-    static func json(_ data: Data, what: String) throws(MSBError) -> [String: Any] {
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+    static func json(_ data: some DataProtocol, what: String) throws(MSBError) -> [String: Any] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any] else {
             throw MSBError(.invalidArgument, "the registry sent an invalid \(what)")
         }
         return object
     }
 }
 
+/// Limits on what one pull takes from a registry; the environment can raise them.
+package struct PullLimits: Sendable {
+    package var manifestBytes = 4 << 20
+    package var configBytes = 8 << 20
+    package var layerCount = 128
+    /// One compressed layer (what is extracted from it is the layer applier's to bound).
+    package var layerBytes = 8 << 30
+    package var concurrentDownloads = 3
+
+    package init() {}
+
+    /// `MSB_PULL_MAX_LAYERS`, `MSB_PULL_MAX_LAYER_MIB`, `MSB_PULL_CONCURRENCY`.
+    package init(environment: [String: String]) {
+        func number(_ name: String, _ range: ClosedRange<Int>) -> Int? {
+            environment[name].flatMap { Int($0, radix: 10) }.flatMap { range.contains($0) ? $0 : nil }
+        }
+        if let layers = number("MSB_PULL_MAX_LAYERS", 1...4096) { layerCount = layers }
+        if let mib = number("MSB_PULL_MAX_LAYER_MIB", 1...(1 << 24)) { layerBytes = mib << 20 }
+        if let concurrency = number("MSB_PULL_CONCURRENCY", 1...16) { concurrentDownloads = concurrency }
+    }
+}
+
+/// A blob on its way into the cache: a private temporary file and the running hash.
+final class BlobSink: @unchecked Sendable {
+    private let fd: Int32
+    private let temporaryPath: String
+    private var hasher = SHA256()
+    private var bytes = 0
+    private var kept = false
+
+    init(directory: String) throws(MSBError) {
+        var template = Array("\(directory)/.part-XXXXXX".utf8CString)
+        var made: String?
+        let fd = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            guard let base = buffer.baseAddress else { return -1 }
+            let fd = mkstemp(base)
+            if fd >= 0 {
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+                made = String(cString: base)
+            }
+            return fd
+        }
+        guard fd >= 0, let made else { throw MSBError(.stateStore, "cannot create a blob file: \(String(cString: strerror(errno)))") }
+        self.fd = fd
+        temporaryPath = made
+    }
+
+    func write(_ buffer: ByteBuffer) throws {
+        try buffer.withUnsafeReadableBytes { raw in
+            hasher.update(bufferPointer: raw)
+            try FileDescriptorIO.writeAll(fd, Array(raw))
+        }
+        bytes += buffer.readableBytes
+    }
+
+    func finish() -> (ContentDigest, Int) { (ContentDigest(hashed: hasher.finalize()), bytes) }
+
+    func keep(as path: String) throws(MSBError) {
+        guard fsync(fd) == 0, rename(temporaryPath, path) == 0 else {
+            throw MSBError(.stateStore, "cannot store a blob: \(String(cString: strerror(errno)))")
+        }
+        kept = true
+    }
+
+    func discard() {
+        close(fd)
+        if !kept { unlink(temporaryPath) }
+    }
+}
+
+/// Hands out 0, 1, 2, ... to concurrent workers.
+final class WorkCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func take(below limit: Int) -> Int? {
+        lock.withLock {
+            guard value < limit else { return nil }
+            defer { value += 1 }
+            return value
+        }
+    }
+}
+
 final class FailureBox: @unchecked Sendable {
     private let lock = NSLock()
     private var failures: [MSBError] = []
-    func record(_ error: MSBError) { lock.lock(); failures.append(error); lock.unlock() }
-    var first: MSBError? { lock.lock(); defer { lock.unlock() }; return failures.first }
+    func record(_ error: MSBError) { lock.withLock { failures.append(error) } }
+    var first: MSBError? { lock.withLock { failures.first } }
 }
