@@ -71,12 +71,8 @@ static void exec_searching(const char *name, char *const argv[], char *const env
 }
 
 pid_t msb_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                int fd0, int fd1, int fd2, int fd3, int flags, int *error_out, int *stage_out) {
-    return msb_spawn_as(path, argv, envp, cwd, fd0, fd1, fd2, fd3, flags, -1, -1, error_out, stage_out);
-}
-
-pid_t msb_spawn_as(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                   int fd0, int fd1, int fd2, int fd3, int flags, int uid, int gid, int *error_out, int *stage_out) {
+                const int *fds, int nfds, int flags, int uid, int gid, int *error_out, int *stage_out) {
+    if (nfds < 3 || nfds > MSB_SPAWN_MAX_FDS) { *error_out = EINVAL; *stage_out = 1; return -1; }
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) { *error_out = errno; *stage_out = 1; return -1; }
     pid_t parent = getpid();
@@ -93,35 +89,40 @@ pid_t msb_spawn_as(const char *path, char *const argv[], char *const envp[], con
         sigprocmask(SIG_SETMASK, &none, NULL);
         for (int s = 1; s < 32; s++) if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
         if (flags & MSB_SPAWN_SETSID) setsid();
-        if (flags & MSB_SPAWN_PDEATHSIG) {
-            prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != parent) _exit(127);
-        }
-        // Move the source fds above 3 first so dup2 cannot clobber one we still need.
-        int src[4] = {fd0, fd1, fd2, fd3};
-        for (int i = 0; i < 4; i++) {
-            if (src[i] >= 0 && src[i] <= 3) {
-                int moved = fcntl(src[i], F_DUPFD_CLOEXEC, 10);
+        int src[MSB_SPAWN_MAX_FDS];
+        for (int i = 0; i < nfds; i++) src[i] = fds[i];
+        // Move the source fds out of the target range first so dup2 cannot clobber one we still need.
+        for (int i = 0; i < nfds; i++) {
+            if (src[i] >= 0 && src[i] < nfds) {
+                int moved = fcntl(src[i], F_DUPFD_CLOEXEC, MSB_SPAWN_MAX_FDS + 8);
                 if (moved < 0) report_and_exit(report[1], 1, errno);
                 int old = src[i];
-                for (int j = i; j < 4; j++) if (src[j] == old) src[j] = moved;
+                for (int j = i; j < nfds; j++) if (src[j] == old) src[j] = moved;
             }
         }
         int rep = report[1];
-        if (rep <= 3) { rep = fcntl(rep, F_DUPFD_CLOEXEC, 10); }
-        for (int i = 0; i < 4; i++) {
+        if (rep < nfds) { rep = fcntl(rep, F_DUPFD_CLOEXEC, MSB_SPAWN_MAX_FDS + 8); }
+        for (int i = 0; i < nfds; i++) {
             if (src[i] >= 0) {
                 if (dup2(src[i], i) < 0) report_and_exit(rep, 1, errno);
             } else if (i < 3) {
                 int devnull = open("/dev/null", O_RDWR);
                 if (devnull >= 0 && devnull != i) { dup2(devnull, i); close(devnull); }
+            } else {
+                close(i);
             }
         }
-        close_from(fd3 >= 0 ? 4 : 3, rep);
+        close_from(nfds, rep);
         if ((flags & MSB_SPAWN_CTTY) && (flags & MSB_SPAWN_SETSID)) ioctl(0, TIOCSCTTY, 0);
         if (cwd && cwd[0] && chdir(cwd) != 0) report_and_exit(rep, 2, errno);
         if (gid >= 0 && (setgroups(0, NULL) != 0 || setgid((gid_t)gid) != 0)) report_and_exit(rep, 4, errno);
         if (uid >= 0 && setuid((uid_t)uid) != 0) report_and_exit(rep, 4, errno);
+        // After the credentials: changing them clears the parent-death signal.
+        if (flags & MSB_SPAWN_PDEATHSIG) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent) _exit(127);
+        }
+        if (flags & MSB_SPAWN_NO_NEW_PRIVS) prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
         int err = 0;
         if ((flags & MSB_SPAWN_SEARCH_PATH) && strchr(path, '/') == NULL) {
             exec_searching(path, argv, envp, &err);

@@ -42,7 +42,7 @@ package struct SupervisorLauncher {
         spec.workingDirectory = "/"
         spec.standardOutput = logFd
         spec.standardError = logFd
-        spec.extraDescriptor = pipeFds[1]
+        spec.inheritedDescriptors = [pipeFds[1]]
         let child: ChildProcess
         do {
             child = try ChildProcess.spawn(spec)

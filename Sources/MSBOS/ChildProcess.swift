@@ -14,12 +14,13 @@ package struct SpawnSpec: Sendable {
     package var arguments: [String]
     package var environment: [String]
     package var workingDirectory: String?
-    /// The child's fds 0, 1, 2 and 3: nil gives /dev/null for 0–2 and leaves 3 closed.
-    /// Every other descriptor is closed in the child.
+    /// The child's fds 0, 1, 2: nil gives /dev/null. Every descriptor not named here or in
+    /// `inheritedDescriptors` is closed in the child.
     package var standardInput: Int32?
     package var standardOutput: Int32?
     package var standardError: Int32?
-    package var extraDescriptor: Int32?
+    /// Become the child's fds 3, 4, 5, ... in this order (at most 13).
+    package var inheritedDescriptors: [Int32] = []
     /// Own session and process group: no terminal signals reach it, killable as a group.
     package var newSession = true
     /// SIGKILL when the spawning thread's process dies, so nothing outlives its owner.
@@ -30,6 +31,8 @@ package struct SpawnSpec: Sendable {
     package var controllingTerminal = false
     /// Switch to this uid and gid (dropping supplementary groups) before exec.
     package var credentials: (uid: Int32, gid: Int32)?
+    /// Set no_new_privs: a set-user-ID binary or file capabilities cannot raise the child again.
+    package var noNewPrivileges = false
 
     /// The PATH children get unless a caller has reason to pass another.
     package static let defaultSearchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -77,13 +80,18 @@ package struct ChildProcess: Sendable {
         if spec.dieWithParent { flags |= Int32(MSB_SPAWN_PDEATHSIG) }
         if spec.searchPath { flags |= Int32(MSB_SPAWN_SEARCH_PATH) }
         if spec.controllingTerminal { flags |= Int32(MSB_SPAWN_CTTY) }
+        if spec.noNewPrivileges { flags |= Int32(MSB_SPAWN_NO_NEW_PRIVS) }
         var errorCode: Int32 = 0, stage: Int32 = 0
+        let descriptors = [spec.standardInput ?? -1, spec.standardOutput ?? -1, spec.standardError ?? -1] + spec.inheritedDescriptors
+        guard descriptors.count <= Int(MSB_SPAWN_MAX_FDS) else {
+            throw SpawnError(stage: .fork, errorNumber: EINVAL, executable: spec.executable)
+        }
         let pid = withCStringArray(spec.arguments) { argv in
             withCStringArray(spec.environment) { envp in
-                msb_spawn_as(spec.executable, argv, envp, spec.workingDirectory,
-                             spec.standardInput ?? -1, spec.standardOutput ?? -1, spec.standardError ?? -1,
-                             spec.extraDescriptor ?? -1, flags, spec.credentials?.uid ?? -1, spec.credentials?.gid ?? -1,
-                             &errorCode, &stage)
+                descriptors.withUnsafeBufferPointer { fds in
+                    msb_spawn(spec.executable, argv, envp, spec.workingDirectory, fds.baseAddress, Int32(fds.count),
+                              flags, spec.credentials?.uid ?? -1, spec.credentials?.gid ?? -1, &errorCode, &stage)
+                }
             }
         }
         guard pid > 0 else {

@@ -10,19 +10,17 @@ enum {
     MSB_SPAWN_PDEATHSIG = 2,    // child gets SIGKILL when the spawning thread's process dies
     MSB_SPAWN_SEARCH_PATH = 4,  // resolve a bare name through PATH taken from envp
     MSB_SPAWN_CTTY = 8,         // make fd 0 the controlling terminal (needs SETSID)
+    MSB_SPAWN_NO_NEW_PRIVS = 16, // no set-user-ID or file capabilities can raise the child's privileges
+    MSB_SPAWN_MAX_FDS = 16,
 };
 
-/// fork + exec with the child's fds 0..2 (and 3 when fd3 >= 0) set from the given fds,
-/// every other fd closed, an optional working directory, and exec failures reported back.
-/// Returns the pid, or -1 with *error_out set to the errno of whatever failed
-/// (chdir, exec: ENOENT, EACCES, ...). *stage_out is 1 for fork failure, 2 chdir, 3 exec.
+/// fork + exec with the child's fd i set from fds[i] (0 <= i < nfds, 3 <= nfds <= MSB_SPAWN_MAX_FDS;
+/// -1 means /dev/null for 0..2 and closed above), every other fd closed, an optional working
+/// directory, uid/gid (each -1 to keep; supplementary groups dropped), and exec failures reported
+/// back. Returns the pid, or -1 with *error_out set to the errno of whatever failed.
+/// *stage_out is 1 for fork failure, 2 chdir, 3 exec, 4 credentials.
 pid_t msb_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                int fd0, int fd1, int fd2, int fd3, int flags, int *error_out, int *stage_out);
-
-/// msb_spawn that also switches to uid/gid (each -1 to keep) before exec, dropping
-/// supplementary groups; a failure to switch is reported as stage 4.
-pid_t msb_spawn_as(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                   int fd0, int fd1, int fd2, int fd3, int flags, int uid, int gid, int *error_out, int *stage_out);
+                const int *fds, int nfds, int flags, int uid, int gid, int *error_out, int *stage_out);
 
 int msb_set_nonblocking(int fd, int on);
 int msb_set_cloexec(int fd);
