@@ -86,7 +86,7 @@ let package = Package(
         // The executable: the CLI, or the supervisor when started as `msb _supervise NAME`.
         .executableTarget(name: "msb", dependencies: ["MSBCommands", "MSBSupervisor"]),
         .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),
-        .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore", "MSBOS", "MSBClient", "MSBProtocol"]),
+        .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore", "MSBOS", "MSBClient", "MSBProtocol", "MSBVMM"]),
         .testTarget(name: "MSBImagesTests", dependencies: ["MSBImages", "MSBCore", "MSBClient", "MSBVMM", "MSBSupervisor"]),
         .testTarget(name: "MSBSupervisorTests", dependencies: ["MSBSupervisor", "MSBClient", "MSBServer", "MSBVMM", "MSBCore", "MSBOS", "MSBProtocol"]),
         .testTarget(name: "MSBCommandsTests", dependencies: ["MSBCommands", "MSBClient", "MSBCore", "MSBProtocol"]),

@@ -129,9 +129,9 @@ package final class Supervisor {
             name: name, cpus: config.cpus, memoryMiB: config.memoryMiB, accelerator: decision.accelerator,
             kernelPath: artifacts.kernelPath, initrdPath: artifacts.initrdPath,
             extraKernelArguments: ["msb.hostname=\(name)"],
-            agentSocketPath: paths.agentSocket(name), qmpSocketPath: paths.qmpSocket(name),
             consoleLogPath: paths.consoleLog(name), vmmLogPath: paths.sandboxDirectory(name) + "/qemu.log",
-            rootDiskPath: rootDisk)
+            rootDiskPath: rootDisk, rootDiskBasePath: rootDisk.flatMap { QCOW2.backingFile(of: $0) },
+            confinement: VMMConfinement.forSandbox(directory: paths.sandboxDirectory(name), accelerator: decision.accelerator))
         let vm = try manager.makeInstance(vmConfig)
         self.vm = vm
         try vm.start()
@@ -230,7 +230,7 @@ package final class Supervisor {
 
     private func removeSockets() {
         if listenFd >= 0 { close(listenFd) }
-        for path in [paths.controlSocket(name), paths.agentSocket(name), paths.qmpSocket(name)] { unlink(path) }
+        unlink(paths.controlSocket(name))
     }
 }
 

@@ -46,10 +46,26 @@ package final class QEMUInstance: VirtualMachineInstance {
     private var child: ChildProcess?
     private let binaryPath: String
     private var reaped: VirtualMachineExit?
+    /// The supervisor's ends of the agent and QMP sockets (QEMU holds the others).
+    private var agentFd: Int32 = -1
+    private var qmpFd: Int32 = -1
+
+    /// QEMU's own seccomp filter: no obsolete system calls, no set*uid, no fork/exec, no
+    /// scheduler or resource changes. A guest that takes over QEMU keeps these limits.
+    static let seccompPolicy = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+
+    /// What QEMU finds at its fds 3, 4, ...: it opens nothing by path (see `start`).
+    enum Descriptor: Int32, CaseIterable {
+        case kernel = 3, initrd, agent, console, qmp, rootDisk, rootDiskBase
+    }
 
     init(binaryPath: String, configuration: VirtualMachineConfiguration) {
         self.binaryPath = binaryPath
         self.configuration = configuration
+    }
+
+    deinit {
+        for fd in [agentFd, qmpFd] where fd >= 0 { close(fd) }
     }
 
     /// The full argument vector. Device order is fixed so snapshots stay restorable.
@@ -57,6 +73,7 @@ package final class QEMUInstance: VirtualMachineInstance {
         let c = configuration
         let kernelArgs = GuestKernelArguments.tuned(accelerator: c.accelerator, tscKilohertz: tscKilohertz)
             + c.extraKernelArguments + (c.rootDiskPath == nil ? [] : ["msb.root=/dev/vda"])
+        func fd(_ descriptor: Descriptor) -> String { "/proc/self/fd/\(descriptor.rawValue)" }
         var args = [binaryPath, "-name", "msb-\(c.name)"]
         args += ["-M", "microvm,x-option-roms=off,rtc=on"]
         switch c.accelerator {
@@ -66,35 +83,83 @@ package final class QEMUInstance: VirtualMachineInstance {
         args += [
             "-m", "\(c.memoryMiB)", "-smp", "\(c.cpus)",
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-            "-kernel", c.kernelPath, "-initrd", c.initrdPath, "-append", kernelArgs.joined(separator: " "),
-            "-serial", "file:\(c.consoleLogPath)",
+            "-sandbox", Self.seccompPolicy,
+            "-kernel", fd(.kernel), "-initrd", fd(.initrd), "-append", kernelArgs.joined(separator: " "),
+            "-chardev", "socket,id=console,fd=\(Descriptor.console.rawValue)", "-serial", "chardev:console",
             "-device", "virtio-serial-device,id=vser0",
-            "-chardev", "socket,id=agent,path=\(c.agentSocketPath),server=on,wait=off",
+            "-chardev", "socket,id=agent,fd=\(Descriptor.agent.rawValue)",
             "-device", "virtserialport,bus=vser0.0,chardev=agent,name=agent",
-            "-qmp", "unix:\(c.qmpSocketPath),server=on,wait=off",
+            "-chardev", "socket,id=qmp,fd=\(Descriptor.qmp.rawValue)", "-mon", "chardev=qmp,mode=control",
         ]
-        if let disk = c.rootDiskPath {
+        if c.rootDiskPath != nil {
+            // The overlay's backing image is named here, not taken from the overlay's header:
+            // QEMU opens no file by path, and the image is the one the supervisor checked.
             args += [
-                "-drive", "id=root,file=\(disk),format=qcow2,if=none,cache=writeback,discard=unmap",
+                "-add-fd", "fd=\(Descriptor.rootDisk.rawValue),set=1",
+                "-add-fd", "fd=\(Descriptor.rootDiskBase.rawValue),set=2",
+                "-blockdev", "driver=file,node-name=base-file,filename=/dev/fdset/2,read-only=on",
+                "-blockdev", "driver=raw,node-name=base,file=base-file,read-only=on",
+                "-blockdev", "driver=file,node-name=root-file,filename=/dev/fdset/1,discard=unmap",
+                "-blockdev", "driver=qcow2,node-name=root,file=root-file,backing=base,discard=unmap",
                 "-device", "virtio-blk-device,drive=root",
             ]
         }
         return args
     }
 
+    /// Starts QEMU with every file it needs already open: kernel, initramfs and disks are
+    /// opened here and the agent, console and QMP channels are socket pairs, so QEMU needs
+    /// no path access at all and can run as an unprivileged uid of its own (`confinement`)
+    /// that cannot reach msb's state directory.
     package func start() throws(MSBError) {
         let c = configuration
-        for path in [c.agentSocketPath, c.qmpSocketPath] { unlink(path) }
         let tsc = c.accelerator == .tcg ? AcceleratorProbe.hostTSCKilohertz() : nil
-        let argv = arguments(tscKilohertz: tsc)
-        let logFd = open(c.vmmLogPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        var opened: [Int32] = []
+        defer { for fd in opened { close(fd) } }
+        func openFile(_ path: String, _ flags: Int32, _ what: String) throws(MSBError) -> Int32 {
+            let fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { throw MSBError(.vmmFailure, "cannot open the \(what): \(String(cString: strerror(errno)))") }
+            opened.append(fd)
+            return fd
+        }
+        func socketPair(_ what: String) throws(MSBError) -> (ours: Int32, theirs: Int32) {
+            var pair: [Int32] = [-1, -1]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+                throw MSBError(.vmmFailure, "cannot create the \(what) channel: \(String(cString: strerror(errno)))")
+            }
+            opened.append(pair[1])
+            return (pair[0], pair[1])
+        }
+        var descriptors: [Descriptor: Int32] = [:]
+        descriptors[.kernel] = try openFile(c.kernelPath, O_RDONLY, "guest kernel")
+        descriptors[.initrd] = try openFile(c.initrdPath, O_RDONLY, "guest initramfs")
+        if let disk = c.rootDiskPath {
+            guard let base = c.rootDiskBasePath else { throw MSBError(.vmmFailure, "the root disk has no image under it") }
+            descriptors[.rootDisk] = try openFile(disk, O_RDWR, "sandbox's root disk")
+            descriptors[.rootDiskBase] = try openFile(base, O_RDONLY, "image's root disk")
+        }
+        let agent = try socketPair("agent")
+        let console = try socketPair("console")
+        let qmp = try socketPair("QMP")
+        descriptors[.agent] = agent.theirs
+        descriptors[.console] = console.theirs
+        descriptors[.qmp] = qmp.theirs
+        agentFd = agent.ours
+        qmpFd = qmp.ours
+        ConsoleRecorder(fd: console.ours, path: c.consoleLogPath).start()
+
+        let logFd = open(c.vmmLogPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         defer { if logFd >= 0 { close(logFd) } }
         // Own session (no terminal signals), and SIGKILL if the supervisor dies, so no
         // QEMU outlives its owner.
-        var spec = SpawnSpec(binaryPath, arguments: argv, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+        var spec = SpawnSpec(binaryPath, arguments: arguments(tscKilohertz: tsc), environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
         spec.standardOutput = logFd
         spec.standardError = logFd
+        spec.inheritedDescriptors = Descriptor.allCases.map { descriptors[$0] ?? -1 }
+        spec.workingDirectory = "/"
         spec.dieWithParent = true
+        spec.noNewPrivileges = true
+        if let confinement = c.confinement { spec.credentials = (confinement.uid, confinement.gid) }
         do {
             let child = try ChildProcess.spawn(spec)
             self.child = child
@@ -104,18 +169,14 @@ package final class QEMUInstance: VirtualMachineInstance {
         }
     }
 
+    /// The agent channel: the supervisor's end of the socket pair QEMU was given (once).
     package func dialAgent(timeoutSeconds: Double) throws(MSBError) -> Int32 {
-        let deadline = Date().addingTimeInterval(timeoutSeconds)
-        while true {
-            if let exit = pollExit() {
-                throw MSBError(.vmmFailure, "QEMU \(exit) before the guest channel opened\(vmmLogTail())")
-            }
-            if let fd = try? UnixSocket.connect(path: configuration.agentSocketPath) { return fd }
-            guard Date() < deadline else {
-                throw MSBError(.timeout, "QEMU did not open the guest channel within \(Int(timeoutSeconds))s")
-            }
-            usleep(5_000)
+        if let exit = pollExit() {
+            throw MSBError(.vmmFailure, "QEMU \(exit) before the guest channel opened\(vmmLogTail())")
         }
+        guard agentFd >= 0 else { throw MSBError(.vmmFailure, "the guest channel is already taken") }
+        defer { agentFd = -1 }
+        return agentFd
     }
 
     package func terminate(graceSeconds: Double) {

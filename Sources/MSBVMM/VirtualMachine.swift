@@ -1,3 +1,4 @@
+import Glibc
 import MSBCore
 import MSBOS
 
@@ -20,16 +21,19 @@ package struct VirtualMachineConfiguration: Sendable {
     package var initrdPath: String
     /// Extra kernel command-line items (e.g. `msb.hostname=web`), after the tuned defaults.
     package var extraKernelArguments: [String]
-    package var agentSocketPath: String
-    package var qmpSocketPath: String
+    /// The guest's serial console, kept bounded (see ConsoleRecorder).
     package var consoleLogPath: String
     package var vmmLogPath: String
     /// A qcow2 root disk (the guest mounts it as its root), or nil for the initramfs root.
     package var rootDiskPath: String?
+    /// The read-only image under the root disk (its backing file), opened by the supervisor.
+    package var rootDiskBasePath: String?
+    /// Who the VMM runs as; nil keeps the caller's identity (when msb does not run as root).
+    package var confinement: VMMConfinement?
 
     package init(name: String, cpus: Int, memoryMiB: Int, accelerator: Accelerator, kernelPath: String, initrdPath: String,
-                 extraKernelArguments: [String], agentSocketPath: String, qmpSocketPath: String, consoleLogPath: String,
-                 vmmLogPath: String, rootDiskPath: String?) {
+                 extraKernelArguments: [String], consoleLogPath: String, vmmLogPath: String, rootDiskPath: String?,
+                 rootDiskBasePath: String? = nil, confinement: VMMConfinement? = nil) {
         self.name = name
         self.cpus = cpus
         self.memoryMiB = memoryMiB
@@ -37,11 +41,37 @@ package struct VirtualMachineConfiguration: Sendable {
         self.kernelPath = kernelPath
         self.initrdPath = initrdPath
         self.extraKernelArguments = extraKernelArguments
-        self.agentSocketPath = agentSocketPath
-        self.qmpSocketPath = qmpSocketPath
         self.consoleLogPath = consoleLogPath
         self.vmmLogPath = vmmLogPath
         self.rootDiskPath = rootDiskPath
+        self.rootDiskBasePath = rootDiskBasePath
+        self.confinement = confinement
+    }
+}
+
+/// The unprivileged identity a VMM runs as when msb runs as root: a uid and gid of its own
+/// per sandbox (no passwd entry needed), so one guest that breaks out of QEMU is an
+/// unprivileged user that cannot reach msb's state (0700), another sandbox's QEMU or the
+/// files of any real user.
+package struct VMMConfinement: Sendable, Equatable {
+    package var uid: Int32
+    package var gid: Int32
+
+    /// The first uid of msb's range: high, far from the ids distributions hand out.
+    static let firstID: UInt32 = 0x6D5B_0000
+
+    /// The identity for the sandbox whose state lives in `sandboxDirectory`, or nil when
+    /// the caller is not root (then QEMU already runs unprivileged, as the caller).
+    package static func forSandbox(directory: String, accelerator: Accelerator) -> VMMConfinement? {
+        guard geteuid() == 0 else { return nil }
+        // FNV-1a of the directory: stable across restarts, distinct per sandbox in practice.
+        var hash: UInt32 = 2_166_136_261
+        for byte in directory.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let id = Int32(bitPattern: firstID + hash % 65_536)
+        // KVM needs /dev/kvm, normally group kvm: then that is the VMM's group.
+        var kvm = stat()
+        let gid = accelerator == .kvm && stat("/dev/kvm", &kvm) == 0 ? Int32(bitPattern: kvm.st_gid) : id
+        return VMMConfinement(uid: id, gid: gid)
     }
 }
 

@@ -51,14 +51,12 @@ public struct MSBPaths: Sendable {
     public var sandboxesDirectory: String { home + "/sandboxes" }
     public func sandboxDirectory(_ name: String) -> String { sandboxesDirectory + "/" + name }
     public func controlSocket(_ name: String) -> String { sandboxDirectory(name) + "/ctl.sock" }
-    public func agentSocket(_ name: String) -> String { sandboxDirectory(name) + "/agent.sock" }
-    public func qmpSocket(_ name: String) -> String { sandboxDirectory(name) + "/qmp.sock" }
     public func consoleLog(_ name: String) -> String { sandboxDirectory(name) + "/console.log" }
     public func supervisorLog(_ name: String) -> String { sandboxDirectory(name) + "/supervisor.log" }
     /// The sandbox's writable layer over its image's root disk (qcow2), when it has one.
     public func rootDisk(_ name: String) -> String { sandboxDirectory(name) + "/disk.qcow2" }
     /// Unix socket paths are limited to 107 bytes; the longest one a sandbox binds must fit.
-    package func socketPathsFit(_ name: String) -> Bool { agentSocket(name).utf8.count <= 107 }
+    package func socketPathsFit(_ name: String) -> Bool { controlSocket(name).utf8.count <= 107 }
 
     static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
