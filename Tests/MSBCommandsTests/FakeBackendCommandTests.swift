@@ -109,3 +109,15 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
     func removeImage(_ name: String, force: Bool) throws(MSBError) {}
     func pruneImages() throws(MSBError) -> Int { 0 }
 }
+
+/// Text from a guest, registry or server reaches the terminal only with its control
+/// characters escaped.
+@Suite struct TerminalSafeErrorTests {
+    @Test func controlCharactersInMessagesAreEscaped() {
+        #expect(CommandContext.terminalSafe("plain text: ok") == "plain text: ok")
+        #expect(CommandContext.terminalSafe("bad\u{1b}]0;owned\u{07}name") == "bad\\x1b]0;owned\\x07name")
+        #expect(CommandContext.terminalSafe("line\nerror: forged") == "line\\x0aerror: forged")
+        #expect(CommandContext.terminalSafe("\u{9b}31m") == "\\x9b31m")
+        #expect(CommandContext.terminalSafe("abc\u{202e}cba") == "abc\\u{202e}cba")
+    }
+}
