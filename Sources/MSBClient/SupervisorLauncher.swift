@@ -18,9 +18,9 @@ package struct SupervisorLauncher {
 
     /// This msb executable: supervisors and detached servers run it again.
     package static func currentExecutable() -> String {
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBufferPointer { readlink("/proc/self/exe", $0.baseAddress!, 4095) }
-        return n > 0 ? String(decoding: buffer[0..<n], as: UTF8.self) : CommandLine.arguments[0]
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBufferPointer { $0.baseAddress.map { readlink("/proc/self/exe", $0, 4095) } ?? -1 }
+        return n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
     }
 
     struct Launched {

@@ -25,7 +25,7 @@ extension HTTPTransport {
             throw Failure(reason: "invalid URL")
         }
         let delegate = StreamingDelegate(maxBodyBytes: maxBodyBytes, sink: sink)
-        let deadline = NIODeadline.now() + .milliseconds(Int64(timeoutSeconds * 1000))
+        let deadline = NIODeadline.now() + HTTPTransport.timeAmount(seconds: timeoutSeconds)
         do {
             return try client.execute(request: request, delegate: delegate, deadline: deadline).wait()
         } catch let failure as Failure {
@@ -53,8 +53,9 @@ final class StreamingDelegate: HTTPClientResponseDelegate, Sendable {
     }
 
     func didReceiveHead(task: HTTPClient.Task<Response>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
-        state.withLockedValue { $0.status = Int(head.status.code); $0.headers = head.headers }
-        if (200..<300).contains(Int(head.status.code)),
+        let status = Int(clamping: head.status.code)
+        state.withLockedValue { $0.status = status; $0.headers = head.headers }
+        if (200..<300).contains(status),
            let declared = head.headers.first(name: "Content-Length").flatMap({ Int($0, radix: 10) }), declared > maxBodyBytes {
             return task.eventLoop.makeFailedFuture(HTTPTransport.Failure(reason: "the response is too large (\(declared) bytes, limit \(maxBodyBytes))"))
         }

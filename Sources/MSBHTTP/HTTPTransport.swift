@@ -44,7 +44,7 @@ package enum HTTPTransport {
             throw Failure(reason: "invalid URL \(url)")
         }
         let accumulator = ResponseAccumulator(request: request, maxBodySize: maxBodyBytes)
-        let deadline = NIODeadline.now() + .milliseconds(Int64(timeoutSeconds * 1000))
+        let deadline = NIODeadline.now() + timeAmount(seconds: timeoutSeconds)
         do {
             let response = try client.execute(request: request, delegate: accumulator, deadline: deadline).wait()
             return Response(status: Int(response.status.code), headers: response.headers,
@@ -52,6 +52,11 @@ package enum HTTPTransport {
         } catch {
             throw Failure(reason: describe(error, timeoutSeconds: timeoutSeconds))
         }
+    }
+
+    /// A duration for NIO, saturating instead of trapping on a huge, infinite or NaN value.
+    package static func timeAmount(seconds: Double) -> TimeAmount {
+        .milliseconds(Int64(exactly: (min(max(seconds, 0), 1e12) * 1000).rounded(.up)) ?? Int64.max / 1_000_000)
     }
 
     /// What a person should read for a transport error.

@@ -58,7 +58,7 @@ package enum UpgradedStream {
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         }
         connected.whenFailure { outcome.fail($0) }
-        let timeout = loop.scheduleTask(in: .milliseconds(Int64(timeoutSeconds * 1000))) {
+        let timeout = loop.scheduleTask(in: HTTPTransport.timeAmount(seconds: timeoutSeconds)) {
             outcome.fail(HTTPTransport.Failure(reason: "no answer within \(secondsText(timeoutSeconds))s"))
         }
         do {

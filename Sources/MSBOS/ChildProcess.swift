@@ -133,5 +133,6 @@ package struct ChildProcess: Sendable {
 package func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
     let pointers = strings.map { strdup($0) } + [nil]
     defer { for p in pointers { free(p) } }
+    // Never empty (the terminating nil), so the buffer always has storage.
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }

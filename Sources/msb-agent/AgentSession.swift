@@ -112,7 +112,7 @@ enum ProcessLauncher {
             if env[key] == nil { order.append(key) }
             env[key] = String(item[item.index(after: eq)...])
         }
-        return order.map { "\($0)=\(env[$0]!)" }
+        return order.compactMap { key in env[key].map { "\(key)=\($0)" } }
     }
 
     static func hostname() -> String? {

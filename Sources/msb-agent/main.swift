@@ -56,4 +56,4 @@ while portPath == nil {
     }
 }
 GuestStatistics.recordBaseline()
-AgentServer(portPath: portPath!, childSignalFd: signalPipe[0]).run()
+if let portPath { AgentServer(portPath: portPath, childSignalFd: signalPipe[0]).run() }

@@ -34,12 +34,12 @@ package struct RemoteEndpoint: Sendable, Equatable {
             host = String(rest[rest.index(after: rest.startIndex)..<close])
             let after = rest[rest.index(after: close)...]
             if after.hasPrefix(":") {
-                guard let p = UInt16(after.dropFirst()), p > 0 else { throw bad("bad port") }
+                guard let p = UInt16(after.dropFirst(), radix: 10), p > 0 else { throw bad("bad port") }
                 port = p
             } else if !after.isEmpty { throw bad("unexpected text after the address") }
         } else if let colon = rest.lastIndex(of: ":") {
             host = String(rest[..<colon])
-            guard let p = UInt16(rest[rest.index(after: colon)...]), p > 0 else { throw bad("bad port") }
+            guard let p = UInt16(rest[rest.index(after: colon)...], radix: 10), p > 0 else { throw bad("bad port") }
             port = p
         }
         guard !host.isEmpty, !host.contains("@") else { throw bad("no host") }

@@ -55,6 +55,6 @@ enum NameGenerator {
 
     static func generate() -> String {
         let suffix = String(UInt16.random(in: 0...UInt16.max), radix: 16)
-        return "\(adjectives.randomElement()!)-\(nouns.randomElement()!)-\(suffix)"
+        return "\(adjectives.randomElement() ?? "brave")-\(nouns.randomElement() ?? "otter")-\(suffix)"
     }
 }

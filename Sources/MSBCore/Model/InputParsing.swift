@@ -33,7 +33,7 @@ public enum InputParsing {
             .invalidArgument, "invalid memory size '\(text)'", hint: "use a size such as 512M, 1G or 2048 (MiB)")
         let lower = text.lowercased()
         let digits = lower.prefix { $0.isASCII && $0.isNumber }
-        guard !digits.isEmpty, digits.count <= 9, let number = Int(digits) else { throw bad }
+        guard !digits.isEmpty, digits.count <= 9, let number = Int(digits, radix: 10) else { throw bad }
         let unit = lower.dropFirst(digits.count)
         let mib: Int
         switch unit {
@@ -54,7 +54,7 @@ public enum InputParsing {
     }
 
     public static func parseCPUs(_ text: String) throws(MSBError) -> Int {
-        guard let count = Int(text), count >= 1, count <= 64 else {
+        guard let count = Int(text, radix: 10), count >= 1, count <= 64 else {
             throw MSBError(.invalidArgument, "invalid cpu count '\(text)'", hint: "use a whole number from 1 to 64")
         }
         return count
@@ -66,7 +66,8 @@ public enum InputParsing {
             .invalidArgument, "invalid duration '\(text)'", hint: "use a positive duration such as 500ms, 30s, 5m or 1h")
         if let seconds = Double(text), !text.hasPrefix("+") {
             guard seconds > 0, seconds < 1e9 else { throw bad }
-            return UInt64(seconds * 1000)
+            // Bounded above, so the conversion cannot trap.
+            return UInt64(exactly: (seconds * 1000).rounded(.down)) ?? 0
         }
         var total: Double = 0
         var rest = Substring(text)
@@ -87,7 +88,7 @@ public enum InputParsing {
             }
         }
         guard total >= 1, total < 1e15 else { throw bad }
-        return UInt64(total)
+        return UInt64(exactly: total.rounded(.down)) ?? 0
     }
 
     /// `KEY=VALUE` with a non-empty key made of letters, digits and '_'.
