@@ -18,9 +18,10 @@ package enum Frame {
         w.u32(envelope.id)
         envelope.message.encodeBody(into: &w)
         var bytes = w.bytes
-        let length = UInt32(bytes.count - headerBytes)
-        bytes[0] = UInt8(length >> 24); bytes[1] = UInt8((length >> 16) & 0xff)
-        bytes[2] = UInt8((length >> 8) & 0xff); bytes[3] = UInt8(length & 0xff)
+        // Messages are built by msb (bounded by Frame.chunks); the receiver checks the limit.
+        let length = UInt32(truncatingIfNeeded: bytes.count - headerBytes)
+        bytes[0] = UInt8(truncatingIfNeeded: length >> 24); bytes[1] = UInt8(truncatingIfNeeded: length >> 16)
+        bytes[2] = UInt8(truncatingIfNeeded: length >> 8); bytes[3] = UInt8(truncatingIfNeeded: length)
         return bytes
     }
 }
@@ -46,15 +47,13 @@ package struct FrameDecoder {
     package mutating func next() throws(ProtocolError) -> Envelope? {
         let available = buffer.count - start
         guard available >= Frame.headerBytes else { return nil }
-        let length = Int(buffer[start]) << 24 | Int(buffer[start + 1]) << 16
-            | Int(buffer[start + 2]) << 8 | Int(buffer[start + 3])
+        let length = buffer[start..<(start + 4)].reduce(0) { $0 << 8 | Int(truncatingIfNeeded: $1) }
         guard length <= Frame.maxPayloadBytes else { throw .frameTooLarge(length) }
         guard length >= 5 else { throw .malformed("frame of \(length) bytes is shorter than its header") }
         guard available >= Frame.headerBytes + length else { return nil }
         let payloadStart = start + Frame.headerBytes
         let type = buffer[payloadStart]
-        let id = UInt32(buffer[payloadStart + 1]) << 24 | UInt32(buffer[payloadStart + 2]) << 16
-            | UInt32(buffer[payloadStart + 3]) << 8 | UInt32(buffer[payloadStart + 4])
+        let id = buffer[(payloadStart + 1)...(payloadStart + 4)].reduce(0 as UInt32) { $0 << 8 | UInt32(truncatingIfNeeded: $1) }
         var reader = WireReader(Array(buffer[(payloadStart + 5)..<(payloadStart + length)]))
         start += Frame.headerBytes + length
         let message = try Message.decode(type: type, from: &reader)

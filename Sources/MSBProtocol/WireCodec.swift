@@ -8,19 +8,20 @@ package struct WireWriter {
     package mutating func u8(_ value: UInt8) { bytes.append(value) }
     package mutating func bool(_ value: Bool) { bytes.append(value ? 1 : 0) }
     package mutating func u16(_ value: UInt16) {
-        bytes.append(UInt8(value >> 8)); bytes.append(UInt8(value & 0xff))
+        bytes.append(UInt8(truncatingIfNeeded: value >> 8)); bytes.append(UInt8(truncatingIfNeeded: value))
     }
     package mutating func u32(_ value: UInt32) {
-        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8((value >> UInt32(shift)) & 0xff)) }
+        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> shift)) }
     }
     package mutating func i32(_ value: Int32) { u32(UInt32(bitPattern: value)) }
     package mutating func u64(_ value: UInt64) {
-        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8((value >> UInt64(shift)) & 0xff)) }
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> shift)) }
     }
-    package mutating func data(_ value: [UInt8]) { u32(UInt32(value.count)); bytes.append(contentsOf: value) }
+    /// Frames are at most `Frame.maxPayloadBytes`, so a count always fits 32 bits.
+    package mutating func data(_ value: [UInt8]) { u32(UInt32(truncatingIfNeeded: value.count)); bytes.append(contentsOf: value) }
     package mutating func string(_ value: String) { data(Array(value.utf8)) }
     package mutating func strings(_ values: [String]) {
-        u32(UInt32(values.count))
+        u32(UInt32(truncatingIfNeeded: values.count))
         for value in values { string(value) }
     }
 }
@@ -39,7 +40,10 @@ package struct WireReader {
         return bytes[offset..<offset + count]
     }
 
-    package mutating func u8() throws(ProtocolError) -> UInt8 { try take(1).first! }
+    package mutating func u8() throws(ProtocolError) -> UInt8 {
+        guard let byte = try take(1).first else { throw .truncated }
+        return byte
+    }
     package mutating func bool() throws(ProtocolError) -> Bool {
         switch try u8() {
         case 0: return false
@@ -49,17 +53,17 @@ package struct WireReader {
     }
     package mutating func u16() throws(ProtocolError) -> UInt16 {
         let s = try take(2)
-        return UInt16(s[s.startIndex]) << 8 | UInt16(s[s.startIndex + 1])
+        return UInt16(truncatingIfNeeded: s[s.startIndex]) << 8 | UInt16(truncatingIfNeeded: s[s.startIndex + 1])
     }
     package mutating func u32() throws(ProtocolError) -> UInt32 {
-        try take(4).reduce(0) { $0 << 8 | UInt32($1) }
+        try take(4).reduce(0) { $0 << 8 | UInt32(truncatingIfNeeded: $1) }
     }
     package mutating func i32() throws(ProtocolError) -> Int32 { Int32(bitPattern: try u32()) }
     package mutating func u64() throws(ProtocolError) -> UInt64 {
-        try take(8).reduce(0) { $0 << 8 | UInt64($1) }
+        try take(8).reduce(0) { $0 << 8 | UInt64(truncatingIfNeeded: $1) }
     }
     package mutating func data() throws(ProtocolError) -> [UInt8] {
-        let count = Int(try u32())
+        let count = Int(truncatingIfNeeded: try u32())  // 32 bits always fit a 64-bit Int
         return Array(try take(count))
     }
     package mutating func string() throws(ProtocolError) -> String {
@@ -68,7 +72,7 @@ package struct WireReader {
         return text
     }
     package mutating func strings() throws(ProtocolError) -> [String] {
-        let count = Int(try u32())
+        let count = Int(truncatingIfNeeded: try u32())
         guard count <= 65536 else { throw .malformed("too many strings") }
         var out: [String] = []
         out.reserveCapacity(count)
