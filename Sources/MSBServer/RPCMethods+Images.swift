@@ -17,8 +17,11 @@ extension RPCDispatcher {
             throw MSBError(.accessDenied, "pulling over plain HTTP is not allowed on this server",
                            hint: "the server's operator can allow it with 'msb server start --allow-insecure-registries'")
         }
-        return RPC.ImageResult(try backend.pullImage(p.reference, insecure: insecure, credentials: p.credentials,
-                                                     replaceExisting: call.isAdmin) { _ in })
+        let namespace = backend.namespace
+        return try host.pulls.withSlot(namespace) { () throws(MSBError) in
+            RPC.ImageResult(try backend.pullImage(p.reference, insecure: insecure, credentials: p.credentials,
+                                                  replaceExisting: call.isAdmin) { _ in })
+        }
     }
 
     func imageBuild(_ call: RPCCall, _ p: RPC.ImageNameParams) throws(MSBError) -> RPC.ImageResult {

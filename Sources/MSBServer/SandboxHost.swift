@@ -11,6 +11,10 @@ package final class SandboxHost: @unchecked Sendable {
     /// Guards `reservations`: boots that passed the limit check but are not running yet.
     private let lock = NSLock()
     private var reservations: [String: Usage] = [:]
+    /// JSON-RPC calls running per namespace.
+    package let calls: NamespaceSlots
+    /// `image.pull` calls running per namespace.
+    package let pulls: NamespaceSlots
 
     package struct Usage: Sendable, Equatable {
         package var sandboxes = 0
@@ -25,6 +29,8 @@ package final class SandboxHost: @unchecked Sendable {
     package init(paths: MSBPaths, limits: ServerLimits) {
         self.paths = paths
         self.limits = limits
+        calls = NamespaceSlots(limit: limits.maxCallsPerNamespace, what: "calls", option: "--max-calls-per-namespace")
+        pulls = NamespaceSlots(limit: limits.maxPullsPerNamespace, what: "image pulls", option: "--max-pulls-per-namespace")
     }
 
     /// A backend for one namespace; cheap, and made per request so requests share no state.
@@ -76,7 +82,9 @@ package final class SandboxHost: @unchecked Sendable {
         let refusal: MSBError?
         do throws(MSBError) {
             let current = reservations.values.reduce(try usage(), +)
-            refusal = check(current + wanted, wanted: wanted)
+            let running = try backend(namespace).list().count { $0.status == .running || $0.status == .starting }
+            let reserved = reservations.keys.count { $0.hasPrefix(namespace + "/") }
+            refusal = check(current + wanted, wanted: wanted) ?? checkNamespace(namespace, running: running + reserved + 1)
         } catch {
             lock.unlock()
             throw error
@@ -90,6 +98,12 @@ package final class SandboxHost: @unchecked Sendable {
             lock.unlock()
         }
         return try boot()
+    }
+
+    private func checkNamespace(_ namespace: String, running: Int) -> MSBError? {
+        guard running > limits.maxSandboxesPerNamespace else { return nil }
+        return MSBError(.limitExceeded, "namespace limit reached: at most \(limits.maxSandboxesPerNamespace) sandboxes may run at once "
+                        + "in namespace \(namespace)", hint: "stop a sandbox first")
     }
 
     private func check(_ total: Usage, wanted: Usage) -> MSBError? {

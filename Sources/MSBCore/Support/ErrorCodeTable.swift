@@ -5,7 +5,8 @@
 extension MSBError.Code {
     package struct Edges: Sendable, Equatable {
         package var rpcCode: Int
-        /// JSON-RPC errors ride on 200, except a key used outside its namespace (403).
+        /// JSON-RPC errors ride on 200, except a key used outside its namespace (403) and
+        /// "too many at once" (429).
         package var rpcHTTPStatus: Int
         package var httpStatus: Int
         package var exitCode: Int32
@@ -25,6 +26,8 @@ extension MSBError.Code {
         .timeout: Edges(rpcCode: -32005, rpcHTTPStatus: 200, httpStatus: 500, exitCode: 1),
         .unsupported: Edges(rpcCode: -32006, rpcHTTPStatus: 200, httpStatus: 500, exitCode: 1),
         .limitExceeded: Edges(rpcCode: -32007, rpcHTTPStatus: 200, httpStatus: 500, exitCode: 1),
+        // Retry later: HTTP 429 everywhere, and its own exit code (EX_TEMPFAIL) so scripts can retry.
+        .rateLimited: Edges(rpcCode: -32008, rpcHTTPStatus: 429, httpStatus: 429, exitCode: 75),
         .internalError: Edges(rpcCode: -32603, rpcHTTPStatus: 200, httpStatus: 500, exitCode: 1),
     ]
 }

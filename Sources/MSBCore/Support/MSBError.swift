@@ -21,10 +21,12 @@ public struct MSBError: Error, CustomStringConvertible, Sendable {
         public static let integrity = Code(rawValue: "integrity")
         /// A server-side limit (running sandboxes, memory, cpus) would be exceeded.
         public static let limitExceeded = Code(rawValue: "limitExceeded")
+        /// Too many at once (calls, pulls, connections, attach sessions): retry later.
+        public static let rateLimited = Code(rawValue: "rateLimited")
         public static let internalError = Code(rawValue: "internalError")
 
         static let all: [Code] = [.invalidArgument, .notFound, .alreadyExists, .invalidState, .unsupported, .timeout,
-                                  .vmmFailure, .agentFailure, .stateStore, .accessDenied, .integrity, .limitExceeded, .internalError]
+                                  .vmmFailure, .agentFailure, .stateStore, .accessDenied, .integrity, .limitExceeded, .rateLimited, .internalError]
 
         private init(rawValue: String) { self.rawValue = rawValue }
 
