@@ -9,6 +9,8 @@ package struct APIKeyClaims: Sendable, Equatable {
     package var namespace: String
     package var issuedAt: Date
     package var expiresAt: Date?
+    /// The key's id (`jti`), by which it is listed and revoked.
+    package var id: String? = nil
 
     package func allows(_ namespace: String) -> Bool { self.namespace == "*" || self.namespace == namespace }
 }
@@ -54,9 +56,13 @@ package struct APIKeyAuthority: Sendable {
         }
     }
 
-    package func issue(namespace: String, expiresIn seconds: TimeInterval?, now: Date = Date()) -> String {
-        var claims: [String: Any] = ["iss": "msb", "ns": namespace, "iat": Int(now.timeIntervalSince1970),
-                                     "jti": UUID().uuidString.lowercased()]
+    /// A new key id: 16 random hex digits.
+    package static func newKeyID() -> String {
+        (0..<8).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+    }
+
+    package func issue(namespace: String, expiresIn seconds: TimeInterval?, now: Date = Date(), id: String = newKeyID()) -> String {
+        var claims: [String: Any] = ["iss": "msb", "ns": namespace, "iat": Int(now.timeIntervalSince1970), "jti": id]
         // Rounded up: a key is valid for at least as long as asked (truncating made a 1 s key
         // expire at once when issued late in a second).
         if let seconds { claims["exp"] = Int((now.timeIntervalSince1970 + seconds).rounded(.up)) }
@@ -78,7 +84,8 @@ package struct APIKeyAuthority: Sendable {
         if let expires, expires <= now {
             throw MSBError(.accessDenied, "API key expired at \(RemoteWire.iso8601(expires))", hint: "issue a new one with 'msb server keygen'")
         }
-        return APIKeyClaims(namespace: namespace, issuedAt: Date(timeIntervalSince1970: TimeInterval(issued)), expiresAt: expires)
+        return APIKeyClaims(namespace: namespace, issuedAt: Date(timeIntervalSince1970: TimeInterval(issued)), expiresAt: expires,
+                            id: claims["jti"] as? String)
     }
 
     static func base64URL(_ data: Data) -> String {
