@@ -31,14 +31,22 @@ final class AttachUpgrader: HTTPServerProtocolUpgrader {
         let uri = upgradeRequest.uri
         let authorization = upgradeRequest.headers.first(name: "authorization")
         let dispatcher = server.dispatcher
+        let tracker = server.tracker
+        guard tracker.reserveAttach() else {
+            refusal = dispatcher.refusal(ConnectionTracker.tooManyAttachSessions(tracker.maxAttachSessions))
+            return channel.eventLoop.makeFailedFuture(Refused())
+        }
         return server.run(on: channel.eventLoop) { Self.connect(uri: uri, authorization: authorization, dispatcher: dispatcher) }
             .assumeIsolated()
             .flatMapThrowing { result -> HTTPHeaders in
                 switch result {
                 case .connected(let fd):
                     self.controlFd = fd
+                    // The session's slot is held until its connection closes.
+                    channel.closeFuture.whenComplete { _ in tracker.releaseAttach() }
                     return initialResponseHeaders
                 case .refused(let reply):
+                    tracker.releaseAttach()
                     self.refusal = reply
                     throw Refused()
                 }
@@ -54,7 +62,7 @@ final class AttachUpgrader: HTTPServerProtocolUpgrader {
     /// Checks the request and connects to the supervisor; runs on a worker thread.
     private static func connect(uri: String, authorization: String?, dispatcher: RPCDispatcher) -> Outcome {
         guard let components = URLComponents(string: uri), components.path == RemoteWire.attachPath else {
-            return .refused(HTTPServer.reply(for: MSBError(.notFound, "no such endpoint: \(uri)")))
+            return .refused(dispatcher.refusal(MSBError(.notFound, "no such endpoint: \(LogText.field(uri))")))
         }
         var query: [String: String] = [:]
         for item in components.queryItems ?? [] { query[item.name] = item.value ?? "" }
@@ -62,7 +70,7 @@ final class AttachUpgrader: HTTPServerProtocolUpgrader {
         do {
             claims = try dispatcher.authenticate(authorization)
         } catch {
-            return .refused(HTTPServer.reply(for: error, status: 401))
+            return .refused(dispatcher.refusal(error, status: 401))
         }
         let params = RPCParams(raw: query)
         let started = Date()
@@ -77,7 +85,7 @@ final class AttachUpgrader: HTTPServerProtocolUpgrader {
             return .connected(fd)
         } catch {
             dispatcher.logCall("attach", params, started: started, error: error)
-            return .refused(HTTPServer.reply(for: error))
+            return .refused(dispatcher.refusal(error))
         }
     }
 

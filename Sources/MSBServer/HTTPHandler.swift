@@ -15,11 +15,28 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var head: HTTPRequestHead?
     private var body = ByteBuffer()
     private var bodyBytes = 0
-    private var busy = false
+    private let clock: RequestClock
+    /// false: the server was at its connection cap with every connection busy; each request
+    /// gets 503 and the connection is closed soon.
+    private let admitted: Bool
+    private var busy: Bool {
+        get { clock.busy }
+        set { clock.busy = newValue }
+    }
 
-    init(server: HTTPServer, attach: AttachUpgrader) {
+    init(server: HTTPServer, attach: AttachUpgrader, clock: RequestClock, admitted: Bool) {
         self.server = server
         self.attach = attach
+        self.clock = clock
+        self.admitted = admitted
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        // A refused connection gets 2 s to send a request and read its 503.
+        if !admitted {
+            let channel = context.channel
+            context.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -34,8 +51,15 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             if bodyBytes <= server.limits.maxBodyBytes { body.writeBuffer(&chunk) }
             if bodyBytes > server.limits.maxBodyBytes * 4 { context.close(promise: nil) }
         case .end:
+            clock.requestComplete()
             guard let request = head else { return }
             head = nil
+            guard admitted else {
+                respond(context: context, request: request, close: true, HTTPServer.errorReply(
+                    503, RemoteWire.ErrorCode.internalError, "the server has too many connections, every one running a request",
+                    kind: .rateLimited))
+                return
+            }
             route(context: context, request: request)
         }
     }
@@ -61,10 +85,13 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let dispatcher = server.dispatcher
             let server = server
             busy = true
+            let channel = context.channel
+            server.tracker.setBusy(channel, true)
             server.run(on: context.eventLoop) { dispatcher.handle(body: bytes, authorization: authorization) }
                 .assumeIsolated()
                 .whenComplete { result in
                     self.busy = false
+                    server.tracker.setBusy(channel, false)
                     // In flight until the answer is written, so a shutdown waits for it.
                     let written: EventLoopFuture<Void>
                     switch result {
