@@ -16,23 +16,40 @@ package final class RPCDispatcher: Sendable {
     package let host: SandboxHost
     /// nil in dev mode: nothing is checked.
     package let authority: APIKeyAuthority?
+    /// The issued keys (revocation); nil: a valid signature is enough (unit tests).
+    package let keys: APIKeyRegistry?
+    /// Takes the server's host directories out of everything sent to a client.
+    package let redact: HostPathRedactor
     /// Receives one access-log line per call (the server's stderr).
     let log: @Sendable (String) -> Void
 
     package init(configuration: ServerConfiguration, host: SandboxHost, authority: APIKeyAuthority?,
-                 log: @escaping @Sendable (String) -> Void = { _ in }) {
+                 keys: APIKeyRegistry? = nil, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.configuration = configuration
         self.host = host
         self.authority = authority
+        self.keys = keys
+        self.redact = HostPathRedactor(paths: configuration.paths)
         self.log = log
     }
 
-    /// `2026-11-25T15:30:00Z sandbox.start ns=default sandbox=web ok 1834ms`
+    /// `2026-11-25T15:30:00Z sandbox.start ns=default sandbox=web ok 1834ms`; whatever came
+    /// from the client is escaped (`sandbox="a\nb"`), so a name cannot forge a line.
     func logCall(_ what: String, _ params: RPCParams, started: Date, error: MSBError?) {
-        let namespace = (params.raw["namespace"] as? String) ?? RemoteWire.defaultNamespace
-        let sandbox = (params.raw["sandbox"] as? String).map { " sandbox=\($0)" } ?? ""
-        let outcome = error.map { "error \($0.code): \($0.message)" } ?? "ok"
-        log("\(RemoteWire.iso8601(Date())) \(what) ns=\(namespace)\(sandbox) \(outcome) \(Int(Date().timeIntervalSince(started) * 1000))ms")
+        let namespace = LogText.field((params.raw["namespace"] as? String) ?? RemoteWire.defaultNamespace)
+        let sandbox = params.raw["sandbox"].map { " sandbox=\(LogText.field(($0 as? String) ?? "\($0)"))" } ?? ""
+        let outcome = error.map { "error \($0.code): \(LogText.quoted($0.description))" } ?? "ok"
+        log("\(RemoteWire.iso8601(Date())) \(LogText.field(what)) ns=\(namespace)\(sandbox) \(outcome) \(Int(Date().timeIntervalSince(started) * 1000))ms")
+    }
+
+    /// An error as a client receives it: JSON-RPC envelope, host paths taken out.
+    func errorBody(id: RPCID, _ error: MSBError, rpcCode: Int? = nil) -> [UInt8] {
+        RemoteWire.encoded(RemoteWire.errorResponse(id: id, redact.error(error), rpcCode: rpcCode))
+    }
+
+    /// The HTTP answer to a refused attach (or any plain HTTP refusal).
+    func refusal(_ error: MSBError, status explicit: Int? = nil) -> RPCReply {
+        RPCReply(status: explicit ?? error.code.edges.httpStatus, body: errorBody(id: .null, error) + [10])
     }
 
     /// Who is calling, from the `Authorization` header.
@@ -45,7 +62,9 @@ package final class RPCDispatcher: Sendable {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw MSBError(.accessDenied, "the Authorization header must be 'Bearer KEY'")
         }
-        return try authority.verify(String(parts[1]).trimmingCharacters(in: .whitespaces))
+        let claims = try authority.verify(String(parts[1]).trimmingCharacters(in: .whitespaces))
+        try keys?.check(claims)
+        return claims
     }
 
     package func handle(body: [UInt8], authorization: String?) -> RPCReply {
@@ -60,7 +79,7 @@ package final class RPCDispatcher: Sendable {
             claims = try authenticate(authorization)
         } catch {
             let id = RPCID(json: (parsed as? [String: Any])?["id"]) ?? .null
-            return reply(401, RemoteWire.encoded(RemoteWire.errorResponse(id: id, error)))
+            return reply(401, errorBody(id: id, error))
         }
         if let batch = parsed as? [Any] {
             guard !batch.isEmpty else { return reply(400, invalidRequest("an empty batch")) }
@@ -96,14 +115,21 @@ package final class RPCDispatcher: Sendable {
             return (200, isNotification ? nil : response)
         }
         let started = Date()
+        // Counted against the namespace the call names (once the key may use it), so one
+        // namespace holds at most its share of the workers.
+        let namespace = (params.raw["namespace"] as? String) ?? RemoteWire.defaultNamespace
+        let call = RPCCall(claims: claims, params: params)
         do {
-            let answer = try handler(self, RPCCall(claims: claims, params: params), id)
+            let answer = try claims.allows(namespace)
+                ? host.calls.withSlot(namespace) { () throws(MSBError) in try handler(self, call, id) }
+                : handler(self, call, id)
             logCall(method, params, started: started, error: nil)
             return (200, isNotification ? nil : answer)
         } catch {
             logCall(method, params, started: started, error: error)
-            // A key used outside its namespace is refused with 403, as HTTP clients expect.
-            return (error.code.edges.rpcHTTPStatus, isNotification ? nil : RemoteWire.encoded(RemoteWire.errorResponse(id: id, error)))
+            // A key used outside its namespace is refused with 403, too many calls with 429,
+            // as HTTP clients expect.
+            return (error.code.edges.rpcHTTPStatus, isNotification ? nil : errorBody(id: id, error))
         }
     }
 

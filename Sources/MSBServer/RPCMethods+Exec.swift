@@ -20,11 +20,11 @@ extension RPCDispatcher {
         }
         if let workdir = p.workdir { parameters.workingDirectory = workdir }
         if let user = p.user { parameters.user = user }
-        let output = OutputCollector(limitBytes: configuration.limits.maxOutputBytes)
+        let output = OutputCollector(limitBytes: configuration.limits.maxOutputBytes, limitLines: configuration.limits.maxOutputLines)
         let outcome = try host.backend(namespace).exec(
             name, parameters, io: ExecIO(stdinFd: nil, stdout: { output.append(.stdout, $0) }, stderr: { output.append(.stderr, $0) }))
         switch outcome {
-        case .failed(let failure): output.note(failure.message)
+        case .failed(let failure): output.note(redact(failure.message))
         case .exited(let status) where status.timedOut: output.note("msb: command timed out after \(secondsText(seconds))s")
         default: break
         }
@@ -39,42 +39,73 @@ extension RPCDispatcher {
             throw MSBError(.invalidArgument, "unsupported language '\(p.language)': use python or node (nodejs, javascript)")
         }
         let seconds = try RPCParams.timeoutSeconds(p.timeout, limits: configuration.limits)
-        let output = OutputCollector(limitBytes: configuration.limits.maxOutputBytes)
+        let output = OutputCollector(limitBytes: configuration.limits.maxOutputBytes, limitLines: configuration.limits.maxOutputLines)
         let outcome = try host.backend(namespace).runCode(
             name, language: p.language, code: p.code, timeoutMilliseconds: UInt64(seconds * 1000), interruptFd: nil,
             stdout: { output.append(.stdout, $0) }, stderr: { output.append(.stderr, $0) })
-        if !outcome.message.isEmpty { output.note(outcome.message) }
+        if !outcome.message.isEmpty { output.note(redact(outcome.message)) }
         return RPC.ReplRun.Result(status: outcome.status, language: p.language, output: output.outputLines())
     }
 }
 
 /// Turns streamed stdout/stderr into the contract's `[{stream, text}]` lines, in the order
-/// lines were completed, each stream keeping at most `limitBytes` (then one note says so).
+/// lines were completed. Each stream keeps at most `limitBytes` and `limitLines` (`yes ''`
+/// would otherwise make millions of line objects); what is cut is counted and one note says
+/// so. Every byte is looked at once: splitting is linear in the output.
 final class OutputCollector: @unchecked Sendable {
     enum Stream: String { case stdout, stderr }
 
-    private let limitBytes: Int
-    private let lock = NSLock()
-    private var entries: [[String: String]] = []
-    private var partial: [Stream: [UInt8]] = [:]
-    private var kept: [Stream: Int] = [:]
-    private var dropped: [Stream: Int] = [:]
+    private struct StreamState {
+        /// The line being completed.
+        var partial: [UInt8] = []
+        var keptBytes = 0
+        var keptLines = 0
+        var droppedBytes = 0
+    }
 
-    init(limitBytes: Int) { self.limitBytes = limitBytes }
+    private let limitBytes: Int
+    private let limitLines: Int
+    private let lock = NSLock()
+    private var entries: [(stream: Stream, text: String)] = []
+    private var stdout = StreamState()
+    private var stderr = StreamState()
+
+    init(limitBytes: Int, limitLines: Int = ServerLimits().maxOutputLines) {
+        self.limitBytes = max(0, limitBytes)
+        self.limitLines = max(0, limitLines)
+    }
 
     func append(_ stream: Stream, _ bytes: [UInt8]) {
         lock.lock()
         defer { lock.unlock() }
-        let room = max(0, limitBytes - kept[stream, default: 0])
-        let accepted = bytes.prefix(room)
-        kept[stream, default: 0] += accepted.count
-        dropped[stream, default: 0] += bytes.count - accepted.count
-        var buffer = partial[stream, default: []] + accepted
-        while let newline = buffer.firstIndex(of: 10) {
-            entries.append(["stream": stream.rawValue, "text": Self.text(buffer[..<newline])])
-            buffer.removeSubrange(...newline)
+        switch stream {
+        case .stdout: append(.stdout, bytes, to: &stdout)
+        case .stderr: append(.stderr, bytes, to: &stderr)
         }
-        partial[stream] = buffer
+    }
+
+    private func append(_ stream: Stream, _ bytes: [UInt8], to state: inout StreamState) {
+        guard state.keptLines < limitLines else {
+            state.droppedBytes += bytes.count
+            return
+        }
+        let accepted = bytes.prefix(max(0, limitBytes - state.keptBytes))
+        state.droppedBytes += bytes.count - accepted.count
+        var lineStart = accepted.startIndex
+        while let newline = accepted[lineStart...].firstIndex(of: 10) {
+            state.partial.append(contentsOf: accepted[lineStart..<newline])
+            entries.append((stream, Self.text(state.partial[...])))
+            state.partial.removeAll(keepingCapacity: true)
+            state.keptLines += 1
+            lineStart = newline + 1
+            if state.keptLines >= limitLines {
+                state.droppedBytes += accepted.endIndex - lineStart
+                state.keptBytes += lineStart - accepted.startIndex
+                return
+            }
+        }
+        state.partial.append(contentsOf: accepted[lineStart...])
+        state.keptBytes += accepted.count
     }
 
     /// A line msb adds on stderr (why a command failed, timed out or was cut).
@@ -82,29 +113,43 @@ final class OutputCollector: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         flushPartials()
-        entries.append(["stream": "stderr", "text": text])
+        entries.append((.stderr, text))
     }
 
     /// The lines in the contract's shape.
     func outputLines() -> [RPC.OutputLine] {
-        lines().map { RPC.OutputLine(stream: $0["stream"] ?? "stdout", text: $0["text"] ?? "") }
+        lock.lock()
+        defer { lock.unlock() }
+        finish()
+        return entries.map { RPC.OutputLine(stream: $0.stream.rawValue, text: $0.text) }
     }
 
     func lines() -> [[String: String]] {
         lock.lock()
         defer { lock.unlock() }
+        finish()
+        return entries.map { ["stream": $0.stream.rawValue, "text": $0.text] }
+    }
+
+    private func finish() {
         flushPartials()
-        for stream in [Stream.stdout, .stderr] where dropped[stream, default: 0] > 0 {
-            entries.append(["stream": "stderr", "text": "msb: \(stream.rawValue) cut after \(limitBytes) bytes (\(dropped[stream]!) more bytes not kept)"])
-            dropped[stream] = 0
+        for stream in [Stream.stdout, .stderr] {
+            let state = stream == .stdout ? stdout : stderr
+            guard state.droppedBytes > 0 else { continue }
+            let limit = state.keptLines >= limitLines ? "\(limitLines) lines" : "\(limitBytes) bytes"
+            entries.append((.stderr, "msb: \(stream.rawValue) cut after \(limit) (\(state.droppedBytes) more bytes not kept)"))
+            if stream == .stdout { stdout.droppedBytes = 0 } else { stderr.droppedBytes = 0 }
         }
-        return entries
     }
 
     private func flushPartials() {
-        for stream in [Stream.stdout, .stderr] where !(partial[stream]?.isEmpty ?? true) {
-            entries.append(["stream": stream.rawValue, "text": Self.text(partial[stream]![...])])
-            partial[stream] = []
+        if !stdout.partial.isEmpty {
+            entries.append((.stdout, Self.text(stdout.partial[...])))
+            stdout.partial.removeAll()
+        }
+        if !stderr.partial.isEmpty {
+            entries.append((.stderr, Self.text(stderr.partial[...])))
+            stderr.partial.removeAll()
         }
     }
 

@@ -79,20 +79,20 @@ extension RPCDispatcher {
         } else {
             info = try backend.create(config, start: false)
         }
-        return RPC.SandboxResult(info)
+        return RPC.SandboxResult(shown(info))
     }
 
     func list(_ call: RPCCall, _ p: RPC.NamespaceParams) throws(MSBError) -> RPC.SandboxListResult {
         if p.namespace == "*" {
             try call.requireAdmin("listing every namespace")
-            return RPC.SandboxListResult(try host.allSandboxes())
+            return RPC.SandboxListResult(try host.allSandboxes().map(shown))
         }
-        return RPC.SandboxListResult(try host.backend(call.namespace(p.namespace)).list())
+        return RPC.SandboxListResult(try host.backend(call.namespace(p.namespace)).list().map(shown))
     }
 
     func inspect(_ call: RPCCall, _ p: RPC.SandboxParams) throws(MSBError) -> RPC.SandboxResult {
         let namespace = try call.namespace(p.namespace)
-        return RPC.SandboxResult(try host.backend(namespace).inspect(RPCParams.sandbox(p.sandbox)))
+        return RPC.SandboxResult(shown(try host.backend(namespace).inspect(RPCParams.sandbox(p.sandbox))))
     }
 
     func remove(_ call: RPCCall, _ p: RPC.SandboxParams) throws(MSBError) -> String {
@@ -100,6 +100,13 @@ extension RPCDispatcher {
         let name = try RPCParams.sandbox(p.sandbox)
         try host.backend(namespace).remove(name, force: p.force ?? false)
         return "Sandbox \(name) removed successfully"
+    }
+
+    /// A sandbox as a client sees it: a status reason may name host files.
+    func shown(_ info: SandboxInfo) -> SandboxInfo {
+        var info = info
+        info.statusReason = info.statusReason.map { redact($0) }
+        return info
     }
 
     // MARK: Metrics
