@@ -75,6 +75,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -90,7 +91,9 @@ let package = Package(
         .testTarget(name: "MSBImagesTests", dependencies: ["MSBImages", "MSBCore", "MSBClient", "MSBVMM", "MSBSupervisor"]),
         .testTarget(name: "MSBSupervisorTests", dependencies: ["MSBSupervisor", "MSBClient", "MSBServer", "MSBVMM", "MSBCore", "MSBOS", "MSBProtocol"]),
         .testTarget(name: "MSBCommandsTests", dependencies: ["MSBCommands", "MSBClient", "MSBCore", "MSBProtocol"]),
-        .testTarget(name: "MSBServerTests", dependencies: ["MSBServer"]),
+        .testTarget(name: "MSBServerTests", dependencies: [
+            "MSBServer", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
         .testTarget(name: "IntegrationTests", dependencies: ["MSBCore"], exclude: ["Fixtures"]),
     ]
 )

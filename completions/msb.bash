@@ -149,19 +149,29 @@ _msb() {
             case "$prev" in
                 --host) return ;;
                 --port|-p) return ;;
+                --tls-cert) return ;;
+                --tls-key) return ;;
                 --max-sandboxes) return ;;
                 --max-memory) return ;;
                 --max-cpus) return ;;
                 --allow-volume) return ;;
                 --allow-port) return ;;
+                --max-connections) return ;;
+                --max-attach-sessions) return ;;
+                --attach-idle-timeout) return ;;
+                --request-timeout) return ;;
+                --max-calls-per-namespace) return ;;
+                --max-sandboxes-per-namespace) return ;;
+                --max-pulls-per-namespace) return ;;
                 --namespace|-n) return ;;
                 --expire) return ;;
+                --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--host --port -p --detach -d --dev --max-sandboxes --max-memory --max-cpus --allow-volume --allow-port --allow-insecure-registries --keep-sandboxes --namespace -n --expire --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--host --port -p --tls-cert --tls-key --insecure-http --detach -d --dev --max-sandboxes --max-memory --max-cpus --allow-volume --allow-port --allow-insecure-registries --keep-sandboxes --max-connections --max-attach-sessions --attach-idle-timeout --request-timeout --max-calls-per-namespace --max-sandboxes-per-namespace --max-pulls-per-namespace --namespace -n --expire --format --help -h" -- "$cur"))
                 return
             fi
-            COMPREPLY=($(compgen -W "start stop status keygen" -- "$cur"))
+            COMPREPLY=($(compgen -W "start stop status keygen keys" -- "$cur"))
             ;;
         completion)
             if [[ "$cur" == -* ]]; then

@@ -35,7 +35,7 @@ package enum CLI {
         }
         words.removeFirst()
         let first: String
-        var server: String?, namespace: String?
+        var server: String?, namespace: String?, caCertificateFile: String?
         do throws(MSBError) {
             // Global options come before the command: msb --server URL --namespace NS ls
             var name = firstWord
@@ -49,7 +49,11 @@ package enum CLI {
                     }
                     value = words.removeFirst()
                 }
-                if global.long == "server" { server = value } else { namespace = value }
+                switch global.long {
+                case "server": server = value
+                case "cacert": caCertificateFile = value
+                default: namespace = value
+                }
                 guard !words.isEmpty else {
                     throw MSBError(.invalidArgument, "no command given after '--\(global.long)'", hint: "run 'msb --help' for commands")
                 }
@@ -71,7 +75,8 @@ package enum CLI {
             // Commands about this host itself never go to a server (a stray MSB_SERVER_URL
             // must not break `msb server start` or `msb completion`).
             if !CommandTable.hostOnlyCommands.contains(first),
-               let endpoint = try RemoteEndpoint.fromEnvironment(context.environment, server: server, namespace: namespace) {
+               let endpoint = try RemoteEndpoint.fromEnvironment(context.environment, server: server, namespace: namespace,
+                                                                 caCertificateFile: caCertificateFile) {
                 context.useRemote(endpoint)
             }
             let parsed = try ArgumentParser.parse(words, spec: command.spec)

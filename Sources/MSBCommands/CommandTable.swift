@@ -31,6 +31,8 @@ package enum CommandTable {
                    help: "Drive the msb server at URL instead of this host (default: $MSB_SERVER_URL)"),
         OptionSpec(long: "namespace", short: nil, valueName: "NS",
                    help: "Server namespace to work in (default: $MSB_NAMESPACE or default)"),
+        OptionSpec(long: "cacert", short: nil, valueName: "FILE",
+                   help: "Verify an https server against the CA certificates in FILE instead of the system's (default: $MSB_CACERT)"),
     ]
 
     /// The global option `word` names (`--server`, `--server=URL`), if any.

@@ -22,7 +22,61 @@ package enum HTTPTransport {
     /// Why a call failed, in words for an error message ("Connection refused").
     package struct Failure: Error, Sendable, CustomStringConvertible {
         package var reason: String
+        /// The server's TLS certificate was not trusted (a CA option may help).
+        package var untrustedCertificate = false
         package var description: String { reason }
+
+        package init(reason: String, untrustedCertificate: Bool = false) {
+            self.reason = reason
+            self.untrustedCertificate = untrustedCertificate
+        }
+
+        /// What a person should read for a transport error.
+        package init(_ error: any Error, timeoutSeconds: Double) {
+            let text = "\(error)"
+            if text.contains("CERTIFICATE_VERIFY_FAILED") || error is NIOSSLExtraError {
+                self.init(reason: "TLS: the server's certificate is not trusted (\(Self.certificateProblem(text)))", untrustedCertificate: true)
+            } else {
+                self.init(reason: HTTPTransport.describe(error, timeoutSeconds: timeoutSeconds))
+            }
+        }
+
+        private static func certificateProblem(_ text: String) -> String {
+            if text.contains("failedToValidateHostname") { return "it is not for this host name or address" }
+            return "certificate verify failed"
+        }
+    }
+
+    /// Which certificates TLS connections trust.
+    package enum TLSTrust: Sendable, Hashable {
+        /// The system's CA store.
+        case system
+        /// Only the CA certificates in this PEM file (`--cacert`, MSB_CACERT).
+        case caFile(String)
+        /// No verification: only for a liveness check of this host's own server, which
+        /// sends no key and reads nothing but the status.
+        case unverifiedLocalHealthCheck
+
+        /// The client configuration, or nil for the default (system CAs).
+        package func clientConfiguration() throws(Failure) -> TLSConfiguration? {
+            switch self {
+            case .system: return nil
+            case .caFile(let path):
+                var configuration = TLSConfiguration.makeClientConfiguration()
+                do {
+                    let certificates = try NIOSSLCertificate.fromPEMFile(path)
+                    guard !certificates.isEmpty else { throw Failure(reason: "no certificate in it") }
+                    configuration.trustRoots = .certificates(certificates)
+                } catch {
+                    throw Failure(reason: "cannot read CA certificates from \(path): \(error)")
+                }
+                return configuration
+            case .unverifiedLocalHealthCheck:
+                var configuration = TLSConfiguration.makeClientConfiguration()
+                configuration.certificateVerification = .none
+                return configuration
+            }
+        }
     }
 
     /// One client for the process (never shut down: it lives as long as the process). A
@@ -36,10 +90,12 @@ package enum HTTPTransport {
     }()
 
     package static func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
-                             timeoutSeconds: Double = 60, maxBodyBytes: Int = 64 << 20) throws(Failure) -> Response {
+                             timeoutSeconds: Double = 60, maxBodyBytes: Int = 64 << 20, trust: TLSTrust = .system) throws(Failure) -> Response {
         let request: HTTPClient.Request
+        let tls = try trust.clientConfiguration()
         do {
-            request = try HTTPClient.Request(url: url, method: method, headers: HTTPHeaders(headers), body: body.map { .bytes($0) })
+            request = try HTTPClient.Request(url: url, method: method, headers: HTTPHeaders(headers), body: body.map { .bytes($0) },
+                                             tlsConfiguration: tls)
         } catch {
             throw Failure(reason: "invalid URL \(url)")
         }
@@ -50,7 +106,7 @@ package enum HTTPTransport {
             return Response(status: Int(response.status.code), headers: response.headers,
                             body: response.body.map { Array($0.readableBytesView) } ?? [])
         } catch {
-            throw Failure(reason: describe(error, timeoutSeconds: timeoutSeconds))
+            throw Failure(error, timeoutSeconds: timeoutSeconds)
         }
     }
 

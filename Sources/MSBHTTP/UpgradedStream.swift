@@ -13,21 +13,26 @@ import NIOSSL
 package enum UpgradedStream {
     package enum Failure: Error, Sendable {
         /// No answer: the reason in words ("Connection refused").
-        case unreachable(String)
+        case unreachable(HTTPTransport.Failure)
         /// The server answered without upgrading; its status and (at most 1 MiB of) body.
         case refused(status: Int, body: [UInt8])
     }
 
-    package static func open(host: String, port: Int, tls: Bool, path: String, protocolName: String,
+    package static func open(host: String, port: Int, tls: Bool, trust: HTTPTransport.TLSTrust = .system, path: String, protocolName: String,
                              headers: [(String, String)], timeoutSeconds: Double = 30) throws(Failure) -> Int32 {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
-            throw .unreachable("cannot create a socket pair: \(String(cString: strerror(errno)))")
+            throw .unreachable(HTTPTransport.Failure(reason: "cannot create a socket pair: \(String(cString: strerror(errno)))"))
         }
         let tlsContext: NIOSSLContext?
-        do { tlsContext = tls ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil } catch {
+        do {
+            tlsContext = tls ? try NIOSSLContext(configuration: trust.clientConfiguration() ?? .makeClientConfiguration()) : nil
+        } catch let failure as HTTPTransport.Failure {
             close(pair[0]); close(pair[1])
-            throw .unreachable("TLS set-up failed: \(error)")
+            throw .unreachable(failure)
+        } catch {
+            close(pair[0]); close(pair[1])
+            throw .unreachable(HTTPTransport.Failure(reason: "TLS set-up failed: \(error)"))
         }
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let outcome = loop.makePromise(of: Void.self)
@@ -71,7 +76,7 @@ package enum UpgradedStream {
             close(pair[0])
             if !bridgeTaken.withLockedValue({ $0 }) { close(bridgeFd) }
             if let refused = error as? Refused { throw .refused(status: refused.status, body: refused.body) }
-            throw .unreachable(HTTPTransport.describe(error, timeoutSeconds: timeoutSeconds))
+            throw .unreachable(HTTPTransport.Failure(error, timeoutSeconds: timeoutSeconds))
         }
     }
 

@@ -4,6 +4,7 @@ import MSBCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// The HTTP side of `msb server`: SwiftNIO's HTTP/1.1 server on two event loops, with the
 /// JSON-RPC calls (which block on microVMs for seconds) run on a pool of worker threads.
@@ -19,16 +20,44 @@ package final class HTTPServer: @unchecked Sendable {
     /// Set when a shutdown begins: new requests on open connections get 503.
     private var draining = false
     private var serverChannel: Channel?
+    /// Open connections and attach sessions, each capped.
+    package let tracker: ConnectionTracker
 
     package init(dispatcher: RPCDispatcher) {
         self.dispatcher = dispatcher
+        let limits = dispatcher.configuration.limits
+        tracker = ConnectionTracker(maxConnections: limits.maxConnections, maxAttachSessions: limits.maxAttachSessions)
         pool.start()
+    }
+
+    /// The TLS context of `--tls-cert`/`--tls-key`; the operator's files, so their paths
+    /// may appear in the error.
+    static func tlsContext(_ files: ServerConfiguration.TLSFiles) throws(MSBError) -> NIOSSLContext {
+        let chain: [NIOSSLCertificate]
+        do { chain = try NIOSSLCertificate.fromPEMFile(files.certificatePath) } catch {
+            throw MSBError(.invalidArgument, "cannot read the TLS certificate \(files.certificatePath): \(error)",
+                           hint: "--tls-cert takes a PEM file: the server's certificate, then any intermediates")
+        }
+        guard !chain.isEmpty else { throw MSBError(.invalidArgument, "no certificate in \(files.certificatePath)") }
+        let key: NIOSSLPrivateKey
+        do { key = try NIOSSLPrivateKey(file: files.keyPath, format: .pem) } catch {
+            throw MSBError(.invalidArgument, "cannot read the TLS private key \(files.keyPath): \(error)",
+                           hint: "--tls-key takes the certificate's private key as an unencrypted PEM file")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        do { return try NIOSSLContext(configuration: configuration) } catch {
+            throw MSBError(.invalidArgument, "the TLS certificate and key cannot be used together: \(error)")
+        }
     }
 
     /// Binds and starts serving; returns the port (useful with port 0).
     package func start() throws(MSBError) -> Int {
         let configuration = dispatcher.configuration
-        let idleSeconds = limits.idleTimeoutSeconds
+        try configuration.checkTransport()
+        let tls = try configuration.tls.map { (files) throws(MSBError) in try Self.tlsContext(files) }
+        let limits = limits
+        let tracker = tracker
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -36,24 +65,38 @@ package final class HTTPServer: @unchecked Sendable {
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
+                    let admitted = tracker.admit(channel)
+                    channel.closeFuture.whenComplete { _ in tracker.remove(channel) }
                     let attach = AttachUpgrader(server: self)
+                    let clock = RequestClock()
                     let sync = channel.pipeline.syncOperations
+                    if let tls {
+                        try sync.addHandler(PlainHTTPRefuser())
+                        try sync.addHandler(NIOSSLServerHandler(context: tls))
+                    }
+                    try sync.addHandler(RequestDeadlineHandler(clock: clock, seconds: limits.requestDeadlineSeconds), name: "msb.deadline")
                     try sync.configureHTTPServerPipeline(
                         withServerUpgrade: (upgraders: [attach], completionHandler: { context in
-                            // The spliced stream needs neither the HTTP handler nor the idle timer
-                            // (an interactive shell may sit idle for hours).
+                            // The spliced stream is no HTTP connection any more: it counts as an
+                            // attach session, with its own idle timeout (traffic either way).
+                            tracker.remove(channel)
+                            context.pipeline.removeHandler(name: "msb.deadline", promise: nil)
                             context.pipeline.removeHandler(name: "msb.idle", promise: nil)
                             context.pipeline.removeHandler(name: "msb.http", promise: nil)
+                            let idle = IdleStateHandler(allTimeout: .milliseconds(Int64(limits.attachIdleTimeoutSeconds * 1000)))
+                            try? context.pipeline.syncOperations.addHandlers([idle, IdleCloser()], position: .first)
                         }),
                         withErrorHandling: true)
-                    try sync.addHandler(IdleStateHandler(readTimeout: .milliseconds(Int64(idleSeconds * 1000))), name: "msb.idle")
-                    try sync.addHandler(HTTPHandler(server: self, attach: attach), name: "msb.http")
+                    try sync.addHandler(IdleStateHandler(readTimeout: .milliseconds(Int64(limits.idleTimeoutSeconds * 1000))), name: "msb.idle")
+                    try sync.addHandler(HTTPHandler(server: self, attach: attach, clock: clock, admitted: admitted), name: "msb.http")
                 }
             }
         do {
             let channel = try bootstrap.bind(host: configuration.host, port: configuration.port).wait()
             lock.withLock { serverChannel = channel }
             return channel.localAddress?.port ?? configuration.port
+        } catch let error as MSBError {
+            throw error
         } catch {
             let why = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
             throw MSBError(.invalidState, "cannot listen on \(configuration.host):\(configuration.port): \(why)",
@@ -98,10 +141,5 @@ package final class HTTPServer: @unchecked Sendable {
 
     static func errorReply(_ status: Int, _ rpcCode: Int, _ message: String, kind: MSBError.Code = .invalidArgument) -> RPCReply {
         RPCReply(status: status, body: RemoteWire.encoded(RemoteWire.errorResponse(id: .null, MSBError(kind, message), rpcCode: rpcCode)) + [10])
-    }
-
-    /// The HTTP status and body of a refused attach.
-    static func reply(for error: MSBError, status explicit: Int? = nil) -> RPCReply {
-        RPCReply(status: explicit ?? error.code.edges.httpStatus, body: RemoteWire.encoded(RemoteWire.errorResponse(id: .null, error)) + [10])
     }
 }

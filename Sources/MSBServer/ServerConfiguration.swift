@@ -19,10 +19,40 @@ package struct ServerConfiguration: Sendable {
     package var allowInsecureRegistries = false
     /// Leave running sandboxes running when the server shuts down (they are stopped otherwise).
     package var keepSandboxesOnShutdown = false
+    /// PEM certificate chain and private key: the server speaks HTTPS only.
+    package var tls: TLSFiles?
+    /// Plain HTTP on an address other than loopback (behind a TLS-terminating proxy).
+    package var insecureHTTP = false
     /// Reported by `server.info` and the health check.
     package var version = "0"
 
     package init(paths: MSBPaths) { self.paths = paths }
+
+    package struct TLSFiles: Sendable, Equatable {
+        package var certificatePath: String
+        package var keyPath: String
+
+        package init(certificatePath: String, keyPath: String) {
+            self.certificatePath = certificatePath
+            self.keyPath = keyPath
+        }
+    }
+
+    /// 127.0.0.0/8, ::1 and localhost: traffic that never leaves the host.
+    package static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Plain HTTP carries API keys and sandbox I/O in clear text, so it is refused on any
+    /// address but loopback unless the operator says so.
+    package func checkTransport() throws(MSBError) {
+        guard tls == nil, !insecureHTTP, !Self.isLoopback(host) else { return }
+        throw MSBError(.invalidArgument,
+                       "refusing to serve plain HTTP on \(host): API keys and sandbox I/O would cross the network unencrypted",
+                       hint: "give --tls-cert FILE --tls-key FILE, or --insecure-http if a TLS-terminating proxy stands in front")
+    }
 }
 
 package struct ServerLimits: Sendable, Equatable {
@@ -42,6 +72,24 @@ package struct ServerLimits: Sendable, Equatable {
     package var maxOutputBytes = 16 << 20
     /// A connection that sends nothing for this long between requests is closed, seconds.
     package var idleTimeoutSeconds = 60.0
+    /// A request's head and body must arrive within this long of its first byte, seconds
+    /// (a client trickling bytes cannot hold a connection).
+    package var requestDeadlineSeconds = 30.0
+    /// Open HTTP connections (attach sessions not counted). At the cap a new connection
+    /// closes the one idle longest; when every one runs a request, it is refused (503).
+    package var maxConnections = 512
+    /// Upgraded attach streams (remote exec, shell, repl, cp) at once, server-wide.
+    package var maxAttachSessions = 64
+    /// An attach stream with no traffic either way for this long is closed, seconds.
+    package var attachIdleTimeoutSeconds = 900.0
+    /// JSON-RPC calls running at once for one namespace (the server has 64 workers).
+    package var maxCallsPerNamespace = 16
+    /// Sandboxes running (or booting) at once in one namespace.
+    package var maxSandboxesPerNamespace = 16
+    /// `image.pull` calls running at once for one namespace.
+    package var maxPullsPerNamespace = 2
+    /// What `sandbox.command.run` / `repl.run` keep of each stream, in lines.
+    package var maxOutputLines = 100_000
 
     package init() {}
 

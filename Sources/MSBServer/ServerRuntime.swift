@@ -18,7 +18,9 @@ package enum ServerRuntime {
         let authority = configuration.dev ? nil : try APIKeyAuthority.load(serverDirectory: configuration.paths.serverDirectory)
         let host = SandboxHost(paths: configuration.paths, limits: configuration.limits)
         let accessLog: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
-        let server = HTTPServer(dispatcher: RPCDispatcher(configuration: configuration, host: host, authority: authority, log: accessLog))
+        let keys = configuration.dev ? nil : APIKeyRegistry(serverDirectory: configuration.paths.serverDirectory)
+        let server = HTTPServer(dispatcher: RPCDispatcher(configuration: configuration, host: host, authority: authority, keys: keys,
+                                                          log: accessLog))
 
         // Signals become bytes on a pipe, read below once serving.
         var signalPipe: [Int32] = [-1, -1]
@@ -26,7 +28,7 @@ package enum ServerRuntime {
         for signo in [SIGTERM, SIGINT, SIGHUP] { _ = msb_signal_to_pipe(signo, signalPipe[1]) }
 
         let port = try server.start()
-        let url = "http://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)"
+        let url = "\(configuration.tls == nil ? "http" : "https")://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)"
         try ServerPidFile(process: ProcessIdentity.of(pid: getpid()) ?? ProcessIdentity(pid: getpid(), startTicks: 0),
                           url: url, dev: configuration.dev).write(configuration.paths)
         defer { ServerPidFile.remove(configuration.paths) }
@@ -46,6 +48,13 @@ package enum ServerRuntime {
         notice("msb server: state in \(configuration.paths.namespacesDirectory), images in \(configuration.paths.images)")
         let limits = configuration.limits
         notice("msb server: limits: \(limits.maxRunningSandboxes) running sandboxes, \(limits.maxTotalMemoryMiB) MiB memory, \(limits.maxTotalCPUs) cpus")
+        notice("msb server: per namespace: \(limits.maxCallsPerNamespace) calls, \(limits.maxSandboxesPerNamespace) running sandboxes, "
+               + "\(limits.maxPullsPerNamespace) pulls; \(limits.maxConnections) connections, \(limits.maxAttachSessions) attach sessions")
+        if let tls = configuration.tls {
+            notice("msb server: TLS with \(tls.certificatePath)")
+        } else if !ServerConfiguration.isLoopback(configuration.host) {
+            notice("msb server: WARNING: plain HTTP on \(configuration.host) (--insecure-http): keys and sandbox I/O are not encrypted here")
+        }
         if let reason = try? AcceleratorProbe.decide(.auto).fallbackReason {
             notice("msb server: KVM is not usable here (\(reason)); sandboxes use QEMU software emulation (TCG), which is slower")
         }

@@ -22,16 +22,25 @@ package final class RemoteBackend: SupervisorStreamBackend {
 
     /// One HTTP exchange with the server; transport failures say which server and why.
     package static func request(_ endpoint: RemoteEndpoint, _ method: HTTPMethod, path: String, body: [UInt8]? = nil,
-                                timeoutSeconds: Double = callTimeoutSeconds) throws(MSBError) -> HTTPTransport.Response {
+                                timeoutSeconds: Double = callTimeoutSeconds, trust: HTTPTransport.TLSTrust? = nil) throws(MSBError) -> HTTPTransport.Response {
         var headers = endpoint.headers
         if body != nil { headers.append(("Content-Type", "application/json")) }
         do {
             return try HTTPTransport.send(method, endpoint.origin + path, headers: headers, body: body,
-                                          timeoutSeconds: timeoutSeconds, maxBodyBytes: maxResponseBytes)
+                                          timeoutSeconds: timeoutSeconds, maxBodyBytes: maxResponseBytes, trust: trust ?? endpoint.trust)
         } catch {
-            throw MSBError(.agentFailure, "cannot reach msb server at \(endpoint.url): \(error.reason)",
-                           hint: "check that 'msb server start' runs there, and --server / MSB_SERVER_URL")
+            throw unreachable(endpoint, error)
         }
+    }
+
+    static func unreachable(_ endpoint: RemoteEndpoint, _ failure: HTTPTransport.Failure) -> MSBError {
+        if failure.untrustedCertificate {
+            let hint = endpoint.caCertificateFile.map { "\($0) (--cacert / MSB_CACERT) did not sign the server's certificate" }
+                ?? "give the CA that signed it with --cacert FILE (or MSB_CACERT)"
+            return MSBError(.accessDenied, "cannot reach msb server at \(endpoint.url): \(failure.reason)", hint: hint)
+        }
+        return MSBError(.agentFailure, "cannot reach msb server at \(endpoint.url): \(failure.reason)",
+                        hint: "check that 'msb server start' runs there, and --server / MSB_SERVER_URL")
     }
 
     // MARK: JSON-RPC
@@ -99,13 +108,12 @@ package final class RemoteBackend: SupervisorStreamBackend {
         try InputParsing.validateName(name)
         let path = "\(RemoteWire.attachPath)?namespace=\(endpoint.namespace)&sandbox=\(name)&purpose=\(purpose.rawValue)"
         do {
-            return try UpgradedStream.open(host: endpoint.host, port: Int(endpoint.port), tls: endpoint.tls, path: path,
+            return try UpgradedStream.open(host: endpoint.host, port: Int(endpoint.port), tls: endpoint.tls, trust: endpoint.trust, path: path,
                                            protocolName: RemoteWire.attachProtocol, headers: endpoint.headers)
         } catch {
             switch error {
-            case .unreachable(let reason):
-                throw MSBError(.agentFailure, "cannot reach msb server at \(endpoint.url): \(reason)",
-                               hint: "check that 'msb server start' runs there, and --server / MSB_SERVER_URL")
+            case .unreachable(let failure):
+                throw Self.unreachable(endpoint, failure)
             case .refused(let status, let body):
                 if let refusal = try? JSONDecoder.msb.decode(RPCResponse<String>.self, from: Data(body)), let error = refusal.error {
                     throw error.error

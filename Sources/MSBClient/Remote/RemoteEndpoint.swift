@@ -1,5 +1,6 @@
 import Foundation
 import MSBCore
+import MSBHTTP
 import MSBOS
 import MSBProtocol
 
@@ -14,8 +15,13 @@ package struct RemoteEndpoint: Sendable, Equatable {
     package let tls: Bool
     package let apiKey: String?
     package let namespace: String
+    /// `--cacert` / MSB_CACERT: the CA certificates to verify the server against instead of
+    /// the system's.
+    package let caCertificateFile: String?
 
-    package init(url text: String, apiKey: String?, namespace: String) throws(MSBError) {
+    package var trust: HTTPTransport.TLSTrust { caCertificateFile.map { .caFile($0) } ?? .system }
+
+    package init(url text: String, apiKey: String?, namespace: String, caCertificateFile: String? = nil) throws(MSBError) {
         let bad = { (why: String) in
             MSBError(.invalidArgument, "invalid server URL '\(text)': \(why)", hint: "use a URL such as \(RemoteWire.defaultURL)")
         }
@@ -50,6 +56,7 @@ package struct RemoteEndpoint: Sendable, Equatable {
         self.tls = tls
         self.apiKey = apiKey.flatMap { $0.isEmpty ? nil : $0 }
         self.namespace = namespace
+        self.caCertificateFile = caCertificateFile.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// `scheme://host:port`, with IPv6 addresses bracketed, for building request URLs.
@@ -65,7 +72,8 @@ package struct RemoteEndpoint: Sendable, Equatable {
     }
 
     /// The endpoint the environment names, or nil for local mode.
-    package static func fromEnvironment(_ environment: [String: String], server: String?, namespace: String?) throws(MSBError) -> RemoteEndpoint? {
+    package static func fromEnvironment(_ environment: [String: String], server: String?, namespace: String?,
+                                        caCertificateFile: String? = nil) throws(MSBError) -> RemoteEndpoint? {
         let url = server ?? environment["MSB_SERVER_URL"].flatMap { $0.isEmpty ? nil : $0 }
         let namespace = namespace ?? environment["MSB_NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 }
         guard let url else {
@@ -75,6 +83,7 @@ package struct RemoteEndpoint: Sendable, Equatable {
             }
             return nil
         }
-        return try RemoteEndpoint(url: url, apiKey: environment["MSB_API_KEY"], namespace: namespace ?? RemoteWire.defaultNamespace)
+        return try RemoteEndpoint(url: url, apiKey: environment["MSB_API_KEY"], namespace: namespace ?? RemoteWire.defaultNamespace,
+                                  caCertificateFile: caCertificateFile ?? environment["MSB_CACERT"])
     }
 }

@@ -2,6 +2,7 @@ import CMSBSys
 import Foundation
 import MSBClient
 import MSBCore
+import MSBHTTP
 import MSBOS
 import MSBServer
 import NIOHTTP1
@@ -59,12 +60,21 @@ enum ServerDaemon {
         for port in c.privilegedPortAllowList.sorted() { words += ["--allow-port", String(port)] }
         if c.allowInsecureRegistries { words.append("--allow-insecure-registries") }
         if c.keepSandboxesOnShutdown { words.append("--keep-sandboxes") }
+        if let tls = c.tls { words += ["--tls-cert", tls.certificatePath, "--tls-key", tls.keyPath] }
+        if c.insecureHTTP { words.append("--insecure-http") }
+        let l = c.limits
+        words += ["--max-connections", String(l.maxConnections), "--max-attach-sessions", String(l.maxAttachSessions),
+                  "--attach-idle-timeout", "\(l.attachIdleTimeoutSeconds)", "--request-timeout", "\(l.requestDeadlineSeconds)",
+                  "--max-calls-per-namespace", String(l.maxCallsPerNamespace),
+                  "--max-sandboxes-per-namespace", String(l.maxSandboxesPerNamespace),
+                  "--max-pulls-per-namespace", String(l.maxPullsPerNamespace)]
         return words
     }
 
     static func isHealthy(url: String) -> Bool {
         guard let endpoint = try? RemoteEndpoint(url: url, apiKey: nil, namespace: RemoteWire.defaultNamespace),
-              let response = try? RemoteBackend.request(endpoint, .GET, path: RemoteWire.healthPath, timeoutSeconds: 5) else { return false }
+              let response = try? RemoteBackend.request(endpoint, .GET, path: RemoteWire.healthPath, timeoutSeconds: 5,
+                                                        trust: .unverifiedLocalHealthCheck) else { return false }
         return response.status == 200
     }
 }

@@ -7,10 +7,14 @@ import MSBServer
 struct ServerCommand: Subcommand {
     static let spec = CommandSpec(
         name: "server", summary: "Serve sandboxes over HTTP to remote msb clients and the sandbox SDKs",
-        usage: "start|stop|status|keygen [OPTIONS]",
+        usage: "start|stop|status|keygen|keys ls|keys revoke ID [OPTIONS]",
         options: [
             OptionSpec(long: "host", short: nil, valueName: "ADDR", help: "start: address to listen on (default: 127.0.0.1)"),
             OptionSpec(long: "port", short: "p", valueName: "PORT", help: "start: port to listen on (default: 5555)"),
+            OptionSpec(long: "tls-cert", short: nil, valueName: "FILE", help: "start: serve HTTPS with this PEM certificate chain"),
+            OptionSpec(long: "tls-key", short: nil, valueName: "FILE", help: "start: the PEM private key of --tls-cert"),
+            OptionSpec(long: "insecure-http", short: nil, valueName: nil,
+                       help: "start: allow plain HTTP on an address other than loopback (behind a TLS proxy)"),
             OptionSpec(long: "detach", short: "d", valueName: nil, help: "start: run in the background (log in $MSB_HOME/server/server.log)"),
             OptionSpec(long: "dev", short: nil, valueName: nil, help: "start: accept requests without API keys (loopback only)"),
             OptionSpec(long: "max-sandboxes", short: nil, valueName: "N", help: "start: sandboxes running at once (default: 32)"),
@@ -20,36 +24,46 @@ struct ServerCommand: Subcommand {
             OptionSpec(long: "allow-port", short: nil, valueName: "PORT", help: "start: privileged host port clients may publish (repeatable)", repeatable: true),
             OptionSpec(long: "allow-insecure-registries", short: nil, valueName: nil, help: "start: let clients pull from plain-HTTP registries"),
             OptionSpec(long: "keep-sandboxes", short: nil, valueName: nil, help: "start: leave sandboxes running when the server stops"),
+            OptionSpec(long: "max-connections", short: nil, valueName: "N", help: "start: open HTTP connections (default: 512)"),
+            OptionSpec(long: "max-attach-sessions", short: nil, valueName: "N",
+                       help: "start: remote exec, shell, repl and cp streams at once (default: 64)"),
+            OptionSpec(long: "attach-idle-timeout", short: nil, valueName: "DURATION",
+                       help: "start: close a stream with no traffic for this long (default: 15m)"),
+            OptionSpec(long: "request-timeout", short: nil, valueName: "DURATION",
+                       help: "start: a request must arrive whole within this long of its first byte (default: 30s)"),
+            OptionSpec(long: "max-calls-per-namespace", short: nil, valueName: "N", help: "start: calls running at once per namespace (default: 16)"),
+            OptionSpec(long: "max-sandboxes-per-namespace", short: nil, valueName: "N",
+                       help: "start: sandboxes running at once per namespace (default: 16)"),
+            OptionSpec(long: "max-pulls-per-namespace", short: nil, valueName: "N", help: "start: image pulls at once per namespace (default: 2)"),
             OptionSpec(long: "namespace", short: "n", valueName: "NS", help: "keygen: the one namespace the key may use (default: all)"),
-            OptionSpec(long: "expire", short: nil, valueName: "DURATION", help: "keygen: key lifetime, e.g. 12h or 30d (default: never)"),
+            OptionSpec(long: "expire", short: nil, valueName: "DURATION", help: "keygen: key lifetime, e.g. 12h, 30d or never (default: 90d)"),
+            OptionSpec(long: "format", short: nil, valueName: "FORMAT", help: "keys ls: table or json (default: table)",
+                       completion: .values(["table", "json"])),
         ],
-        minPositionals: 1, maxPositionals: 1, positionalCompletion: .values(["start", "stop", "status", "keygen"]),
-        examples: ["msb server start --detach", "msb server keygen --namespace team-a --expire 30d",
-                   "MSB_SERVER_URL=http://127.0.0.1:5555 MSB_API_KEY=… msb ls", "msb server stop"])
+        minPositionals: 1, maxPositionals: 3, positionalCompletion: .values(["start", "stop", "status", "keygen", "keys"]),
+        examples: ["msb server start --detach", "msb server start --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem",
+                   "msb server keygen --namespace team-a --expire 30d", "msb server keys ls",
+                   "msb server keys revoke 3f9a0c1d2e4b5a69", "MSB_SERVER_URL=http://127.0.0.1:5555 MSB_API_KEY=… msb ls",
+                   "msb server stop"])
+
+    /// Keys live this long unless `--expire` says otherwise.
+    static let defaultKeyLifetimeSeconds = 90.0 * 86400
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         let paths = MSBPaths(environment: context.environment)
-        switch arguments.positionals[0] {
+        let action = arguments.positionals[0]
+        let extra = arguments.positionals.count - 1
+        guard action == "keys" || extra == 0 else {
+            throw MSBError(.invalidArgument, "'msb server \(action)' takes no further arguments", hint: "run 'msb server --help' for usage")
+        }
+        switch action {
         case "start": return try start(arguments, paths: paths)
         case "stop": return try stop(paths, context)
         case "status": return status(paths, context)
-        case "keygen":
-            var namespace = "*"
-            if let requested = arguments.value("namespace") {
-                try InputParsing.validateNamespace(requested)
-                namespace = requested
-            }
-            let lifetime = try arguments.value("expire").map { (text: String) throws(MSBError) in
-                Double(try InputParsing.parseDurationMilliseconds(text)) / 1000
-            }
-            let key = try APIKeyAuthority.load(serverDirectory: paths.serverDirectory).issue(namespace: namespace, expiresIn: lifetime)
-            let scope = namespace == "*" ? "all namespaces" : "namespace \(namespace)"
-            let expiry = lifetime.map { "expires \(RemoteWire.iso8601(Date().addingTimeInterval($0)))" } ?? "does not expire"
-            CommandContext.writeError("msb: API key for \(scope), \(expiry); it is shown once: set it as MSB_API_KEY")
-            context.write(key + "\n")
-            return 0
-        case let action:
-            throw MSBError(.invalidArgument, "unknown server action '\(action)'", hint: "use start, stop, status or keygen")
+        case "keygen": return try ServerKeys.keygen(arguments, paths: paths, context)
+        case "keys": return try ServerKeys.run(Array(arguments.positionals.dropFirst()), arguments, paths: paths, context)
+        default:
+            throw MSBError(.invalidArgument, "unknown server action '\(action)'", hint: "use start, stop, status, keygen or keys")
         }
     }
 
@@ -64,7 +78,7 @@ struct ServerCommand: Subcommand {
             }
             configuration.port = number
         }
-        if configuration.dev && !["127.0.0.1", "::1", "localhost"].contains(configuration.host) {
+        if configuration.dev && !ServerConfiguration.isLoopback(configuration.host) {
             throw MSBError(.invalidArgument, "--dev turns authentication off, so it only listens on loopback, not \(configuration.host)",
                            hint: "drop --dev and issue keys with 'msb server keygen'")
         }
@@ -87,7 +101,39 @@ struct ServerCommand: Subcommand {
         }
         configuration.allowInsecureRegistries = arguments.flag("allow-insecure-registries")
         configuration.keepSandboxesOnShutdown = arguments.flag("keep-sandboxes")
+        switch (arguments.value("tls-cert"), arguments.value("tls-key")) {
+        case (nil, nil): break
+        case (let certificate?, let key?):
+            configuration.tls = .init(certificatePath: URL(fileURLWithPath: certificate).standardizedFileURL.path,
+                                      keyPath: URL(fileURLWithPath: key).standardizedFileURL.path)
+        default:
+            throw MSBError(.invalidArgument, "--tls-cert and --tls-key go together", hint: "give both: the certificate chain and its private key")
+        }
+        configuration.insecureHTTP = arguments.flag("insecure-http")
+        var limits = configuration.limits
+        try wholeNumber(arguments, "max-connections", into: &limits.maxConnections)
+        try wholeNumber(arguments, "max-attach-sessions", into: &limits.maxAttachSessions)
+        try wholeNumber(arguments, "max-calls-per-namespace", into: &limits.maxCallsPerNamespace)
+        try wholeNumber(arguments, "max-sandboxes-per-namespace", into: &limits.maxSandboxesPerNamespace)
+        try wholeNumber(arguments, "max-pulls-per-namespace", into: &limits.maxPullsPerNamespace)
+        if let text = arguments.value("attach-idle-timeout") {
+            limits.attachIdleTimeoutSeconds = Double(try InputParsing.parseDurationMilliseconds(text)) / 1000
+        }
+        if let text = arguments.value("request-timeout") {
+            limits.requestDeadlineSeconds = Double(try InputParsing.parseDurationMilliseconds(text)) / 1000
+        }
+        configuration.limits = limits
+        // Refused here, before a detached server is even started.
+        try configuration.checkTransport()
         return configuration
+    }
+
+    private static func wholeNumber(_ arguments: ParsedArguments, _ option: String, into value: inout Int) throws(MSBError) {
+        guard let text = arguments.value(option) else { return }
+        guard let number = Int(text), number >= 1, number <= 1_000_000 else {
+            throw MSBError(.invalidArgument, "invalid --\(option) '\(text)'", hint: "use a whole number from 1 to 1000000")
+        }
+        value = number
     }
 
     private static func start(_ arguments: ParsedArguments, paths: MSBPaths) throws(MSBError) -> Int32 {

@@ -62,6 +62,9 @@ package enum ManPage {
             .TP
             .B 3
             \\fBmsb server status\\fR: no server is running.
+            .TP
+            .B 75
+            The server is busy for you: too many calls, pulls or attach sessions at once (HTTP 429); retry later.
             .PP
             For \\fBexec\\fR, \\fBrun\\fR and \\fBshell\\fR the guest command's own exit code is passed through, and:
             .TP
@@ -101,6 +104,9 @@ package enum ManPage {
             .TP
             .B MSB_NAMESPACE
             Server namespace (as \\-\\-namespace does; default: default).
+            .TP
+            .B MSB_CACERT
+            PEM file of the CA certificates an https server is verified against (as \\-\\-cacert does; default: the system's).
             .SH FILES
             .TP
             .I ~/.msb/state.db
@@ -113,7 +119,7 @@ package enum ManPage {
             Shell REPL history, per sandbox.
             .TP
             .I ~/.msb/server/
-            The server's signing secret (0600), pid file and log.
+            The server's signing secret and list of issued keys (keys.json, ids only; both 0600), pid file and log.
             .TP
             .I ~/.msb/namespaces/NS/
             A server namespace: its own state.db and sandboxes.
