@@ -81,7 +81,7 @@ package final class APIKeyRegistry: @unchecked Sendable {
     private func current() throws(MSBError) -> [String: APIKeyRecord] {
         var info = stat()
         guard stat(path, &info) == 0 else { return [:] }
-        let stamp = [Int(info.st_ino), info.st_mtim.tv_sec, info.st_mtim.tv_nsec, Int(info.st_size)]
+        let stamp = [Int(truncatingIfNeeded: info.st_ino), info.st_mtim.tv_sec, info.st_mtim.tv_nsec, Int(truncatingIfNeeded: info.st_size)]
         lock.lock()
         defer { lock.unlock() }
         if let cache, cache.stamp == stamp { return cache.records }
