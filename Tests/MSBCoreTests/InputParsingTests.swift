@@ -76,9 +76,13 @@ import MSBProtocol
 
 /// The one error table: what a code becomes at the CLI and on the wire.
 @Suite struct ErrorCodeTableTests {
-    @Test func usageErrorsExitWithTwoAndEverythingElseWithOne() {
+    @Test func usageErrorsExitWithTwoRetryLaterWith75AndEverythingElseWithOne() {
         #expect(MSBError.Code.invalidArgument.edges.exitCode == 2)
-        for code in MSBError.Code.all where code != .invalidArgument { #expect(code.edges.exitCode == 1, "\(code)") }
+        // "Too many at once, retry later" (HTTP 429) has EX_TEMPFAIL, so scripts can tell it apart.
+        #expect(MSBError.Code.rateLimited.edges.exitCode == 75 && MSBError.Code.rateLimited.edges.rpcHTTPStatus == 429)
+        for code in MSBError.Code.all where code != .invalidArgument && code != .rateLimited {
+            #expect(code.edges.exitCode == 1, "\(code)")
+        }
     }
 
     @Test func rpcCodesAreDistinctPerKindAndInTheServerRange() {
