@@ -97,7 +97,8 @@ final class RequestClock {
 
 /// Gives each request a total deadline from its first byte to its last (head and body):
 /// the idle timer alone is reset by every byte, so a client sending one byte now and then
-/// would hold the connection forever. Sits before the HTTP decoder and sees raw bytes.
+/// would hold the connection forever. Sits before TLS and the HTTP decoder and sees raw
+/// bytes, so the first request's deadline covers the TLS handshake as well.
 final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     private let clock: RequestClock

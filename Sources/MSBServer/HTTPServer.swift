@@ -70,11 +70,10 @@ package final class HTTPServer: @unchecked Sendable {
                     let attach = AttachUpgrader(server: self)
                     let clock = RequestClock()
                     let sync = channel.pipeline.syncOperations
-                    if let tls {
-                        try sync.addHandler(PlainHTTPRefuser())
-                        try sync.addHandler(NIOSSLServerHandler(context: tls))
-                    }
+                    if let tls { try sync.addHandler(PlainHTTPRefuser()) }
+                    // Before TLS: a handshake sent byte by byte counts against the deadline too.
                     try sync.addHandler(RequestDeadlineHandler(clock: clock, seconds: limits.requestDeadlineSeconds), name: "msb.deadline")
+                    if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls)) }
                     try sync.configureHTTPServerPipeline(
                         withServerUpgrade: (upgraders: [attach], completionHandler: { context in
                             // The spliced stream is no HTTP connection any more: it counts as an

@@ -9,8 +9,8 @@ import Testing
         do {
             let dir = MSBHarness.home + "/tls"
             try makeCertificates(in: dir)
-            let server = try TestServer(name: "srv-tls", options: ["--tls-cert", dir + "/server.pem", "--tls-key", dir + "/server.key"],
-                                        sharedImages: false)
+            let server = try TestServer(name: "srv-tls", options: ["--tls-cert", dir + "/server.pem", "--tls-key", dir + "/server.key",
+                                                                   "--request-timeout", "3s"], sharedImages: false)
             return (server, try server.keygen(), dir + "/ca.pem")
         } catch { fatalError("cannot start the TLS test server: \(error)") }
     }()
@@ -78,6 +78,26 @@ import Testing
         #expect(plainExec.status == 2 && plainExec.stderr.hasPrefix("error: this msb server speaks HTTPS only\n"), "\(plainExec.stderr)")
         let raw = RawHTTP.request(port: RawHTTP.port(of: url), "GET", "/api/v1/health")
         #expect(raw.status == 400 && raw.body.contains("this msb server speaks HTTPS only"))
+    }
+
+    /// A TLS handshake sent one byte at a time is cut at the request deadline (3 s here).
+    @Test func aSlowHandshakeIsCutOffAtTheDeadline() throws {
+        let fd = try #require(RawHTTP.connect(port: RawHTTP.port(of: Self.fixture.server.url), receiveTimeoutSeconds: 10))
+        defer { close(fd) }
+        let started = Date()
+        var cutAfter: Double?
+        // The start of a ClientHello record, then one byte every 250 ms, for at most 10 s.
+        #expect(RawHTTP.send(fd, "\u{16}\u{03}\u{01}"))
+        while Date().timeIntervalSince(started) < 10 {
+            if RawHTTP.closedByPeer(fd) || !RawHTTP.send(fd, "\u{01}") {
+                cutAfter = Date().timeIntervalSince(started)
+                break
+            }
+            usleep(250_000)
+        }
+        print("abuse: TLS handshake trickled byte by byte cut off after \(cutAfter.map { String(format: "%.2f", $0) } ?? "never")s (deadline 3s)")
+        let cut = try #require(cutAfter, "the slow handshake was never cut off")
+        #expect(cut >= 2.5 && cut < 6)
     }
 
     @Test func plainHTTPOffLoopbackIsRefusedAtStart() throws {
