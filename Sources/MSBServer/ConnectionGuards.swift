@@ -1,6 +1,7 @@
 import Foundation
 import MSBClient
 import MSBCore
+import MSBHTTP
 import NIOCore
 
 /// The server's open connections and attach sessions, each kind capped. At the connection
@@ -113,7 +114,7 @@ final class RequestDeadlineHandler: ChannelInboundHandler, RemovableChannelHandl
         if clock.deadline == nil {
             let channel = context.channel
             let bound = NIOLoopBound(clock, eventLoop: context.eventLoop)
-            clock.deadline = context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
+            clock.deadline = context.eventLoop.scheduleTask(in: HTTPTransport.timeAmount(seconds: seconds)) {
                 let clock = bound.value
                 clock.deadline = nil
                 // Bytes that arrive while a request runs are the next (pipelined) request,

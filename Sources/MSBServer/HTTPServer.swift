@@ -1,6 +1,7 @@
 import Foundation
 import MSBClient
 import MSBCore
+import MSBHTTP
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -82,11 +83,11 @@ package final class HTTPServer: @unchecked Sendable {
                             context.pipeline.removeHandler(name: "msb.deadline", promise: nil)
                             context.pipeline.removeHandler(name: "msb.idle", promise: nil)
                             context.pipeline.removeHandler(name: "msb.http", promise: nil)
-                            let idle = IdleStateHandler(allTimeout: .milliseconds(Int64(limits.attachIdleTimeoutSeconds * 1000)))
+                            let idle = IdleStateHandler(allTimeout: HTTPTransport.timeAmount(seconds: limits.attachIdleTimeoutSeconds))
                             try? context.pipeline.syncOperations.addHandlers([idle, IdleCloser()], position: .first)
                         }),
                         withErrorHandling: true)
-                    try sync.addHandler(IdleStateHandler(readTimeout: .milliseconds(Int64(limits.idleTimeoutSeconds * 1000))), name: "msb.idle")
+                    try sync.addHandler(IdleStateHandler(readTimeout: HTTPTransport.timeAmount(seconds: limits.idleTimeoutSeconds)), name: "msb.idle")
                     try sync.addHandler(HTTPHandler(server: self, attach: attach, clock: clock, admitted: admitted), name: "msb.http")
                 }
             }
