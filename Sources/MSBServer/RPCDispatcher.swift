@@ -39,7 +39,7 @@ package final class RPCDispatcher: Sendable {
         let namespace = LogText.field((params.raw["namespace"] as? String) ?? RemoteWire.defaultNamespace)
         let sandbox = params.raw["sandbox"].map { " sandbox=\(LogText.field(($0 as? String) ?? "\($0)"))" } ?? ""
         let outcome = error.map { "error \($0.code): \(LogText.quoted($0.description))" } ?? "ok"
-        log("\(RemoteWire.iso8601(Date())) \(LogText.field(what)) ns=\(namespace)\(sandbox) \(outcome) \(Int(Date().timeIntervalSince(started) * 1000))ms")
+        log("\(RemoteWire.iso8601(Date())) \(LogText.field(what)) ns=\(namespace)\(sandbox) \(outcome) \(Int(clamping: UInt64(exactly: (Date().timeIntervalSince(started) * 1000).rounded()) ?? 0))ms")
     }
 
     /// An error as a client receives it: JSON-RPC envelope, host paths taken out.

@@ -1,6 +1,7 @@
 import Foundation
 import MSBClient
 import MSBCore
+import MSBOS
 
 /// A request's `params`, decoded into the method's typed `Params`; every refusal names the
 /// parameter and what it must be, and becomes JSON-RPC error -32602.
@@ -57,7 +58,7 @@ struct RPCParams {
         guard value.isFinite, value.rounded() == value, value >= Double(range.lowerBound), value <= Double(range.upperBound) else {
             throw invalid(key, "a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
-        return Int(value)
+        return Int(exactly: value)  // whole and within `range`, checked above
     }
 
     /// `timeout` in seconds, bounded by the server's limit; the default when absent.
@@ -65,7 +66,7 @@ struct RPCParams {
         guard let seconds else { return limits.defaultExecTimeoutSeconds }
         guard seconds.isFinite, seconds > 0 else { throw invalid("timeout", "a positive number of seconds") }
         guard seconds <= limits.maxExecTimeoutSeconds else {
-            throw MSBError(.invalidArgument, "invalid params: 'timeout' \(seconds)s is over this server's limit of \(Int(limits.maxExecTimeoutSeconds))s")
+            throw MSBError(.invalidArgument, "invalid params: 'timeout' \(seconds)s is over this server's limit of \(secondsText(limits.maxExecTimeoutSeconds))s")
         }
         return seconds
     }
