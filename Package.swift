@@ -86,6 +86,16 @@ let package = Package(
         ),
         // The executable: the CLI, or the supervisor when started as `msb _supervise NAME`.
         .executableTarget(name: "msb", dependencies: ["MSBCommands", "MSBSupervisor"]),
+        // libFuzzer targets for the parsers that read hostile input (docs/FUZZING.md). A target
+        // of this package, because `package` symbols are invisible to any other package.
+        // `swift build` makes it a plain replay tool (`msb-fuzz TARGET FILE...`);
+        // scripts/fuzz.sh builds it again into .build/fuzz with `-sanitize=fuzzer -DMSB_FUZZ`,
+        // where libFuzzer provides `main` and every Swift module is coverage-instrumented.
+        .executableTarget(
+            name: "msb-fuzz",
+            dependencies: ["MSBProtocol", "MSBCore", "MSBImages", "MSBClient", "MSBServer", "MSBCommands"],
+            path: "Fuzz/Targets"
+        ),
         .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),
         .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore", "MSBOS", "MSBClient", "MSBProtocol", "MSBVMM"]),
         .testTarget(name: "MSBImagesTests", dependencies: ["MSBImages", "MSBCore", "MSBClient", "MSBVMM", "MSBSupervisor"]),

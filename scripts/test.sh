@@ -66,4 +66,10 @@ cleanup() {
 status=0
 swift test --skip-build "$@" || status=$?
 cleanup || status=1
+
+# The whole run (no filter) also fuzzes every parser target for MSB_FUZZ_SECONDS (30)
+# each, after replaying the committed crash inputs (docs/FUZZING.md).
+if [ $# -eq 0 ]; then
+    scripts/fuzz.sh --seconds "${MSB_FUZZ_SECONDS:-30}" || status=1
+fi
 exit $status

@@ -6,7 +6,7 @@ import MSBOS
 import MSBProtocol
 
 /// Connects an exec to this process's stdin, stdout, stderr, terminal and signals.
-enum TerminalExec {
+package enum TerminalExec {
     static let defaultDetachKeys = "ctrl-]"
 
     static func run(_ backend: any SandboxBackend, name: String, _ parameters: ExecParameters, forceStdin: Bool,
@@ -82,7 +82,7 @@ enum TerminalExec {
     }
 
     /// Docker's format: comma-separated keys, each `ctrl-X` or one character.
-    static func parseDetachKeys(_ text: String) throws(MSBError) -> [UInt8] {
+    package static func parseDetachKeys(_ text: String) throws(MSBError) -> [UInt8] {
         var keys: [UInt8] = []
         for part in text.split(separator: ",") {
             let key = part.lowercased()

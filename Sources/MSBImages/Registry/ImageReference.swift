@@ -4,26 +4,26 @@ import MSBOS
 /// `[registry/]repository[:tag|@digest]`, with Docker Hub's defaults
 /// (`alpine` is `docker.io/library/alpine:latest`). Parsed by the distribution spec's
 /// grammar: a reference reaches URLs, file names and messages, so nothing else is accepted.
-struct ImageReference: Equatable, CustomStringConvertible {
-    var registry: String
-    var repository: String
+package struct ImageReference: Equatable, CustomStringConvertible {
+    package var registry: String
+    package var repository: String
     /// A tag or a `sha256:` digest.
-    var reference: String
+    package var reference: String
 
-    var isDigest: Bool { reference.hasPrefix("sha256:") }
+    package var isDigest: Bool { reference.hasPrefix("sha256:") }
 
     /// Where the registry API lives (Docker Hub's API host differs from its name).
-    var apiHost: String { registry == "docker.io" ? "registry-1.docker.io" : registry }
+    package var apiHost: String { registry == "docker.io" ? "registry-1.docker.io" : registry }
 
     /// The registry's host without its port (an IPv6 literal keeps its brackets).
-    var registryHost: String {
+    package var registryHost: String {
         if registry.hasPrefix("["), let close = registry.firstIndex(of: "]") { return String(registry[...close]) }
         return String(registry.split(separator: ":").first ?? "")
     }
 
-    var description: String { "\(registry)/\(repository)\(isDigest ? "@" : ":")\(reference)" }
+    package var description: String { "\(registry)/\(repository)\(isDigest ? "@" : ":")\(reference)" }
 
-    static func parse(_ text: String) throws(MSBError) -> ImageReference {
+    package static func parse(_ text: String) throws(MSBError) -> ImageReference {
         let bad = MSBError(.invalidArgument, "invalid image reference '\(text.count <= 300 ? text : String(text.prefix(300)) + "…")'",
                            hint: "use [registry/]repository[:tag|@sha256:digest], e.g. docker.io/library/alpine:3.20")
         guard !text.isEmpty, text.utf8.count <= 512, text.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 32 && $0.value < 127 }) else {
