@@ -22,6 +22,21 @@ import MSBCore
         }
     }
 
+    /// References that used to parse into parts that do not fit a registry URL (found by
+    /// the image-reference fuzz target, Fuzz/Regressions/image-reference): the registry is
+    /// host[:port], the repository and tag follow the distribution grammar, in ASCII.
+    @Test func hostileReferencesAreRefused() throws {
+        let fullwidthDigest = "sha256:" + String(repeating: "\u{FF41}", count: 64)
+        for bad in ["[::1]:50:/00xy", "[::1/x", "a.b#x/y", "a.b:port/y", "a.b:99999/y", "host:/x", "-a.b/x", "a.b/x:t?y",
+                    "a.b/x:t#y", "a.b/caf\u{E9}", "a.b/x:\u{E9}", "a.b/x\u{0661}", "x@\(fullwidthDigest)", "a.b/-x", "a.b/x-",
+                    "a.b/x:" + String(repeating: "t", count: 129)] {
+            #expect(throws: MSBError.self, "\(bad)") { try ImageReference.parse(bad) }
+        }
+        #expect(try ImageReference.parse("[::1]:5000/x:y") == ImageReference(registry: "[::1]:5000", repository: "x", reference: "y"))
+        #expect(try ImageReference.parse("127.0.0.1:5000/a_b/c.d-e__f:V1.0_rc-1").reference == "V1.0_rc-1")
+        #expect(try ImageReference.parse("Registry.Example.com/x").registry == "Registry.Example.com")
+    }
+
     @Test func sha256MatchesKnownVectors() {
         #expect(ContentDigest.of(Data()).hex == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(ContentDigest.of(Data("abc".utf8)).description == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
