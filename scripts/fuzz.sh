@@ -101,7 +101,10 @@ for target in "${TARGETS[@]}"; do
     if [ "$UPDATE_CORPUS" -eq 1 ]; then
         merged=$WORK/$target.merged
         mkdir -p "$merged"
-        "$BIN" "${options[@]}" -merge=1 "$merged" "Fuzz/Corpus/$target" "$WORK/$target" >"$log" 2>&1
+        # Edges only (no value profiles, no hit counts), smallest covering set: the
+        # committed corpus stays at tens of files.
+        "$BIN" "${options[@]/-use_value_profile=1/-use_value_profile=0}" -use_counters=0 -set_cover_merge=1 \
+            "$merged" "Fuzz/Corpus/$target" "$WORK/$target" >"$log" 2>&1
         rm -f "Fuzz/Corpus/$target"/*
         for file in "$merged"/*; do cp "$file" "Fuzz/Corpus/$target/"; done
         echo "fuzz: $target: corpus now $(ls "Fuzz/Corpus/$target" | wc -l) inputs" >&2
