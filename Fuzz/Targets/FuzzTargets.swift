@@ -7,6 +7,7 @@ enum FuzzTargets {
     /// Each target runs one input and returns; a crash (trap, fatal error) is the finding.
     /// Thrown errors are the parsers' normal answer to bad input and are ignored.
     static let all: [String: @Sendable ([UInt8]) -> Void] = [
+        "arguments": fuzzArguments,
         "frame": fuzzFrameDecoding,
         "image-reference": fuzzImageReference,
         "input-values": fuzzInputValues,

@@ -8,6 +8,10 @@ extension FuzzTargets {
     /// A parsed reference must print as something that parses to itself.
     static func fuzzImageReference(_ bytes: [UInt8]) {
         let text = String(decoding: bytes, as: UTF8.self)
+        // Manifest digests become file names: one accepted spelling, byte for byte.
+        if let digest = ContentDigest(text), Array(digest.description.utf8) != bytes {
+            violated("digest '\(text)' accepted as \(digest)")
+        }
         guard let reference = try? ImageReference.parse(text) else { return }
         guard let again = try? ImageReference.parse(reference.description) else {
             violated("'\(reference)' (from '\(text)') does not parse")
@@ -53,5 +57,16 @@ extension FuzzTargets {
         default:
             _ = InputParsing.formatMemory(mib: (try? InputParsing.parseMemoryMiB(text)) ?? 64)
         }
+    }
+}
+
+extension FuzzTargets {
+    /// The command line parser with every subcommand's spec: the first byte picks the
+    /// subcommand, the rest are its words separated by NUL bytes.
+    static func fuzzArguments(_ bytes: [UInt8]) {
+        guard let selector = bytes.first else { return }
+        let specs = CommandTable.specs
+        let spec = specs[Int(selector) % specs.count]
+        _ = try? ArgumentParser.parse(fields(Array(bytes.dropFirst())), spec: spec)
     }
 }
