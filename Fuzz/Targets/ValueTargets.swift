@@ -63,10 +63,12 @@ extension FuzzTargets {
 extension FuzzTargets {
     /// The command line parser with every subcommand's spec: the first byte picks the
     /// subcommand, the rest are its words separated by NUL bytes.
+    /// Built once: `CommandTable.specs` makes every spec anew on each call.
+    private static let commandSpecs = CommandTable.specs
+
     static func fuzzArguments(_ bytes: [UInt8]) {
-        guard let selector = bytes.first else { return }
-        let specs = CommandTable.specs
-        let spec = specs[Int(selector) % specs.count]
+        guard let selector = bytes.first, !commandSpecs.isEmpty else { return }
+        let spec = commandSpecs[Int(selector) % commandSpecs.count]
         _ = try? ArgumentParser.parse(fields(Array(bytes.dropFirst())), spec: spec)
     }
 }
