@@ -116,7 +116,10 @@ import Testing
     }
 
     @Test func aForgedREPLMarkerWithoutANewlinePassesThroughInLinearTime() throws {
-        let fixture = try SupervisorFixture { agent in
+        // The agent's thread is busy sending for a while and sends no heartbeat meanwhile: on
+        // a loaded machine the fixture's 1 s silence limit would end the run early.
+        let patient = Supervisor.Timing(agentSilenceSeconds: 60, gracefulStopSeconds: 1, channelClosedExitSeconds: 0.5)
+        let fixture = try SupervisorFixture(timing: patient) { agent in
             agent.onExec = { id, request, agent in
                 let nonce = request.environment.first { $0.hasPrefix("MSB_REPL_NONCE=") }.map { String($0.dropFirst(15)) } ?? ""
                 let marker = Array(("\u{1e}MSB" + nonce).utf8)
