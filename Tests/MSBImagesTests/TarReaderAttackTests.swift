@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+@testable import MSBImages
+import MSBCore
+
+/// Hole 2 (issue 10): the hand-written tar reader traps on these two streams, which any
+/// registry can serve as a layer. Each test feeds one and expects an error, not a crash.
+@Suite struct TarReaderAttackTests {
+    static func header(_ name: String, type: UInt8, sizeField: [UInt8]) -> [UInt8] {
+        var block = [UInt8](repeating: 0, count: 512)
+        for (i, b) in name.utf8.enumerated() { block[i] = b }
+        for (i, b) in "0000644".utf8.enumerated() { block[100 + i] = b }
+        for (i, b) in sizeField.enumerated() { block[124 + i] = b }
+        block[156] = type
+        for (i, b) in "ustar".utf8.enumerated() { block[257 + i] = b }
+        for i in 148..<156 { block[i] = 32 }
+        let sum = block.reduce(0) { $0 + Int($1) }
+        let octal = String(sum, radix: 8)
+        for (i, b) in (String(repeating: "0", count: max(0, 6 - octal.count)) + octal).utf8.enumerated() { block[148 + i] = b }
+        block[154] = 0
+        return block
+    }
+
+    static func read(_ bytes: [UInt8]) throws {
+        let path = NSTemporaryDirectory() + "/msb-tar-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: path, contents: Data(bytes + [UInt8](repeating: 0, count: 1024)))
+        defer { unlink(path) }
+        let fd = open(path, O_RDONLY)
+        defer { close(fd) }
+        var reader = TarReader(fd: fd)
+        while let entry = try reader.next() { try reader.body(of: entry) { _ in } }
+    }
+
+    @Test func paxRecordTwoSpaceNewline() {
+        let pax = Array("2 \n".utf8)
+        let bytes = Self.header("PaxHeaders/x", type: UInt8(ascii: "x"), sizeField: Array("00000000003".utf8))
+            + pax + [UInt8](repeating: 0, count: 512 - pax.count)
+        #expect(throws: MSBError.self) { try Self.read(bytes) }
+    }
+
+    @Test func baseTwoFiftySixSize() {
+        let bytes = Self.header("big", type: UInt8(ascii: "0"), sizeField: [0x80] + [UInt8](repeating: 0xff, count: 11))
+        #expect(throws: MSBError.self) { try Self.read(bytes) }
+    }
+}
