@@ -24,6 +24,8 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // libedit for the REPLs; a dependency of the CLI only, never of the static agent.
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        // libarchive: tar/pax/GNU reading with gzip and zstd in process, tar writing.
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         // The OS layer: spawning and reaping children, fd I/O, unix sockets, signal pipes,
         // process identities. Glibc only, so the static agent links it too.
         .target(name: "MSBOS", dependencies: ["CMSBSys"]),
@@ -54,10 +56,13 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
-        // Images: the store, registry pulls, the tar reader and layer applier, builds, root disks.
+        // Archives through libarchive: a reader and a writer with typed entries and limits, and the
+        // rules for hostile archives: image layers (LayerExtractor) and `msb cp` (CopyExtractor).
+        .target(name: "MSBArchive", dependencies: ["CArchive", "MSBCore"]),
+        // Images: the store, registry pulls, the layer applier, builds, root disks.
         .target(
             name: "MSBImages",
-            dependencies: ["MSBCore", "MSBOS", "MSBHTTP", .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["MSBArchive", "MSBCore", "MSBOS", "MSBHTTP", .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")]
         ),
         // The per-sandbox supervisor daemon (`msb _supervise NAME`): owns the VMM and the agent channel.
         .target(name: "MSBSupervisor", dependencies: ["MSBCore", "MSBVMM", "MSBProtocol", "MSBOS"]),
@@ -82,7 +87,7 @@ let package = Package(
         // Command table, argument parser and one file per subcommand.
         .target(
             name: "MSBCommands",
-            dependencies: ["MSBClient", "MSBCore", "MSBServer", "MSBOS", "MSBHTTP", "CEditLine", .product(name: "NIOHTTP1", package: "swift-nio")]
+            dependencies: ["MSBArchive", "MSBClient", "MSBCore", "MSBServer", "MSBOS", "MSBHTTP", "CEditLine", .product(name: "NIOHTTP1", package: "swift-nio")]
         ),
         // The executable: the CLI, or the supervisor when started as `msb _supervise NAME`.
         .executableTarget(name: "msb", dependencies: ["MSBCommands", "MSBSupervisor"]),
@@ -98,7 +103,8 @@ let package = Package(
         ),
         .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),
         .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore", "MSBOS", "MSBClient", "MSBProtocol", "MSBVMM"]),
-        .testTarget(name: "MSBImagesTests", dependencies: ["MSBImages", "MSBCore", "MSBClient", "MSBVMM", "MSBSupervisor"]),
+        .testTarget(name: "MSBImagesTests", dependencies: ["MSBImages", "MSBArchive", "MSBCore", "MSBClient", "MSBVMM", "MSBSupervisor"]),
+        .testTarget(name: "MSBArchiveTests", dependencies: ["MSBArchive", "MSBCore"]),
         .testTarget(name: "MSBSupervisorTests", dependencies: ["MSBSupervisor", "MSBClient", "MSBServer", "MSBVMM", "MSBCore", "MSBOS", "MSBProtocol"]),
         .testTarget(name: "MSBCommandsTests", dependencies: ["MSBCommands", "MSBClient", "MSBCore", "MSBProtocol"]),
         .testTarget(name: "MSBServerTests", dependencies: [
