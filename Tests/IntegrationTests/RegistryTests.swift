@@ -3,7 +3,8 @@ import Testing
 
 /// `msb pull` against a real registry: Debian's docker-registry on 127.0.0.1, filled
 /// with skopeo from an OCI layout that Fixtures/oci_fixture.py builds (whiteouts,
-/// opaque directories, a symlink pointing out of the root, links, a 100 MB layer).
+/// opaque directories, a symlink pointing out of the root, links, a 100 MB layer, and a
+/// hostile image whose second layer climbs out with `../evil`).
 @Suite(.serialized) struct RegistryTests {
     struct Registry {
         let address: String
@@ -61,7 +62,7 @@ import Testing
             for _ in 0..<50 where server.isRunning {
                 if tool(["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:\(port)/v2/')"]).status == 0 {
                     let address = "127.0.0.1:\(port)"
-                    for tag in ["1", "multi"] {
+                    for tag in ["1", "multi", "hostile"] {
                         _ = tool(["skopeo", "copy", "-q", "--all", "--dest-tls-verify=false",
                                   "oci:\(dir)/layout:\(tag)", "docker://\(address)/test/fixture:\(tag)"])
                     }
@@ -158,6 +159,18 @@ import Testing
         #expect(unknown.stderr == "error: unable to find user nobody: no matching entries in passwd file\n")
         // Without a command, run uses the image's Entrypoint + Cmd.
         #expect(try MSBHarness.ok(["run", "--image", reference]) == "from-cmd\n")
+    }
+
+    /// A layer entry that climbs out of the root fails the whole pull, clearly, and leaves nothing.
+    @Test func aLayerThatClimbsOutIsRefused() throws {
+        let registry = try #require(Self.registry)
+        let home = MSBHarness.home + "/hostile-pull"
+        let result = try MSBHarness.run(["pull", "\(registry.address)/test/fixture:hostile", "--insecure"], env: ["MSB_HOME": home])
+        #expect(result.status == 2)
+        #expect(result.stderr == "error: layer 2: refused entry '../evil': it leaves the root\n")
+        #expect(!FileManager.default.fileExists(atPath: home + "/images/evil"))
+        #expect(!FileManager.default.fileExists(atPath: MSBHarness.home + "/images/evil"))
+        #expect(try MSBHarness.run(["image", "ls", "-q"], env: ["MSB_HOME": home]).out == "base\n")
     }
 
     @Test func pullsByDigestAndListsTheImage() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import MSBImages
+import MSBArchive
 import MSBCore
 
 @Suite struct RegistryUnitTests {
@@ -65,24 +66,36 @@ import MSBCore
         #expect(fields["scope"] == "repository:library/alpine:pull")
     }
 
-    @Test func layerPathsCannotClimbOut() {
-        #expect(LayerApplier.components("./usr/bin/env") == ["usr", "bin", "env"])
-        #expect(LayerApplier.components("/etc//passwd") == ["etc", "passwd"])
-        #expect(LayerApplier.components("../evil") == nil)
-        #expect(LayerApplier.components("a/../../b") == nil)
-        #expect(LayerApplier.components("./") == nil)
-    }
+    /// The applier the puller calls: gzip, zstd and plain layers, told apart by their bytes
+    /// (the rules themselves are tested in MSBArchiveTests).
+    @Test func layersOfEachCompressionApply() throws {
+        let top = FileManager.default.temporaryDirectory.appendingPathComponent("msb-layers-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: top + "/rootfs", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: top) }
+        var applier = LayerApplier(root: top + "/rootfs")
+        for (index, compression) in [ArchiveWriter.Compression.gzip, .zstd, .none].enumerated() {
+            let path = top + "/layer\(index)"
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            let writer = try ArchiveWriter(fd: fd, compression: compression)
+            try writer.add(ArchiveEntry(path: "etc/layer\(index)", kind: .file, sizeBytes: 2))
+            try writer.writeData(Array("\(index)\n".utf8))
+            if index == 2 { try writer.add(ArchiveEntry(path: "etc/.wh.layer0", kind: .file)) }
+            try writer.finish()
+            close(fd)
+            try applier.apply(layer: path, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip")
+        }
+        #expect(!FileManager.default.fileExists(atPath: top + "/rootfs/etc/layer0"))
+        #expect(FileManager.default.contents(atPath: top + "/rootfs/etc/layer1") == Data("1\n".utf8))
+        #expect(FileManager.default.contents(atPath: top + "/rootfs/etc/layer2") == Data("2\n".utf8))
 
-    @Test func symlinksResolveInsideTheRoot() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("msb-root-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: root + "/usr/lib", withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        symlink("/", root + "/escape")
-        symlink("usr/lib", root + "/lib")
-        symlink("../../..", root + "/usr/lib/up")
-        let applier = LayerApplier(root: root)
-        #expect(try applier.resolve(["escape", "etc"], create: true) == root + "/etc")
-        #expect(try applier.resolve(["lib", "x"], create: true) == root + "/usr/lib/x")
-        #expect(try applier.resolve(["usr", "lib", "up", "tmp"], create: true) == root + "/tmp")
+        // Hole 10: `.wh...` named `root/..`.
+        let evil = top + "/evil"
+        let fd = open(evil, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let writer = try ArchiveWriter(fd: fd)
+        try writer.add(ArchiveEntry(path: ".wh...", kind: .file))
+        try writer.finish()
+        close(fd)
+        #expect(throws: MSBError.self) { try applier.apply(layer: evil, mediaType: "application/vnd.oci.image.layer.v1.tar") }
+        #expect(FileManager.default.fileExists(atPath: top + "/layer0"))
     }
 }

@@ -7,8 +7,9 @@ Config: User app (uid 1000 in the image's /etc/passwd), Entrypoint echo, Cmd fro
 Layer 1: busybox (so the image boots and runs commands), /etc/passwd and /etc/group, /data files, an opaque-to-be
   directory, a symlink `escape -> /`, a relative symlink, a hard link, a FIFO (skipped).
 Layer 2: a whiteout of /data/old.txt, an opaque /opaque with a new file, a file written
-  through the `escape` symlink (must land inside the image), a `../evil` entry (refused).
+  through the `escape` symlink (must land inside the image).
 Layer 3: a 100 MB file.
+Tag "hostile": layer 1, then a layer holding a `../evil` entry: the pull is refused.
 """
 import gzip, hashlib, io, json, os, sys, tarfile
 
@@ -60,8 +61,11 @@ def layer2(tar):
     add_file(tar, "opaque/.wh..wh..opq", b"")
     add_file(tar, "opaque/c", b"c\n")
     add_file(tar, "escape/etc/escaped", b"inside\n")
-    add_file(tar, "../evil", b"outside\n")
     add_file(tar, "data/" + "long-name-" * 12 + "end", b"long\n")
+
+def hostile_layer(tar):
+    add_file(tar, "data/fine", b"fine\n")
+    add_file(tar, "../evil", b"outside\n")
 
 def layer3(tar):
     chunk = hashlib.sha256(b"seed").digest() * 2048  # 64 KiB, not all zeros
@@ -79,8 +83,23 @@ def main():
     os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
     with open(os.path.join(layout, "oci-layout"), "w") as f:
         json.dump({"imageLayoutVersion": "1.0.0"}, f)
+    manifest_desc = image(layout, (layer1, layer2, layer3))
+    hostile_desc = image(layout, (layer1, hostile_layer))
+    nested = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        dict(manifest_desc, platform={"os": "linux", "architecture": "arm64"}),
+        dict(manifest_desc, platform={"os": "linux", "architecture": "amd64"})]}
+    nested_desc = dict(write_blob(layout, json.dumps(nested).encode()), mediaType="application/vnd.oci.image.index.v1+json")
+    index = {"schemaVersion": 2, "manifests": [
+        dict(manifest_desc, annotations={"org.opencontainers.image.ref.name": "1"}),
+        dict(nested_desc, annotations={"org.opencontainers.image.ref.name": "multi"}),
+        dict(hostile_desc, annotations={"org.opencontainers.image.ref.name": "hostile"})]}
+    with open(os.path.join(layout, "index.json"), "w") as f:
+        json.dump(index, f)
+    print(manifest_desc["digest"])
+
+def image(layout, builds):
     layers, diff_ids = [], []
-    for build in (layer1, layer2, layer3):
+    for build in builds:
         data, diff_id = layer(build)
         layers.append(dict(write_blob(layout, data), mediaType="application/vnd.oci.image.layer.v1.tar+gzip"))
         diff_ids.append(diff_id)
@@ -91,17 +110,7 @@ def main():
     config_desc = dict(write_blob(layout, json.dumps(config).encode()), mediaType="application/vnd.oci.image.config.v1+json")
     manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "config": config_desc, "layers": layers}
-    manifest_desc = dict(write_blob(layout, json.dumps(manifest).encode()), mediaType="application/vnd.oci.image.manifest.v1+json")
-    nested = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
-        dict(manifest_desc, platform={"os": "linux", "architecture": "arm64"}),
-        dict(manifest_desc, platform={"os": "linux", "architecture": "amd64"})]}
-    nested_desc = dict(write_blob(layout, json.dumps(nested).encode()), mediaType="application/vnd.oci.image.index.v1+json")
-    index = {"schemaVersion": 2, "manifests": [
-        dict(manifest_desc, annotations={"org.opencontainers.image.ref.name": "1"}),
-        dict(nested_desc, annotations={"org.opencontainers.image.ref.name": "multi"})]}
-    with open(os.path.join(layout, "index.json"), "w") as f:
-        json.dump(index, f)
-    print(manifest_desc["digest"])
+    return dict(write_blob(layout, json.dumps(manifest).encode()), mediaType="application/vnd.oci.image.manifest.v1+json")
 
 if __name__ == "__main__":
     main()
