@@ -55,6 +55,112 @@ import Testing
         try roundTrip(run: { try TestServer.shared.msb($0, key: TestServer.adminKey) }, sandbox: ServerTests.remote)
     }
 
+    /// A compromised guest's `tar`: for a name starting with `hostile-` it sends the crafted
+    /// stream /crafted/NAME.tar (Fixtures/hostile_tar.py) instead; other copies are untouched.
+    static let hostileTar = """
+        #!/bin/sh
+        for a in "$@"; do case "$a" in hostile-*) exec cat "/crafted/$a.tar";; esac; done
+        PATH=/usr/bin:/bin exec tar "$@"
+        """
+
+    /// Each crafted stream and what msb must answer (exit 1).
+    static let refusedStreams: [(name: String, message: String)] = [
+        ("bashrc", "entry '.bashrc' is not part of 'hostile-bashrc'"),
+        ("dotdot", "entry 'hostile-dotdot/../../planted' leaves the target"),
+        ("absolute", "entry '/tmp/msb-cp-planted' leaves the target"),
+        ("symlink", "entry 'hostile-symlink/etc' links outside the target ('/etc')"),
+        ("writethrough", "entry 'hostile-writethrough/self/x' writes through the symbolic link 'hostile-writethrough/self'"),
+        ("toplink", "entry 'hostile-toplink' links outside the target ('/root')"),
+        ("hardlink", "entry 'hostile-hardlink/passwd' is a hard link outside the target ('/etc/passwd')"),
+        ("device", "entry 'hostile-device/sda' is a device file"),
+    ]
+
+    static func output(_ argv: [String]) throws -> Data {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = argv
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return data
+    }
+
+    /// Every file under `root` with its type, mode, owner and contents.
+    static func snapshot(_ root: String) -> [String: String] {
+        var result: [String: String] = [:]
+        let items = FileManager.default.enumerator(atPath: root)
+        while let item = items?.nextObject() as? String {
+            var info = stat()
+            guard lstat(root + "/" + item, &info) == 0 else { continue }
+            let contents = info.st_mode & S_IFMT == S_IFREG ? FileManager.default.contents(atPath: root + "/" + item)?.base64EncodedString() ?? "?" : ""
+            result[item] = "\(String(info.st_mode, radix: 8)) \(info.st_uid) \(contents)"
+        }
+        return result
+    }
+
+    /// Bytes in files present after but not before (or changed): what a copy wrote.
+    static func bytesWritten(_ before: [String: String], _ after: [String: String], root: String) -> Int {
+        after.filter { before[$0.key] != $0.value }.reduce(0) { total, item in
+            total + (((try? FileManager.default.attributesOfItem(atPath: root + "/" + item.key))?[.size] as? Int) ?? 0)
+        }
+    }
+
+    func hostileStreams(run: ([String], Data?) throws -> MSBResult, sandbox: String) throws {
+        let fixture = RegistryTests.fixtures + "/hostile_tar.py"
+        for name in Self.refusedStreams.map(\.name) + ["setuid"] {
+            let stream = try Self.output(["python3", fixture, name])
+            #expect(stream.count >= 1024)
+            let upload = try run(["exec", sandbox, "--", "sh", "-c", "mkdir -p /crafted/hostile-\(name) && cat > /crafted/hostile-\(name).tar"],
+                                 stream)
+            #expect(upload.status == 0, "\(upload.stderr)")
+        }
+        let installed = try run(["exec", sandbox, "--", "sh", "-c", "mkdir -p /usr/local/bin && cat > /usr/local/bin/tar && chmod 755 /usr/local/bin/tar"],
+                                Data(Self.hostileTar.utf8))
+        #expect(installed.status == 0)
+        defer { _ = try? run(["exec", sandbox, "--", "rm", "-rf", "/usr/local/bin/tar", "/crafted"], nil) }
+
+        let root = try Self.makeTree()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let dest = root + "/dest"
+        try FileManager.default.createDirectory(atPath: dest + "/sub", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: dest + "/.bashrc", contents: Data("mine\n".utf8))
+        _ = FileManager.default.createFile(atPath: dest + "/sub/keep", contents: Data("keep\n".utf8))
+        let before = Self.snapshot(root)
+        var tried = 0
+        for stream in Self.refusedStreams {
+            for target in [dest, root + "/new-\(stream.name)"] {
+                let result = try run(["cp", "\(sandbox):/crafted/hostile-\(stream.name)", target], nil)
+                tried += 1
+                #expect(result.status == 1, "\(stream.name)")
+                #expect(result.stderr == "error: refused archive from the sandbox: \(stream.message)\n", "\(stream.name)")
+                let after = Self.snapshot(root)
+                #expect(after == before, "\(stream.name) into \(target)")
+                #expect(Self.bytesWritten(before, after, root: root) == 0)
+            }
+        }
+        for planted in ["/tmp/msb-cp-planted", "/etc/msb-cp-planted", MSBHarness.home + "/planted", root + "/planted"] {
+            #expect(!FileManager.default.fileExists(atPath: planted), "\(planted)")
+        }
+        // Accepted, stripped of setuid and setgid, owned by the user running msb.
+        let accepted = try run(["cp", "\(sandbox):/crafted/hostile-setuid", dest], nil)
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        var info = stat()
+        #expect(lstat(dest + "/hostile-setuid/suid", &info) == 0)
+        #expect(info.st_mode & 0o7777 == 0o755 && info.st_uid == geteuid())
+        #expect(lstat(dest + "/hostile-setuid", &info) == 0 && info.st_mode & 0o7777 == 0o755)
+        print("CopyTests: \(tried + 1) hostile cp streams from \(sandbox), 0 bytes written outside a target")
+    }
+
+    @Test func hostileStreamsFromTheGuestAreRefusedLocally() throws {
+        try hostileStreams(run: { try MSBHarness.run($0, stdin: $1) }, sandbox: SharedSandbox.name)
+    }
+
+    @Test func hostileStreamsFromTheGuestAreRefusedThroughTheServer() throws {
+        try hostileStreams(run: { try TestServer.shared.msb($0, key: TestServer.adminKey, stdin: $1) }, sandbox: ServerTests.remote)
+    }
+
     @Test func badArgumentsAreUsageErrors() throws {
         let neither = try MSBHarness.run(["cp", "a", "b"])
         #expect(neither.status == 2 && neither.stderr.hasPrefix("error: one of SRC and DEST must be a sandbox path NAME:PATH\n"))

@@ -1,12 +1,15 @@
-import CMSBSys
 import Foundation
+import MSBArchive
 import MSBClient
 import MSBCore
 import MSBOS
 
 /// `msb cp`, like `docker cp`: files and directories stream as a tar archive through an
 /// ordinary exec of the guest's `tar`, so copying works the same locally and through a
-/// server, needs no extra channel, and keeps modes, links and timestamps.
+/// server, needs no extra channel, and keeps modes, links and timestamps. The host side
+/// reads and writes the archive with libarchive (`CopyStreams`); what comes from the guest
+/// is unpacked under `CopyExtractor`'s rules (docs/ARCHIVES.md), beside the destination
+/// first, so a refused stream leaves the destination as it was.
 struct CopyCommand: Subcommand {
     static let spec = CommandSpec(
         name: "cp", summary: "Copy files and directories between the host and a sandbox",
@@ -62,7 +65,7 @@ struct CopyCommand: Subcommand {
 
     private static func upload(_ source: String, to guest: GuestPath, _ context: CommandContext) throws(MSBError) {
         let entry: String
-        var tar: HostTar?
+        var packing: CopyStreams.Packing?
         if source == "-" {
             entry = "-"  // a tar archive on stdin, unpacked into the directory
         } else {
@@ -72,17 +75,24 @@ struct CopyCommand: Subcommand {
             }
             let url = URL(fileURLWithPath: source).standardizedFileURL
             entry = url.lastPathComponent
-            tar = try HostTar(["-c", "-f", "-", "-C", url.deletingLastPathComponent().path, "--", entry], archiveOnStdin: false)
+            packing = try CopyStreams.Packing(source: url.path, as: entry)
         }
         let errors = ErrorText()
-        let outcome = try context.backend.exec(
-            guest.sandbox, ExecParameters(argv: ["sh", "-c", unpackScript, "msb-cp", guest.path, entry], environment: []),
-            io: ExecIO(stdinFd: tar?.archiveFd ?? 0, stdout: { _ in }, stderr: { errors.append($0) }))
-        let tarStatus = tar?.finish()
-        try check(outcome, errors, "cannot copy into \(guest.sandbox):\(guest.path)")
-        if let tarStatus, !tarStatus.status.succeeded {
-            throw MSBError(.internalError, "cannot copy \(source): the host's tar failed (\(tarStatus.status))")
+        let outcome: ExecOutcome
+        do {
+            outcome = try context.backend.exec(
+                guest.sandbox, ExecParameters(argv: ["sh", "-c", unpackScript, "msb-cp", guest.path, entry], environment: []),
+                io: ExecIO(stdinFd: packing?.archiveFd ?? 0, stdout: { _ in }, stderr: { errors.append($0) }))
+        } catch {
+            _ = packing?.finish()
+            throw error
         }
+        let packed = packing?.finish()
+        // The host's side failing (a file it could not read) explains a guest tar that saw a cut
+        // stream; a guest that stopped reading explains the host's broken pipe.
+        if case .failure(let error)? = packed, packing?.readerGone != true { throw error }
+        try check(outcome, errors, "cannot copy into \(guest.sandbox):\(guest.path)")
+        if case .failure(let error)? = packed { throw error }
     }
 
     private static func download(_ guest: GuestPath, to destination: String, _ context: CommandContext) throws(MSBError) {
@@ -93,39 +103,35 @@ struct CopyCommand: Subcommand {
                 stdinFd: nil, stdout: { try? FileDescriptorIO.writeAll(1, $0) }, stderr: { errors.append($0) }))
             return try check(outcome, errors, "cannot copy from \(guest.sandbox):\(guest.path)")
         }
-        // Into an existing directory the archive is unpacked in place (merging, like docker cp);
-        // as a new name it is unpacked beside it first and renamed, so a failed copy leaves nothing.
+        // Only the requested entry's subtree is taken, unpacked beside where it goes and then
+        // moved there (renamed, or merged into an existing directory, like docker cp).
+        let entry = URL(fileURLWithPath: guest.path).lastPathComponent
+        guard ArchivePath.isPlainName(entry) else {
+            throw MSBError(.invalidArgument, "cannot copy \(guest.sandbox):\(guest.path): name a file or directory below /")
+        }
         let target = URL(fileURLWithPath: destination).standardizedFileURL
         var isDirectory: ObjCBool = false
         let intoDirectory = FileManager.default.fileExists(atPath: target.path, isDirectory: &isDirectory) && isDirectory.boolValue
-        let parent = intoDirectory ? target : target.deletingLastPathComponent()
-        guard FileManager.default.fileExists(atPath: parent.path) else {
-            throw MSBError(.notFound, "cannot copy to \(destination): no such directory: \(parent.path)")
+        let place = intoDirectory ? target.path : target.deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: place) else {
+            throw MSBError(.notFound, "cannot copy to \(destination): no such directory: \(place)")
         }
-        var work = target.path
-        if !intoDirectory {
-            var template = Array((parent.path + "/.msb-cp.XXXXXX").utf8CString)
-            guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
-                throw MSBError(.internalError, "cannot create a directory in \(parent.path): \(String(cString: strerror(errno)))")
-            }
-            work = made
+        let work = try CopyStreams.workDirectory(in: place)
+        defer { CopyStreams.removeWorkDirectory(work) }
+        let unpacking = try CopyStreams.Unpacking(work: work, entryName: entry)
+        let outcome: ExecOutcome
+        do {
+            outcome = try context.backend.exec(guest.sandbox, parameters, io: ExecIO(
+                stdinFd: nil, stdout: { unpacking.write($0) }, stderr: { errors.append($0) }))
+        } catch {
+            _ = unpacking.finish()
+            throw error
         }
-        defer { if !intoDirectory { try? FileManager.default.removeItem(atPath: work) } }
-        let tar = try HostTar(["-x", "-o", "-f", "-", "-C", work], archiveOnStdin: true)
-        let outcome = try context.backend.exec(guest.sandbox, parameters, io: ExecIO(
-            stdinFd: nil, stdout: { try? FileDescriptorIO.writeAll(tar.archiveFd, $0) }, stderr: { errors.append($0) }))
-        let tarResult = tar.finish()
+        let unpacked = unpacking.finish()
         try check(outcome, errors, "cannot copy from \(guest.sandbox):\(guest.path)")
-        guard tarResult.status.succeeded else {
-            // Its complaints matter only if the guest's side worked.
-            let why = tarResult.errors.trimmingCharacters(in: .whitespacesAndNewlines)
-            throw MSBError(.internalError, "cannot copy to \(destination): \(why.isEmpty ? "the host's tar failed" : why)")
-        }
-        guard !intoDirectory else { return }
-        let entry = URL(fileURLWithPath: guest.path).lastPathComponent
-        guard rename(work + "/" + entry, target.path) == 0 else {
-            throw MSBError(.internalError, "cannot move the copy into \(target.path): \(String(cString: strerror(errno)))")
-        }
+        if case .failure(let error) = unpacked { throw error }
+        try CopyExtractor.place(work: work, entryName: entry, into: place,
+                                as: intoDirectory ? entry : target.lastPathComponent, shownAs: destination)
     }
 
     private static func check(_ outcome: ExecOutcome, _ errors: ErrorText, _ what: String) throws(MSBError) {
@@ -144,40 +150,4 @@ final class ErrorText {
     private var bytes: [UInt8] = []
     func append(_ chunk: [UInt8]) { if bytes.count < 4096 { bytes += chunk.prefix(4096 - bytes.count) } }
     var text: String { String(decoding: bytes, as: UTF8.self) }
-}
-
-/// The host's tar, reading or writing the archive through a pipe; its stderr goes to an
-/// unnamed file read once it is done.
-final class HostTar {
-    private let child: ChildProcess
-    private let errorsFd: Int32
-    /// Our end of the archive pipe: write the archive here (`-x`) or read it (`-c`).
-    private(set) var archiveFd: Int32
-
-    init(_ arguments: [String], archiveOnStdin: Bool) throws(MSBError) {
-        var pipe: [Int32] = [-1, -1]
-        guard msb_pipe(&pipe, 0) == 0 else { throw MSBError(.internalError, "cannot create a pipe: \(String(cString: strerror(errno)))") }
-        errorsFd = FileDescriptorIO.anonymousFile()
-        var spec = SpawnSpec("/bin/tar", arguments: ["tar"] + arguments)
-        if archiveOnStdin { spec.standardInput = pipe[0] } else { spec.standardOutput = pipe[1] }
-        spec.standardError = errorsFd >= 0 ? errorsFd : nil
-        spec.dieWithParent = true
-        do { child = try ChildProcess.spawn(spec) } catch {
-            close(pipe[0]); close(pipe[1])
-            if errorsFd >= 0 { close(errorsFd) }
-            throw MSBError(.internalError, "cannot run tar on the host: \(error.reason)")
-        }
-        // Keep only our end, so the other side sees EOF when we (or tar) are done.
-        close(archiveOnStdin ? pipe[0] : pipe[1])
-        archiveFd = archiveOnStdin ? pipe[1] : pipe[0]
-    }
-
-    /// Closes our end of the archive and waits for tar to end.
-    func finish() -> (status: WaitStatus, errors: String) {
-        if archiveFd >= 0 { close(archiveFd); archiveFd = -1 }
-        let status = child.wait()
-        let errors = errorsFd >= 0 ? String(decoding: FileDescriptorIO.readAll(fromStart: errorsFd, limitBytes: 4096), as: UTF8.self) : ""
-        if errorsFd >= 0 { close(errorsFd) }
-        return (status, errors)
-    }
 }
