@@ -61,13 +61,14 @@ package struct ArchiveLimits: Sendable, Equatable {
 }
 
 package enum ArchivePath {
-    /// A name from an archive made safe to print: control characters and non-UTF-8 bytes are
-    /// escaped, long names shortened.
+    /// A name from an archive made safe to print: control characters (and bidi overrides)
+    /// escaped the way the CLI escapes messages (`\x1b`), long names shortened.
     package static func printable(_ name: String) -> String {
         var out = ""
         for scalar in name.unicodeScalars.prefix(200) {
-            if scalar.value < 0x20 || scalar.value == 0x7f || (0x80..<0xa0).contains(scalar.value) || scalar == "\u{FFFD}" {
-                out += "\\u{\(String(scalar.value, radix: 16))}"
+            let value = scalar.value
+            if value < 0x20 || (0x7f...0x9f).contains(value) || (0x202a...0x202e).contains(value) || (0x2066...0x2069).contains(value) {
+                out += value < 0x100 ? "\\x" + (value < 0x10 ? "0" : "") + String(value, radix: 16) : "\\u{" + String(value, radix: 16) + "}"
             } else {
                 out.unicodeScalars.append(scalar)
             }

@@ -134,7 +134,7 @@ package final class ArchiveReader {
             gid: UInt32(exactly: archive_entry_gid(raw)) ?? UInt32.max,
             sizeBytes: kind == .file ? declared : 0,
             linkTarget: link,
-            modifiedSeconds: Int64(archive_entry_mtime(raw)))
+            modifiedSeconds: Int64(truncatingIfNeeded: archive_entry_mtime(raw)))
     }
 
     /// The current entry's data in chunks of at most 64 KiB.

@@ -17,12 +17,12 @@ extension ArchiveWriter {
     private func addNode(_ hostPath: String, _ name: String, _ firstNames: inout [HardLinkKey: String]) throws(MSBError) {
         var info = stat()
         guard lstat(hostPath, &info) == 0 else { throw Self.hostError(hostPath) }
-        var entry = ArchiveEntry(path: name, kind: .file, mode: UInt32(info.st_mode) & 0o7777, uid: info.st_uid, gid: info.st_gid,
-                                 sizeBytes: Int64(info.st_size), modifiedSeconds: Int64(info.st_mtim.tv_sec))
+        var entry = ArchiveEntry(path: name, kind: .file, mode: UInt32(truncatingIfNeeded: info.st_mode) & 0o7777, uid: info.st_uid, gid: info.st_gid,
+                                 sizeBytes: Int64(truncatingIfNeeded: info.st_size), modifiedSeconds: Int64(truncatingIfNeeded: info.st_mtim.tv_sec))
         switch info.st_mode & S_IFMT {
         case S_IFREG:
             if info.st_nlink > 1 {
-                let key = HardLinkKey(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+                let key = HardLinkKey(device: UInt64(truncatingIfNeeded: info.st_dev), inode: UInt64(truncatingIfNeeded: info.st_ino))
                 if let first = firstNames[key] {
                     entry.kind = .hardLink
                     entry.linkTarget = first
@@ -40,12 +40,12 @@ extension ArchiveWriter {
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
             defer { buffer.deallocate() }
             while left > 0 {
-                let count = read(fd, buffer.baseAddress, Int(min(Int64(buffer.count), left)))
+                let count = read(fd, buffer.baseAddress, Int(truncatingIfNeeded: min(Int64(truncatingIfNeeded: buffer.count), left)))
                 if count < 0 && errno == EINTR { continue }
                 guard count >= 0 else { throw Self.hostError(hostPath) }
                 if count == 0 { break }
                 try writeData(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
-                left -= Int64(count)
+                left -= Int64(truncatingIfNeeded: count)
             }
         case S_IFDIR:
             entry.kind = .directory
@@ -57,7 +57,7 @@ extension ArchiveWriter {
         case S_IFLNK:
             entry.kind = .symlink
             entry.sizeBytes = 0
-            var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            var target = [CChar](repeating: 0, count: Int(truncatingIfNeeded: PATH_MAX) + 1)
             let count = readlink(hostPath, &target, target.count - 1)
             guard count >= 0 else { throw Self.hostError(hostPath) }
             entry.linkTarget = String(decoding: target[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)

@@ -54,10 +54,10 @@ package final class ArchiveWriter {
         case .fifo: type = S_IFIFO
         case .socket: type = S_IFSOCK
         }
-        archive_entry_set_filetype(raw, UInt32(type))
+        archive_entry_set_filetype(raw, UInt32(truncatingIfNeeded: type))
         archive_entry_set_perm(raw, mode_t(entry.mode & 0o7777))
-        archive_entry_set_uid(raw, Int64(entry.uid))
-        archive_entry_set_gid(raw, Int64(entry.gid))
+        archive_entry_set_uid(raw, Int64(truncatingIfNeeded: entry.uid))
+        archive_entry_set_gid(raw, Int64(truncatingIfNeeded: entry.gid))
         archive_entry_set_mtime(raw, time_t(truncatingIfNeeded: entry.modifiedSeconds), 0)
         if entry.kind == .symlink { archive_entry_set_symlink_utf8(raw, entry.linkTarget) }
         if entry.kind == .hardLink { archive_entry_set_hardlink_utf8(raw, entry.linkTarget) }

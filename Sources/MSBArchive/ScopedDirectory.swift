@@ -116,7 +116,7 @@ package final class ScopedDirectory {
     }
 
     package static func linkTarget(_ directory: Int32, _ name: String) -> String? {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        var buffer = [CChar](repeating: 0, count: Int(truncatingIfNeeded: PATH_MAX) + 1)
         let count = readlinkat(directory, name, &buffer, buffer.count - 1)
         guard count >= 0 else { return nil }
         return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)

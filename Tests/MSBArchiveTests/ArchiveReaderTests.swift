@@ -125,7 +125,8 @@ import Testing
     }
 
     @Test func printableEscapesControlCharacters() {
-        #expect(ArchivePath.printable("a\u{1b}[31mb\n") == "a\\u{1b}[31mb\\u{a}")
+        #expect(ArchivePath.printable("a\u{1b}[31mb\n\u{202e}") == "a\\x1b[31mb\\x0a\\u{202e}")
+        #expect(ArchivePath.printable(String(repeating: "n", count: 500)) == String(repeating: "n", count: 200) + "…")
     }
 
     @Test func pathsAreCheckedComponentByComponent() throws {

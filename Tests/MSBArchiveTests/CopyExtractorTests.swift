@@ -53,7 +53,7 @@ import Testing
         ("device", hostile { $0.characterDevice("tree/null") }, refused("entry 'tree/null' is a device file")),
         ("fifo", hostile { $0.fifo("tree/fifo") }, refused("entry 'tree/fifo' is a FIFO")),
         ("empty", TarBytes().finished, refused("it does not hold 'tree'")),
-        ("escape sequence", hostile { $0.file("../\u{1b}]0;owned\u{7}") }, refused("entry '../\\u{1b}]0;owned\\u{7}' leaves the target")),
+        ("escape sequence", hostile { $0.file("../\u{1b}]0;owned\u{7}") }, refused("entry '../\\x1b]0;owned\\x07' leaves the target")),
     ]
 
     @Test(arguments: 0..<cases.count) func hostileStreamsAreRefused(_ index: Int) throws {

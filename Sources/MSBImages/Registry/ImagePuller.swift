@@ -106,7 +106,7 @@ package struct ImagePuller: Sendable {
             workingDirectory: workdir.isEmpty ? "/" : workdir, command: command,
             user: (imageConfig["User"] as? String).flatMap { $0.isEmpty ? nil : $0 },
             digest: manifestDigest, source: "pulled from \(reference)")
-        if applier.skippedEntries > 0 { progress("skipped \(applier.skippedEntries) entries (device nodes, unsafe paths)") }
+        if applier.skippedEntries > 0 { progress("skipped \(applier.skippedEntries) entries (device nodes, FIFOs, sockets)") }
         return info
     }
 
