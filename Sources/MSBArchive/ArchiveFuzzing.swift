@@ -14,7 +14,7 @@ package enum ArchiveFuzzing {
     static let limits = ArchiveLimits(maxEntries: 2_000, maxTotalBytes: 8 << 20)
 
     /// The scratch directory of this process (made once, emptied after every input).
-    private static let scratch: String = {
+    package static let scratch: String = {
         var template = Array("/tmp/msb-archive-fuzz.XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }
         return made.map { String(cString: $0) } ?? "/tmp"

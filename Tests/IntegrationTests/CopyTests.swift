@@ -55,12 +55,14 @@ import Testing
         try roundTrip(run: { try TestServer.shared.msb($0, key: TestServer.adminKey) }, sandbox: ServerTests.remote)
     }
 
-    /// A compromised guest's `tar`: for a name starting with `hostile-` it sends the crafted
-    /// stream /crafted/NAME.tar (Fixtures/hostile_tar.py) instead; other copies are untouched.
-    static let hostileTar = """
+    /// A compromised guest's `sh`, first in the agent's PATH: asked by msb cp for
+    /// /crafted/hostile-NAME, it sends the crafted stream /crafted/hostile-NAME.tar
+    /// (Fixtures/hostile_tar.py) instead of running tar; anything else runs the real sh.
+    /// (Swapping `tar` is not enough: busybox's sh runs its own tar applet.)
+    static let hostileShell = """
         #!/bin/sh
-        for a in "$@"; do case "$a" in hostile-*) exec cat "/crafted/$a.tar";; esac; done
-        PATH=/usr/bin:/bin exec tar "$@"
+        case "$4" in /crafted/hostile-*) exec cat "$4.tar";; esac
+        exec /bin/sh "$@"
         """
 
     /// Each crafted stream and what msb must answer (exit 1).
@@ -94,7 +96,8 @@ import Testing
         while let item = items?.nextObject() as? String {
             var info = stat()
             guard lstat(root + "/" + item, &info) == 0 else { continue }
-            let contents = info.st_mode & S_IFMT == S_IFREG ? FileManager.default.contents(atPath: root + "/" + item)?.base64EncodedString() ?? "?" : ""
+            let bytes = info.st_mode & S_IFMT == S_IFREG ? FileManager.default.contents(atPath: root + "/" + item) ?? Data() : Data()
+            let contents = "\(bytes.count):\(bytes.reduce(UInt64(0)) { $0 &* 1_099_511_628_211 &+ UInt64($1) })"
             result[item] = "\(String(info.st_mode, radix: 8)) \(info.st_uid) \(contents)"
         }
         return result
@@ -116,10 +119,11 @@ import Testing
                                  stream)
             #expect(upload.status == 0, "\(upload.stderr)")
         }
-        let installed = try run(["exec", sandbox, "--", "sh", "-c", "mkdir -p /usr/local/bin && cat > /usr/local/bin/tar && chmod 755 /usr/local/bin/tar"],
-                                Data(Self.hostileTar.utf8))
+        let installed = try run(["exec", sandbox, "--", "sh", "-c",
+                                 "mkdir -p /usr/local/bin && cat > /tmp/hostile-sh && chmod 755 /tmp/hostile-sh && mv /tmp/hostile-sh /usr/local/bin/sh"],
+                                Data(Self.hostileShell.utf8))
         #expect(installed.status == 0)
-        defer { _ = try? run(["exec", sandbox, "--", "rm", "-rf", "/usr/local/bin/tar", "/crafted"], nil) }
+        defer { _ = try? run(["exec", sandbox, "--", "rm", "-rf", "/usr/local/bin/sh", "/crafted"], nil) }
 
         let root = try Self.makeTree()
         defer { try? FileManager.default.removeItem(atPath: root) }
@@ -128,7 +132,7 @@ import Testing
         _ = FileManager.default.createFile(atPath: dest + "/.bashrc", contents: Data("mine\n".utf8))
         _ = FileManager.default.createFile(atPath: dest + "/sub/keep", contents: Data("keep\n".utf8))
         let before = Self.snapshot(root)
-        var tried = 0
+        var tried = 0, bytesOutside = 0
         for stream in Self.refusedStreams {
             for target in [dest, root + "/new-\(stream.name)"] {
                 let result = try run(["cp", "\(sandbox):/crafted/hostile-\(stream.name)", target], nil)
@@ -137,7 +141,7 @@ import Testing
                 #expect(result.stderr == "error: refused archive from the sandbox: \(stream.message)\n", "\(stream.name)")
                 let after = Self.snapshot(root)
                 #expect(after == before, "\(stream.name) into \(target)")
-                #expect(Self.bytesWritten(before, after, root: root) == 0)
+                bytesOutside += Self.bytesWritten(before, after, root: root)
             }
         }
         for planted in ["/tmp/msb-cp-planted", "/etc/msb-cp-planted", MSBHarness.home + "/planted", root + "/planted"] {
@@ -150,7 +154,8 @@ import Testing
         #expect(lstat(dest + "/hostile-setuid/suid", &info) == 0)
         #expect(info.st_mode & 0o7777 == 0o755 && info.st_uid == geteuid())
         #expect(lstat(dest + "/hostile-setuid", &info) == 0 && info.st_mode & 0o7777 == 0o755)
-        print("CopyTests: \(tried + 1) hostile cp streams from \(sandbox), 0 bytes written outside a target")
+        #expect(bytesOutside == 0)
+        print("CopyTests: \(tried + 1) hostile cp streams from \(sandbox), \(bytesOutside) bytes written outside a target")
     }
 
     @Test func hostileStreamsFromTheGuestAreRefusedLocally() throws {

@@ -65,6 +65,20 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "/etc/msb-cp-evil"))
     }
 
+    /// The fuzzing entry point takes every hostile archive of these tests (and their gzip
+    /// forms) without a crash, leaving its scratch directory empty.
+    @Test func theFuzzEntryPointTakesEveryHostileArchive() throws {
+        for hostile in Self.cases {
+            ArchiveFuzzing.run(hostile.archive)
+            ArchiveFuzzing.run(Array(hostile.archive.prefix(700)))
+        }
+        ArchiveFuzzing.run([])
+        ArchiveFuzzing.run([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0xff, 1, 2, 3])
+        ArchiveFuzzing.run([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: ArchiveFuzzing.scratch) == [])
+        rmdir(ArchiveFuzzing.scratch)
+    }
+
     @Test func setuidAndSetgidAreStrippedAndOwnersNotRestored() throws {
         let scratch = try Scratch()
         var tar = TarBytes()
