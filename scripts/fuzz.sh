@@ -36,6 +36,7 @@ max_len() {
     case $1 in
         frame) echo 4096 ;;
         json-rpc) echo 2048 ;;
+        tar) echo 16384 ;;   # tar headers are 512 bytes each
         *) echo 512 ;;
     esac
 }

@@ -12,6 +12,7 @@ enum FuzzTargets {
         "image-reference": fuzzImageReference,
         "input-values": fuzzInputValues,
         "json-rpc": fuzzJSONRPC,
+        "tar": fuzzArchive,
     ]
 
     /// The parts of an input that a target reads as several strings: split on NUL bytes.

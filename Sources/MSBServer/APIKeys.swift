@@ -62,10 +62,10 @@ package struct APIKeyAuthority: Sendable {
     }
 
     package func issue(namespace: String, expiresIn seconds: TimeInterval?, now: Date = Date(), id: String = newKeyID()) -> String {
-        var claims: [String: Any] = ["iss": "msb", "ns": namespace, "iat": Int(now.timeIntervalSince1970), "jti": id]
+        var claims: [String: Any] = ["iss": "msb", "ns": namespace, "iat": Self.wholeSeconds(now.timeIntervalSince1970), "jti": id]
         // Rounded up: a key is valid for at least as long as asked (truncating made a 1 s key
         // expire at once when issued late in a second).
-        if let seconds { claims["exp"] = Int((now.timeIntervalSince1970 + seconds).rounded(.up)) }
+        if let seconds { claims["exp"] = Self.wholeSeconds((now.timeIntervalSince1970 + seconds).rounded(.up)) }
         let payload = Self.base64URL((try? JSONSerialization.data(withJSONObject: claims, options: [.sortedKeys])) ?? Data())
         let signingInput = Self.header + "." + payload
         return signingInput + "." + Self.base64URL(Data(HMAC<SHA256>.authenticationCode(for: Data(signingInput.utf8), using: secret)))
@@ -86,6 +86,11 @@ package struct APIKeyAuthority: Sendable {
         }
         return APIKeyClaims(namespace: namespace, issuedAt: Date(timeIntervalSince1970: TimeInterval(issued)), expiresAt: expires,
                             id: claims["jti"] as? String)
+    }
+
+    /// Seconds since the epoch as a claim, saturating instead of trapping on an absurd expiry.
+    static func wholeSeconds(_ seconds: TimeInterval) -> Int {
+        Int(exactly: min(max(seconds, 0), 1e15).rounded(.down)) ?? 0
     }
 
     static func base64URL(_ data: Data) -> String {
