@@ -59,6 +59,15 @@ import MSBCore
         }
     }
 
+    @Test func pullLimitsComeFromTheEnvironmentWithinRange() {
+        let limits = PullLimits(environment: ["MSB_PULL_MAX_LAYERS": "7", "MSB_PULL_MAX_UNPACKED_MIB": "64",
+                                              "MSB_PULL_MAX_ENTRIES": "100", "MSB_PULL_CONCURRENCY": "99999999999999999999"])
+        #expect(limits.layerCount == 7)
+        #expect(limits.extraction.maxTotalBytes == 64 << 20)
+        #expect(limits.extraction.maxEntries == 100)
+        #expect(limits.concurrentDownloads == PullLimits().concurrentDownloads)
+    }
+
     @Test func bearerChallengesAreParsed() {
         let fields = RegistryClient.challengeFields(#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#)
         #expect(fields["realm"] == "https://auth.docker.io/token")

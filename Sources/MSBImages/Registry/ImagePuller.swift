@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import MSBArchive
 import MSBCore
 import MSBOS
 import NIOCore
@@ -93,7 +94,7 @@ package struct ImagePuller: Sendable {
         guard mkdir(work + "/rootfs", 0o755) == 0 else {
             throw MSBError(.stateStore, "cannot create the image's work directory: \(String(cString: strerror(errno)))")
         }
-        var applier = LayerApplier(root: work + "/rootfs")
+        var applier = LayerApplier(root: work + "/rootfs", limits: limits.extraction)
         for (index, layer) in layerList.enumerated() {
             progress("applying layer \(index + 1)/\(layerList.count)")
             try applier.apply(layer: blobPath(layer.digest), mediaType: layer.mediaType)
@@ -173,10 +174,13 @@ package struct PullLimits: Sendable {
     /// One compressed layer (what is extracted from it is the layer applier's to bound).
     package var layerBytes = 8 << 30
     package var concurrentDownloads = 3
+    /// What the layers may unpack to, all of one image together (entries, bytes).
+    package var extraction = ArchiveLimits.layers
 
     package init() {}
 
-    /// `MSB_PULL_MAX_LAYERS`, `MSB_PULL_MAX_LAYER_MIB`, `MSB_PULL_CONCURRENCY`.
+    /// `MSB_PULL_MAX_LAYERS`, `MSB_PULL_MAX_LAYER_MIB`, `MSB_PULL_CONCURRENCY`,
+    /// `MSB_PULL_MAX_UNPACKED_MIB`, `MSB_PULL_MAX_ENTRIES`.
     package init(environment: [String: String]) {
         func number(_ name: String, _ range: ClosedRange<Int>) -> Int? {
             environment[name].flatMap { Int($0, radix: 10) }.flatMap { range.contains($0) ? $0 : nil }
@@ -184,6 +188,8 @@ package struct PullLimits: Sendable {
         if let layers = number("MSB_PULL_MAX_LAYERS", 1...4096) { layerCount = layers }
         if let mib = number("MSB_PULL_MAX_LAYER_MIB", 1...(1 << 24)) { layerBytes = mib << 20 }
         if let concurrency = number("MSB_PULL_CONCURRENCY", 1...16) { concurrentDownloads = concurrency }
+        if let mib = number("MSB_PULL_MAX_UNPACKED_MIB", 1...(1 << 30)) { extraction.maxTotalBytes = Int64(truncatingIfNeeded: mib) << 20 }  // at most 2^50
+        if let entries = number("MSB_PULL_MAX_ENTRIES", 1...100_000_000) { extraction.maxEntries = entries }
     }
 }
 
