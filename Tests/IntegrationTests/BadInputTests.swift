@@ -31,7 +31,7 @@ import Testing
                         hint: "use a positive duration such as 500ms, 30s, 5m or 1h", env: env)
         try expectError(["create", "--accel", "warp"], status: 2, "invalid accelerator 'warp'", hint: "use auto, kvm or tcg", env: env)
         try expectError(["create", "-e", "NOEQUALS"], status: 2, "invalid environment variable 'NOEQUALS'", hint: "use KEY=VALUE", env: env)
-        try expectError(["create", "--image", "nope"], status: 1, "image not found: nope", hint: "available images: base; build one with 'msb image build python' or 'msb image build node'", env: env)
+        try expectError(["create", "--image", "nope"], status: 1, "image not found: nope", hint: "available images: base; pull one with 'msb pull REFERENCE' or build 'msb image build python'", env: env)
         #expect(try MSBHarness.run(["ls", "--format", "json"], env: env).out == before)
         try expectError(["create", "--name", "keeper"], status: 1, "sandbox already exists: keeper",
                         hint: "choose another --name, or remove it with 'msb rm keeper'", env: env)
