@@ -169,3 +169,40 @@ import Testing
         try host.withCapacity(for: SandboxConfig(name: "three", memoryMiB: 200), namespace: "default") { () throws(MSBError) in }
     }
 }
+
+/// Images are shared by every namespace: a namespace key may add one, but only a key for
+/// all namespaces may move a name that exists (a re-pull would change it for every tenant).
+@Suite struct SharedImageNameTests {
+    let home = NSTemporaryDirectory() + "msbimg-\(UUID().uuidString.prefix(8))"
+    let authority = APIKeyAuthority(secret: Data(repeating: 2, count: 32))
+
+    @Test func onlyAnAdminKeyMovesAnExistingName() throws {
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let paths = MSBPaths(environment: ["MSB_HOME": home])
+        // An image stored under a reference's name (the old layout; the store adopts it).
+        let reference = "127.0.0.1:9/team/tool:1"
+        let directory = paths.images + "/" + reference.replacingOccurrences(of: "/", with: "%2F")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: directory + "/rootfs.ext4", contents: Data("disk".utf8))
+        let digest = "sha256:" + String(repeating: "ab", count: 32)
+        try JSONEncoder.msb.encode(ImageInfo(name: reference, kind: "disk", digest: digest, sizeBytes: 4, createdAt: Date(),
+                                             environment: [], workingDirectory: "/", source: "test"))
+            .write(to: URL(fileURLWithPath: directory + "/image.json"))
+        let configuration = ServerConfiguration(paths: paths)
+        let dispatcher = RPCDispatcher(configuration: configuration, host: SandboxHost(paths: paths, limits: configuration.limits),
+                                       authority: authority)
+        let body = Array(#"{"jsonrpc":"2.0","method":"image.pull","params":{"reference":"\#(reference)","namespace":"team-a"},"id":1}"#.utf8)
+
+        // team-a gets the image as it is; nothing is fetched (127.0.0.1:9 would refuse).
+        let tenant = dispatcher.handle(body: body, authorization: "Bearer " + authority.issue(namespace: "team-a", expiresIn: nil))
+        let result = try JSONSerialization.jsonObject(with: Data(tenant.body)) as? [String: Any]
+        let image = (result?["result"] as? [String: Any])?["image"] as? [String: Any]
+        #expect(tenant.status == 200, "\(String(decoding: tenant.body, as: UTF8.self))")
+        #expect(image?["digest"] as? String == digest)
+
+        // An admin key really pulls again (and here meets the closed port).
+        let admin = dispatcher.handle(body: body, authorization: "Bearer " + authority.issue(namespace: "*", expiresIn: nil))
+        let text = String(decoding: admin.body, as: UTF8.self)
+        #expect(text.contains("cannot reach registry 127.0.0.1"), "\(text)")
+    }
+}
