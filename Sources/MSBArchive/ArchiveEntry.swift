@@ -1,4 +1,5 @@
 import Glibc
+import MSBCore
 
 /// One entry of an archive as the reader hands it out: typed fields, never raw header bytes.
 package struct ArchiveEntry: Sendable, Equatable {
@@ -64,16 +65,7 @@ package enum ArchivePath {
     /// A name from an archive made safe to print: control characters (and bidi overrides)
     /// escaped the way the CLI escapes messages (`\x1b`), long names shortened.
     package static func printable(_ name: String) -> String {
-        var out = ""
-        for scalar in name.unicodeScalars.prefix(200) {
-            let value = scalar.value
-            if value < 0x20 || (0x7f...0x9f).contains(value) || (0x202a...0x202e).contains(value) || (0x2066...0x2069).contains(value) {
-                out += value < 0x100 ? "\\x" + (value < 0x10 ? "0" : "") + String(value, radix: 16) : "\\u{" + String(value, radix: 16) + "}"
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return name.unicodeScalars.count > 200 ? out + "…" : out
+        PrintableText.escaped(name, maxScalars: 200)
     }
 
     package enum Problem: Error, Equatable {

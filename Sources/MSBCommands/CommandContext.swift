@@ -52,26 +52,8 @@ package final class CommandContext {
     }
 
     /// Messages can carry text from a guest, a registry or a server (an agent's failure
-    /// message, a name): control characters are shown escaped so none of them can move the
-    /// cursor, retitle the window or hide the rest of the line.
-    package static func terminalSafe(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: isControl) else { return text }
-        var safe = ""
-        for scalar in text.unicodeScalars {
-            if isControl(scalar) {
-                safe += scalar.value < 0x100 ? "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
-                    : "\\u{" + String(scalar.value, radix: 16) + "}"
-            } else {
-                safe.unicodeScalars.append(scalar)
-            }
-        }
-        return safe
-    }
-
-    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) || (0x202a...0x202e).contains(scalar.value)
-            || (0x2066...0x2069).contains(scalar.value)
-    }
+    /// message, a name): shown with control characters escaped.
+    package static func terminalSafe(_ text: String) -> String { PrintableText.escaped(text) }
 
     package static func writeOut(_ text: String) {
         try? FileDescriptorIO.writeAll(1, Array(text.utf8))
