@@ -11,6 +11,7 @@ final class ScriptedAgent: @unchecked Sendable {
     private let lock = NSLock()
     private var received: [Envelope] = []
     private var running = true
+    private var loopEnded = false
     var heartbeats = true
     var silent = false
     /// Called on the agent's thread for each exec: (request id, request, agent).
@@ -37,17 +38,25 @@ final class ScriptedAgent: @unchecked Sendable {
     /// Everything the supervisor sent so far.
     var messages: [Envelope] { lock.withLock { received } }
 
-    /// Closes the channel: the supervisor sees EOF, as when QEMU exits.
+    /// Closes the channel: the supervisor sees EOF, as when QEMU exits. The descriptor is
+    /// closed by whoever is last, the loop or this call: closing it under a loop that is still
+    /// polling would let the loop read from whatever socket reuses the number next (another
+    /// test's), stealing its bytes.
     func closeChannel() {
         lock.withLock {
-            // Once only: a second close could hit a descriptor another test has since opened.
             guard running else { return }
             running = false
-            close(fd)
+            if loopEnded { close(fd) } else { shutdown(fd, Int32(SHUT_RDWR)) }
         }
     }
 
     private func loop() {
+        defer {
+            lock.withLock {
+                loopEnded = true
+                if !running { close(fd) }
+            }
+        }
         var decoder = FrameDecoder()
         var lastBeat = MonotonicClock.now()
         while lock.withLock({ running }) {
@@ -79,7 +88,10 @@ final class ScriptedAgent: @unchecked Sendable {
 extension ScriptedAgent {
     /// Writes bytes that need not be a valid frame, as a hostile agent would.
     func sendRaw(_ bytes: [UInt8]) {
-        try? FileDescriptorIO.writeAll(fd, bytes)
+        lock.withLock {
+            guard running else { return }
+            try? FileDescriptorIO.writeAll(fd, bytes)
+        }
     }
 
     /// Writes `frame` again and again for `seconds`, as far as the channel takes it without
