@@ -37,7 +37,7 @@ import MSBProtocol
         #expect(try InputParsing.parseDurationMilliseconds("1h30m") == 5_400_000)
         #expect(try InputParsing.parseDurationMilliseconds("2") == 2_000)
         #expect(try InputParsing.parseDurationMilliseconds("1.5s") == 1_500)
-        for bad in ["-1", "0", "0s", "", "5x", "s", "1h-5m", "+3"] {
+        for bad in ["-1", "0", "0s", "", "5x", "s", "1h-5m", "+3", "0.0008", "0.5ms"] {
             #expect(throws: MSBError.self, "\(bad)") { try InputParsing.parseDurationMilliseconds(bad) }
         }
     }

@@ -65,9 +65,10 @@ public enum InputParsing {
         let bad = MSBError(
             .invalidArgument, "invalid duration '\(text)'", hint: "use a positive duration such as 500ms, 30s, 5m or 1h")
         if let seconds = Double(text), !text.hasPrefix("+") {
-            guard seconds > 0, seconds < 1e9 else { throw bad }
+            // Under a millisecond would round to 0, which callers read as "no limit".
+            guard seconds * 1000 >= 1, seconds < 1e9 else { throw bad }
             // Bounded above, so the conversion cannot trap.
-            return UInt64(exactly: (seconds * 1000).rounded(.down)) ?? 0
+            return UInt64(exactly: (seconds * 1000).rounded(.down)) ?? 1
         }
         var total: Double = 0
         var rest = Substring(text)
@@ -88,7 +89,7 @@ public enum InputParsing {
             }
         }
         guard total >= 1, total < 1e15 else { throw bad }
-        return UInt64(exactly: total.rounded(.down)) ?? 0
+        return UInt64(exactly: total.rounded(.down)) ?? 1
     }
 
     /// `KEY=VALUE` with a non-empty key made of letters, digits and '_'.
