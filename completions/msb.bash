@@ -22,7 +22,7 @@ _msb() {
                 --accel) COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")); return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --memory -m --cpus --env -e --workdir -w --max-duration --accel --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --memory -m --cpus --env -e --workdir -w --max-duration --accel --cold --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -91,7 +91,7 @@ _msb() {
                 --detach-keys) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --image --memory -m --cpus --max-duration --accel --env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --image --memory -m --cpus --max-duration --accel --cold --env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
                 return
             fi
             ;;

@@ -44,43 +44,15 @@ if [ -r /etc/msb-modules ]; then
     done </etc/msb-modules
 fi
 
-# Hostname: msb.hostname=NAME on the kernel command line, else /etc/hostname.
-host=
-read -r cmdline </proc/cmdline || true
-for arg in $cmdline; do
-    case "$arg" in msb.hostname=?*) host=${arg#msb.hostname=} ;; esac
-done
-if [ -n "$host" ]; then
-    hostname "$host"
-    echo "$host" >/etc/hostname 2>/dev/null || true
-elif [ -s /etc/hostname ]; then
-    hostname -F /etc/hostname
-fi
+# The hostname, the clock, fresh entropy and the root disk come from the host in the
+# agent's `setup` message, after every start: a template is saved before any of them is
+# known, and each sandbox restored from it gets its own.
+[ -s /etc/hostname ] && hostname -F /etc/hostname
 
 ip link set lo up
 
 [ -x /sbin/msb-agent ] || fail "/sbin/msb-agent is missing or not executable"
 
-# A sandbox with a root disk (msb.root=/dev/vda): mount it and make it the root, with
-# the agent copied onto a tmpfs inside it (switch_root frees the initramfs).
-root=
-for arg in $cmdline; do
-    case "$arg" in msb.root=?*) root=${arg#msb.root=} ;; esac
-done
-if [ -n "$root" ]; then
-    mkdir -p /newroot
-    mount -t ext4 -o rw,noatime "$root" /newroot || fail "cannot mount the root disk $root"
-    for dir in proc sys dev tmp run; do mkdir -p "/newroot/$dir"; done
-    mount --move /proc /newroot/proc
-    mount --move /sys /newroot/sys
-    mount --move /dev /newroot/dev
-    mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /newroot/tmp
-    mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /newroot/run
-    mkdir -p /newroot/run/msb
-    cp /sbin/msb-agent /newroot/run/msb/msb-agent
-    trap - EXIT
-    exec switch_root /newroot /run/msb/msb-agent
-fi
 # ash runs a file the kernel refuses (ENOEXEC) as a shell script, replacing
 # this shell (and its EXIT trap); reject files that are neither ELF nor #!.
 # (An ELF the kernel still cannot run ends in a kernel panic instead, which

@@ -14,6 +14,8 @@
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/vfs.h>
+#include <linux/random.h>
+#include <linux/fs.h>
 #include <grp.h>
 #include <unistd.h>
 
@@ -222,6 +224,46 @@ int msb_openpty(int *master, int *slave) {
 
 int msb_reboot_restart(void) { return reboot(RB_AUTOBOOT); }
 int msb_reboot_poweroff(void) { return reboot(RB_POWER_OFF); }
+
+int msb_reseed_random(const unsigned char *bytes, unsigned long count) {
+    if (count > 512) { errno = EINVAL; return -1; }
+    union { struct rand_pool_info info; unsigned char raw[sizeof(struct rand_pool_info) + 512]; } pool;
+    pool.info.entropy_count = (int)(count * 8);
+    pool.info.buf_size = (int)count;
+    memcpy(pool.raw + sizeof(struct rand_pool_info), bytes, count);
+    int fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int result = ioctl(fd, RNDADDENTROPY, &pool.info);
+    if (result == 0) result = ioctl(fd, RNDRESEEDCRNG);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return result;
+}
+
+int msb_block_flush_cache(const char *device) {
+    int fd = open(device, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int result = ioctl(fd, BLKFLSBUF, 0);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return result;
+}
+
+long msb_send_with_fd(int sock, const void *buf, unsigned long len, int fd) {
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+    union { struct cmsghdr header; char space[CMSG_SPACE(sizeof(int))]; } control;
+    memset(&control, 0, sizeof(control));
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
+                          .msg_controllen = sizeof(control.space) };
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    return (long)sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
 
 int msb_accept(int listen_fd) { return accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC); }
 

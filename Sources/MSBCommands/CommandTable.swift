@@ -52,5 +52,6 @@ package enum CommandTable {
         OptionSpec(long: "max-duration", short: nil, valueName: "DURATION", help: "Stop the sandbox after this long, e.g. 30m"),
         OptionSpec(long: "accel", short: nil, valueName: "MODE", help: "Accelerator: auto, kvm or tcg (default: $MSB_ACCEL or auto)",
                    completion: .values(["auto", "kvm", "tcg"])),
+        OptionSpec(long: "cold", short: nil, valueName: nil, help: "Boot the kernel instead of resuming a saved start template"),
     ]
 }

@@ -40,6 +40,12 @@ package enum Message: Equatable, Sendable {
     /// Guest -> host, every `Heartbeat.intervalSeconds` once greeted, whatever else it is
     /// doing (even while it stops reading the port under backpressure): the agent lives.
     case heartbeat
+    /// Host -> guest, once per host session right after hello: who the guest is now
+    /// (hostname, clock, fresh entropy, its root disk). After a restore from a template or
+    /// snapshot this is what makes two guests from one memory image different.
+    case setup(GuestSetup)
+    /// Guest -> host: the setup was applied; a non-empty text says what failed.
+    case setupDone(String)
 
     var typeCode: UInt8 {
         switch self {
@@ -66,19 +72,43 @@ package enum Message: Equatable, Sendable {
         case .replRun: 21
         case .replDone: 22
         case .heartbeat: 23
+        case .setup: 24
+        case .setupDone: 25
         }
     }
 }
 
 package struct Hello: Equatable, Sendable {
-    /// 2: the agent sends heartbeats.
-    package static let currentVersion: UInt32 = 2
+    /// 2: the agent sends heartbeats. 3: the host sends `setup` (the agent mounts the
+    /// root disk itself, so a template can be saved before any disk is in use).
+    package static let currentVersion: UInt32 = 3
     package var version: UInt32
     package var software: String
 
     package init(version: UInt32 = Hello.currentVersion, software: String) {
         self.version = version
         self.software = software
+    }
+}
+
+/// The guest's identity, given by the host at each start (cold boot or restore).
+package struct GuestSetup: Equatable, Sendable {
+    package var hostname: String
+    /// The host's wall clock when the message was built (Unix time, nanoseconds).
+    package var wallClockNanoseconds: UInt64
+    /// Host randomness mixed into the guest's pool, which is then reseeded.
+    package var entropy: [UInt8]
+    /// The block device to mount as the root ("" keeps the initramfs as the root).
+    package var rootDevice: String
+    /// Whether the guest resumed from a saved memory image rather than booting.
+    package var restored: Bool
+
+    package init(hostname: String, wallClockNanoseconds: UInt64, entropy: [UInt8], rootDevice: String, restored: Bool) {
+        self.hostname = hostname
+        self.wallClockNanoseconds = wallClockNanoseconds
+        self.entropy = entropy
+        self.rootDevice = rootDevice
+        self.restored = restored
     }
 }
 
@@ -213,6 +243,9 @@ extension Message {
         case .execFailed(let f): w.u8(f.kind.rawValue); w.string(f.message)
         case .error(let text), .stopped(let text): w.string(text)
         case .stopSandbox(let force): w.bool(force)
+        case .setup(let g):
+            w.string(g.hostname); w.u64(g.wallClockNanoseconds); w.data(g.entropy); w.string(g.rootDevice); w.bool(g.restored)
+        case .setupDone(let text): w.string(text)
         }
     }
 
@@ -247,6 +280,11 @@ extension Message {
         case 21: message = .replRun(language: try r.string(), code: try r.string())
         case 22: message = .replDone(ReplOutcome(status: try r.string(), message: try r.string()))
         case 23: message = .heartbeat
+        case 24:
+            message = .setup(GuestSetup(
+                hostname: try r.string(), wallClockNanoseconds: try r.u64(), entropy: try r.data(),
+                rootDevice: try r.string(), restored: try r.bool()))
+        case 25: message = .setupDone(try r.string())
         case 20:
             message = .stats(GuestStats(
                 memoryTotalKiB: try r.u64(), memoryAvailableKiB: try r.u64(), diskUsedBytes: try r.u64(),

@@ -9,7 +9,7 @@ package struct HostPathRedactor: Sendable {
 
     package init(paths: MSBPaths) {
         var roots: [(String, String)] = [(paths.namespacesDirectory, "<namespaces>"), (paths.serverDirectory, "<server>"),
-                                         (paths.images, "<images>"), (paths.artifacts, "<guest>"), (paths.home, "<msb-home>")]
+                                         (paths.images, "<images>"), (paths.templates, "<templates>"), (paths.artifacts, "<guest>"), (paths.home, "<msb-home>")]
         // Also as the kernel spells them when a root is reached through a symlink.
         roots += roots.compactMap { root in
             let resolved = (root.0 as NSString).resolvingSymlinksInPath

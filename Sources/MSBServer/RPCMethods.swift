@@ -106,6 +106,7 @@ extension RPCDispatcher {
     func shown(_ info: SandboxInfo) -> SandboxInfo {
         var info = info
         info.statusReason = info.statusReason.map { redact($0) }
+        info.boot = info.boot.map { HostPathRedactor.withoutAbsolutePaths(redact($0)) }
         return info
     }
 

@@ -16,6 +16,8 @@ final class AgentChannel {
 
     /// The greeting (repeated at boot until answered: bytes sent before the guest opens its port are lost).
     func hello() { peer.send(Envelope(id: 0, .hello(Hello(software: "msb-supervisor")))) }
+    /// The guest's identity for this start (after hello, before any other request).
+    func setup(_ setup: GuestSetup) { peer.send(Envelope(id: 0, .setup(setup))) }
     func exec(_ id: UInt32, _ request: ExecRequest) { peer.send(Envelope(id: id, .exec(request))) }
 
     /// stdin in frames of at most `Frame.maxChunkBytes`.

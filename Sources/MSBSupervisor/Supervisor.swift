@@ -34,7 +34,7 @@ package final class Supervisor {
     let name: String
     let paths: MSBPaths
     let store: StateStore
-    private let manager: any VirtualMachineManager
+    let manager: any VirtualMachineManager
     let timing: Timing
     /// Where readiness is reported to the process that launched us (fd 3), or -1.
     private var readyFd: Int32
@@ -127,19 +127,14 @@ package final class Supervisor {
         let decision = try AcceleratorProbe.decide(config.accelerator)
         let vmConfig = VirtualMachineConfiguration(
             name: name, cpus: config.cpus, memoryMiB: config.memoryMiB, accelerator: decision.accelerator,
-            kernelPath: artifacts.kernelPath, initrdPath: artifacts.initrdPath,
-            extraKernelArguments: ["msb.hostname=\(name)"],
+            kernelPath: artifacts.kernelPath, initrdPath: artifacts.initrdPath, extraKernelArguments: [],
             consoleLogPath: paths.consoleLog(name), vmmLogPath: paths.sandboxDirectory(name) + "/qemu.log",
             rootDiskPath: rootDisk, rootDiskBasePath: rootDisk.flatMap { QCOW2.backingFile(of: $0) },
             confinement: VMMConfinement.forSandbox(directory: paths.sandboxDirectory(name), accelerator: decision.accelerator))
-        let vm = try manager.makeInstance(vmConfig)
-        self.vm = vm
-        try vm.start()
-        try store.update(name) { $0.vmm = vm.process }
-        let agentFd = try vm.dialAgent(timeoutSeconds: 10)
-        let agent = AgentChannel(fd: agentFd)
+        let started = try startVirtualMachine(vmConfig, coldBootRequested: config.coldBoot == true)
+        let agent = started.agent
         self.agent = agent
-        try handshake(agent, vm: vm)
+        try setUpGuest(agent, restored: started.restored, rootDevice: rootDisk == nil ? "" : "/dev/vda")
         do { listenFd = try UnixSocket.listen(path: paths.controlSocket(name)) } catch {
             throw MSBError(.internalError, error.description)
         }
@@ -153,19 +148,22 @@ package final class Supervisor {
             record.statusReason = nil
             record.startedAt = Date()
             record.activeAccelerator = decision.accelerator.rawValue
+            record.boot = started.description
         }
     }
 
     /// Bytes sent before the guest opens its port are dropped, so hello is repeated until answered.
-    private func handshake(_ agent: AgentChannel, vm: any VirtualMachineInstance) throws(MSBError) {
-        let deadline = MonotonicClock.now() + SupervisorTimeouts.bootSeconds
+    func handshake(_ agent: AgentChannel, vm: any VirtualMachineInstance, timeoutSeconds: Double = SupervisorTimeouts.bootSeconds,
+                   consoleLogPath: String? = nil) throws(MSBError) {
+        let consoleTail = { self.consoleTail(consoleLogPath ?? self.paths.consoleLog(self.name)) }
+        let deadline = MonotonicClock.now() + timeoutSeconds
         var lastHello = 0.0
         while true {
             if let exit = vm.pollExit() {
                 throw MSBError(.vmmFailure, "the VM \(exit) while booting\(consoleTail())")
             }
             guard MonotonicClock.now() < deadline else {
-                throw MSBError(.timeout, "the guest agent did not answer within \(Int(SupervisorTimeouts.bootSeconds))s\(consoleTail())")
+                throw MSBError(.timeout, "the guest agent did not answer within \(Int(timeoutSeconds))s\(consoleTail())")
             }
             if MonotonicClock.now() - lastHello > 0.05 {
                 agent.hello()
@@ -189,8 +187,8 @@ package final class Supervisor {
         }
     }
 
-    private func consoleTail() -> String {
-        guard let text = try? String(contentsOfFile: paths.consoleLog(name), encoding: .utf8) else { return "" }
+    func consoleTail(_ path: String) -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return "" }
         let lines = text.split(separator: "\n").suffix(3)
         return lines.isEmpty ? "" : " (console: " + lines.joined(separator: " | ") + ")"
     }

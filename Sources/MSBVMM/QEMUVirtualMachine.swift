@@ -5,6 +5,7 @@ import MSBOS
 /// QEMU's `microvm` machine as the VMM (Debian's qemu-system-x86).
 package struct QEMUManager: VirtualMachineManager {
     package let name = "qemu"
+    package let supportsSavedState = true
     package let binaryPath: String
 
     package init(binaryPath: String? = nil) {
@@ -49,6 +50,7 @@ package final class QEMUInstance: VirtualMachineInstance {
     /// The supervisor's ends of the agent and QMP sockets (QEMU holds the others).
     private var agentFd: Int32 = -1
     private var qmpFd: Int32 = -1
+    private var qmpClient: QMPClient?
 
     /// QEMU's own seccomp filter: no obsolete system calls, no set*uid, no fork/exec, no
     /// scheduler or resource changes. A guest that takes over QEMU keeps these limits.
@@ -56,7 +58,7 @@ package final class QEMUInstance: VirtualMachineInstance {
 
     /// What QEMU finds at its fds 3, 4, ...: it opens nothing by path (see `start`).
     enum Descriptor: Int32, CaseIterable {
-        case kernel = 3, initrd, agent, console, qmp, rootDisk, rootDiskBase
+        case kernel = 3, initrd, agent, console, qmp, rootDisk, rootDiskBase, guestRAM, savedState
     }
 
     init(binaryPath: String, configuration: VirtualMachineConfiguration) {
@@ -74,8 +76,10 @@ package final class QEMUInstance: VirtualMachineInstance {
         let kernelArgs = GuestKernelArguments.tuned(accelerator: c.accelerator, tscKilohertz: tscKilohertz)
             + c.extraKernelArguments + (c.rootDiskPath == nil ? [] : ["msb.root=/dev/vda"])
         func fd(_ descriptor: Descriptor) -> String { "/proc/self/fd/\(descriptor.rawValue)" }
+        let restoring: Bool
+        if case .restore = c.memory { restoring = true } else { restoring = false }
         var args = [binaryPath, "-name", "msb-\(c.name)"]
-        args += ["-M", "microvm,x-option-roms=off,rtc=on"]
+        args += ["-M", "microvm,x-option-roms=off,rtc=on" + (c.memory == .anonymous ? "" : ",memory-backend=mem")]
         switch c.accelerator {
         case .kvm: args += ["-accel", "kvm", "-cpu", "host"]
         case .tcg: args += ["-accel", "tcg", "-cpu", "qemu64,+rdrand"]
@@ -84,7 +88,19 @@ package final class QEMUInstance: VirtualMachineInstance {
             "-m", "\(c.memoryMiB)", "-smp", "\(c.cpus)",
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-sandbox", Self.seccompPolicy,
-            "-kernel", fd(.kernel), "-initrd", fd(.initrd), "-append", kernelArgs.joined(separator: " "),
+        ]
+        if c.memory != .anonymous {
+            // QEMU 7.2 opens the RAM file by path (read-write): the path is our descriptor.
+            args += ["-object", "memory-backend-file,id=mem,size=\(c.memoryMiB)M,mem-path=\(fd(.guestRAM)),share=\(restoring ? "off" : "on")"]
+        }
+        if restoring {
+            // The kernel already runs in the saved RAM: without -kernel QEMU keeps no private
+            // copy of it (45 MB per VM); the device state arrives through `migrate-incoming`.
+            args += ["-incoming", "defer"]
+        } else {
+            args += ["-kernel", fd(.kernel), "-initrd", fd(.initrd), "-append", kernelArgs.joined(separator: " ")]
+        }
+        args += [
             "-chardev", "socket,id=console,fd=\(Descriptor.console.rawValue)", "-serial", "chardev:console",
             "-device", "virtio-serial-device,id=vser0",
             "-chardev", "socket,id=agent,fd=\(Descriptor.agent.rawValue)",
@@ -131,8 +147,19 @@ package final class QEMUInstance: VirtualMachineInstance {
             return (pair[0], pair[1])
         }
         var descriptors: [Descriptor: Int32] = [:]
-        descriptors[.kernel] = try openFile(c.kernelPath, O_RDONLY, "guest kernel")
-        descriptors[.initrd] = try openFile(c.initrdPath, O_RDONLY, "guest initramfs")
+        switch c.memory {
+        case .anonymous:
+            break
+        case .sharedFile(let path):
+            descriptors[.guestRAM] = try openFile(path, O_RDWR, "guest memory file")
+        case .restore(let ramPath, let statePath):
+            descriptors[.guestRAM] = try openFile(ramPath, O_RDONLY, "template's memory file")
+            descriptors[.savedState] = try openFile(statePath, O_RDONLY, "template's saved state")
+        }
+        if c.memory.ramPath == nil || descriptors[.savedState] == nil {
+            descriptors[.kernel] = try openFile(c.kernelPath, O_RDONLY, "guest kernel")
+            descriptors[.initrd] = try openFile(c.initrdPath, O_RDONLY, "guest initramfs")
+        }
         if let disk = c.rootDiskPath {
             guard let base = c.rootDiskBasePath else { throw MSBError(.vmmFailure, "the root disk has no image under it") }
             descriptors[.rootDisk] = try openFile(disk, O_RDWR, "sandbox's root disk")
@@ -146,6 +173,7 @@ package final class QEMUInstance: VirtualMachineInstance {
         descriptors[.qmp] = qmp.theirs
         agentFd = agent.ours
         qmpFd = qmp.ours
+        qmpClient = QMPClient(fd: qmp.ours)
         ConsoleRecorder(fd: console.ours, path: c.consoleLogPath).start()
 
         let logFd = open(c.vmmLogPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
@@ -202,6 +230,70 @@ package final class QEMUInstance: VirtualMachineInstance {
         reaped = VirtualMachineExit(status)
         return reaped
     }
+
+    /// Loads the saved state named by `.restore` and runs the guest (`-incoming defer`, so
+    /// `x-ignore-shared` is on before the stream is read: the RAM is the mapped file).
+    package func resumeFromSavedState() throws(MSBError) {
+        do { try loadSavedState() } catch {
+            // QEMU's own words say why (a refused stream, a missing file); give it a moment to exit.
+            for _ in 0..<50 where pollExit() == nil { usleep(10_000) }
+            throw MSBError(error.code, error.message + vmmLogTail())
+        }
+    }
+
+    private func loadSavedState() throws(MSBError) {
+        guard let qmp = qmpClient else { throw MSBError(.vmmFailure, "QEMU is not running") }
+        let deadline = MonotonicClock.now() + Self.stateTransferSeconds
+        try qmp.execute("migrate-set-capabilities", arguments: ["capabilities": [["capability": "x-ignore-shared", "state": true]]],
+                        deadline: deadline)
+        try qmp.execute("migrate-incoming", arguments: ["uri": "fd:\(Descriptor.savedState.rawValue)"], deadline: deadline)
+        while true {
+            if let exit = pollExit() { throw MSBError(.vmmFailure, "QEMU \(exit) while loading the saved state\(vmmLogTail())") }
+            let status = try qmp.execute("query-status", deadline: deadline) as? [String: Any]
+            switch status?["status"] as? String {
+            case "inmigrate":
+                usleep(1_000)
+            case "running":
+                return
+            case "paused", "postmigrate", "prelaunch":
+                try qmp.execute("cont", deadline: deadline)
+                return
+            case let other:
+                throw MSBError(.vmmFailure, "the saved state did not load (QEMU status \(other ?? "unknown"))\(vmmLogTail())")
+            }
+        }
+    }
+
+    /// Stops the vCPUs and writes the device state (not the RAM: it is in the shared file)
+    /// through a descriptor handed to QEMU, which opens nothing itself.
+    package func saveState(to path: String) throws(MSBError) {
+        guard let qmp = qmpClient else { throw MSBError(.vmmFailure, "QEMU is not running") }
+        let deadline = MonotonicClock.now() + Self.stateTransferSeconds
+        try qmp.execute("stop", deadline: deadline)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw MSBError(.vmmFailure, "cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        try qmp.execute("getfd", arguments: ["fdname": "msb-state"], passing: fd, deadline: deadline)
+        try qmp.execute("migrate-set-capabilities", arguments: ["capabilities": [["capability": "x-ignore-shared", "state": true]]],
+                        deadline: deadline)
+        try qmp.execute("migrate", arguments: ["uri": "fd:msb-state"], deadline: deadline)
+        while true {
+            let info = try qmp.execute("query-migrate", deadline: deadline) as? [String: Any]
+            switch info?["status"] as? String {
+            case "completed":
+                guard fsync(fd) == 0 else { throw MSBError(.vmmFailure, "cannot write \(path): \(String(cString: strerror(errno)))") }
+                return
+            case "failed", "cancelled":
+                let reason = (info?["error-desc"] as? String).map { ": " + PrintableText.escaped(String($0.prefix(300))) } ?? ""
+                throw MSBError(.vmmFailure, "QEMU could not save the VM's state\(reason)")
+            default:
+                usleep(2_000)
+            }
+        }
+    }
+
+    /// How long saving or loading a VM's device state may take (it is small: no RAM).
+    static let stateTransferSeconds = 30.0
 
     /// The last lines QEMU printed, to explain a failed start.
     package func vmmLogTail() -> String {

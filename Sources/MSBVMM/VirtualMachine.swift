@@ -6,7 +6,13 @@ import MSBOS
 /// supervisor needs. QEMU is one implementation; another VMM only has to provide these.
 package protocol VirtualMachineManager: Sendable {
     var name: String { get }
+    /// Whether instances can save a booted guest and resume it (start templates).
+    var supportsSavedState: Bool { get }
     func makeInstance(_ configuration: VirtualMachineConfiguration) throws(MSBError) -> any VirtualMachineInstance
+}
+
+extension VirtualMachineManager {
+    package var supportsSavedState: Bool { false }
 }
 
 /// Everything a VMM needs to boot one sandbox. The device layout derived from it is
@@ -30,6 +36,8 @@ package struct VirtualMachineConfiguration: Sendable {
     package var rootDiskBasePath: String?
     /// Who the VMM runs as; nil keeps the caller's identity (when msb does not run as root).
     package var confinement: VMMConfinement?
+    /// Where the guest's RAM lives, and whether the VM boots or resumes a saved one.
+    package var memory: GuestMemory = .anonymous
 
     package init(name: String, cpus: Int, memoryMiB: Int, accelerator: Accelerator, kernelPath: String, initrdPath: String,
                  extraKernelArguments: [String], consoleLogPath: String, vmmLogPath: String, rootDiskPath: String?,
@@ -49,6 +57,26 @@ package struct VirtualMachineConfiguration: Sendable {
     }
 }
 
+/// Where guest RAM lives (see the snapshot notes in docs/ARCHITECTURE.md).
+package enum GuestMemory: Sendable, Equatable {
+    /// Private anonymous memory: a plain cold boot.
+    case anonymous
+    /// A file mapped shared: everything the guest writes lands in the file, so that a
+    /// template saved with `x-ignore-shared` needs no copy of its RAM in the state file.
+    case sharedFile(path: String)
+    /// Resume a template: its RAM file mapped copy-on-write (pages the guest does not
+    /// write stay shared by every VM restored from it) plus the device state saved beside it.
+    case restore(ramPath: String, statePath: String)
+
+    var ramPath: String? {
+        switch self {
+        case .anonymous: nil
+        case .sharedFile(let path): path
+        case .restore(let path, _): path
+        }
+    }
+}
+
 /// The unprivileged identity a VMM runs as when msb runs as root: a uid and gid of its own
 /// per sandbox (no passwd entry needed), so one guest that breaks out of QEMU is an
 /// unprivileged user that cannot reach msb's state (0700), another sandbox's QEMU or the
@@ -56,6 +84,11 @@ package struct VirtualMachineConfiguration: Sendable {
 package struct VMMConfinement: Sendable, Equatable {
     package var uid: Int32
     package var gid: Int32
+
+    package init(uid: Int32, gid: Int32) {
+        self.uid = uid
+        self.gid = gid
+    }
 
     /// The first uid of msb's range: high, far from the ids distributions hand out.
     static let firstID: UInt32 = 0x6D5B_0000
@@ -69,6 +102,19 @@ package struct VMMConfinement: Sendable, Equatable {
         for byte in directory.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
         let id = Int32(bitPattern: firstID + hash % 65_536)
         // KVM needs /dev/kvm, normally group kvm: then that is the VMM's group.
+        var kvm = stat()
+        let gid = accelerator == .kvm && stat("/dev/kvm", &kvm) == 0 ? Int32(bitPattern: kvm.st_gid) : id
+        return VMMConfinement(uid: id, gid: gid)
+    }
+
+    /// The identity that builds the template with `key`, whose group every VMM restored
+    /// from it shares: QEMU 7.2 opens a RAM file read-write even to map it copy-on-write,
+    /// so the file is group-writable (see docs/SECURITY.md on what that leaves open).
+    package static func forTemplate(key: String, accelerator: Accelerator) -> VMMConfinement? {
+        guard geteuid() == 0 else { return nil }
+        var hash: UInt32 = 2_166_136_261
+        for byte in key.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let id = Int32(bitPattern: firstID + 65_536 + hash % 65_536)
         var kvm = stat()
         let gid = accelerator == .kvm && stat("/dev/kvm", &kvm) == 0 ? Int32(bitPattern: kvm.st_gid) : id
         return VMMConfinement(uid: id, gid: gid)
@@ -112,15 +158,18 @@ package protocol VirtualMachineInstance: AnyObject {
     func pollExit() -> VirtualMachineExit?
 
     // Optional abilities: the defaults say they are unsupported.
-    func saveSnapshot(to path: String) throws(MSBError)
-    func restoreSnapshot(from path: String) throws(MSBError)
+    /// Stops the vCPUs and writes the device state to `path` (guest RAM is not in it when
+    /// the VM runs on a `.sharedFile`). The VM stays stopped.
+    func saveState(to path: String) throws(MSBError)
+    /// For a VM started with `.restore`: loads the saved state and runs the guest.
+    func resumeFromSavedState() throws(MSBError)
 }
 
 extension VirtualMachineInstance {
-    package func saveSnapshot(to path: String) throws(MSBError) {
-        throw MSBError(.unsupported, "saving snapshots is not supported by this VMM")
+    package func saveState(to path: String) throws(MSBError) {
+        throw MSBError(.unsupported, "saving a VM's state is not supported by this VMM")
     }
-    package func restoreSnapshot(from path: String) throws(MSBError) {
-        throw MSBError(.unsupported, "restoring snapshots is not supported by this VMM")
+    package func resumeFromSavedState() throws(MSBError) {
+        throw MSBError(.unsupported, "restoring a VM's state is not supported by this VMM")
     }
 }

@@ -188,6 +188,8 @@ final class AgentServer {
             guard let session = sessions[id], session.isTTY, session.stdoutFd >= 0 else { return }
             _ = msb_set_winsize(session.stdoutFd, rows, cols)
             session.signal(SIGWINCH)
+        case .setup(let setup):
+            send(id, .setupDone(GuestIdentity.apply(setup)))
         case .statsRequest:
             send(id, .stats(GuestStatistics.collect()))
         case .shutdown:

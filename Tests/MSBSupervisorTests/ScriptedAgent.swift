@@ -78,6 +78,7 @@ final class ScriptedAgent: @unchecked Sendable {
         lock.withLock { received.append(envelope) }
         switch envelope.message {
         case .hello(let hello): send(envelope.id, .helloReply(Hello(version: hello.version, software: "scripted-agent")))
+        case .setup: send(envelope.id, .setupDone(""))
         case .exec(let request): onExec(envelope.id, request, self)
         case .statsRequest: onStats(envelope.id, self)
         default: break

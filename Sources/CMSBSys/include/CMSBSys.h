@@ -42,6 +42,19 @@ int msb_openpty(int *master, int *slave);
 int msb_reboot_restart(void);
 int msb_reboot_poweroff(void);
 
+/// Mixes `count` bytes (credited as entropy) into the kernel's pool through /dev/urandom
+/// and forces the CRNG to reseed now (RNDADDENTROPY + RNDRESEEDCRNG): after a VM restore
+/// every clone shares the saved CRNG state until this runs. 0, or -1 with errno.
+int msb_reseed_random(const unsigned char *bytes, unsigned long count);
+
+/// Drops the cached blocks of a block device (BLKFLSBUF), so nothing read before a
+/// restore (the partition scan of the template's disk) is taken for the new disk's data.
+int msb_block_flush_cache(const char *device);
+
+/// Sends `len` bytes with one descriptor attached (SCM_RIGHTS), without SIGPIPE.
+/// Returns bytes sent or -1 with errno.
+long msb_send_with_fd(int sock, const void *buf, unsigned long len, int fd);
+
 /// accept4 with SOCK_CLOEXEC; -1 with errno (EAGAIN when none is pending).
 int msb_accept(int listen_fd);
 

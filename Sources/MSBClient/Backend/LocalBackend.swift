@@ -111,7 +111,12 @@ package final class LocalBackend: SupervisorStreamBackend {
         }
         guard let launched else { return described(record) }
         try launcher.waitUntilReady(launched, name: name, timeoutSeconds: SupervisorTimeouts.bootSeconds + 20)
-        return try described(existing(name))
+        let started = try existing(name)
+        // A start that should have resumed a template but booted says why, once.
+        if let boot = started.boot, boot.hasPrefix("cold boot: "), started.config.coldBoot != true {
+            notice("msb: \(name) started by a cold boot: " + boot.dropFirst("cold boot: ".count))
+        }
+        return described(started)
     }
 
     package func stop(_ name: String, force: Bool) throws(MSBError) -> SandboxInfo {

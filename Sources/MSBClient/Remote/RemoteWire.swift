@@ -41,6 +41,8 @@ package enum RemoteWire {
         package var started_at: String?
         package var status_reason: String?
         package var accelerator: String?
+        /// How the VM started: "template KEY" or "cold boot: why".
+        package var boot: String?
         package var envs: [String]?
         package var workdir: String?
         package var user: String?
@@ -58,6 +60,7 @@ package enum RemoteWire {
             started_at = info.startedAt.map(RemoteWire.iso8601)
             status_reason = info.statusReason
             accelerator = info.activeAccelerator
+            boot = info.boot
             envs = info.config.environment
             workdir = info.config.workingDirectory
             user = info.config.user
@@ -71,7 +74,7 @@ package enum RemoteWire {
             config.user = user
             var info = SandboxInfo(config: config, status: SandboxStatus(rawValue: status) ?? .crashed,
                                    statusReason: status_reason, createdAt: RemoteWire.date(created_at) ?? Date(timeIntervalSince1970: 0),
-                                   startedAt: started_at.flatMap(RemoteWire.date), activeAccelerator: accelerator)
+                                   startedAt: started_at.flatMap(RemoteWire.date), activeAccelerator: accelerator, boot: boot)
             info.namespace = namespace
             return info
         }

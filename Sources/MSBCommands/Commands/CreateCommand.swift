@@ -37,6 +37,7 @@ struct CreateCommand: Subcommand {
         if let accel = arguments.value("accel") ?? context.environment["MSB_ACCEL"].flatMap({ $0.isEmpty ? nil : $0 }) {
             config.accelerator = try AcceleratorChoice.parse(accel)
         }
+        if arguments.flag("cold") { config.coldBoot = true }
         return config
     }
 

@@ -19,6 +19,8 @@ public struct SandboxConfig: Codable, Equatable, Sendable {
     /// The content digest of the disk image the sandbox was made from (`sha256:…`): it boots
     /// only on that image, whatever its name points at later. Nil for the built-in image.
     public var imageDigest: String?
+    /// Always boot the kernel instead of resuming a template (`--cold`); nil means false.
+    public var coldBoot: Bool?
 
     public init(
         name: String, image: String = "base", cpus: Int = 1, memoryMiB: Int = 512,
@@ -55,9 +57,11 @@ public struct SandboxInfo: Equatable, Sendable {
     public var startedAt: Date?
     /// The accelerator the running VM uses (kvm or tcg).
     public var activeAccelerator: String?
+    /// How the running VM started: "template …" or "cold boot: why".
+    public var boot: String?
 
     package init(config: SandboxConfig, namespace: String = "default", status: SandboxStatus, statusReason: String? = nil,
-                 createdAt: Date, startedAt: Date? = nil, activeAccelerator: String? = nil) {
+                 createdAt: Date, startedAt: Date? = nil, activeAccelerator: String? = nil, boot: String? = nil) {
         self.config = config
         self.namespace = namespace
         self.status = status
@@ -65,6 +69,7 @@ public struct SandboxInfo: Equatable, Sendable {
         self.createdAt = createdAt
         self.startedAt = startedAt
         self.activeAccelerator = activeAccelerator
+        self.boot = boot
     }
 
     public var name: String { config.name }

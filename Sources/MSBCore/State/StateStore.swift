@@ -12,9 +12,11 @@ package struct SandboxRecord: Equatable, Sendable {
     package var supervisor: ProcessIdentity?
     package var vmm: ProcessIdentity?
     package var activeAccelerator: String?
+    /// How the running VM started: from a template, or a cold boot and why.
+    package var boot: String?
 
     package init(config: SandboxConfig, status: SandboxStatus, statusReason: String? = nil, createdAt: Date, startedAt: Date? = nil,
-                 supervisor: ProcessIdentity? = nil, vmm: ProcessIdentity? = nil, activeAccelerator: String? = nil) {
+                 supervisor: ProcessIdentity? = nil, vmm: ProcessIdentity? = nil, activeAccelerator: String? = nil, boot: String? = nil) {
         self.config = config
         self.status = status
         self.statusReason = statusReason
@@ -23,12 +25,13 @@ package struct SandboxRecord: Equatable, Sendable {
         self.supervisor = supervisor
         self.vmm = vmm
         self.activeAccelerator = activeAccelerator
+        self.boot = boot
     }
 
     package var info: SandboxInfo {
         SandboxInfo(
             config: config, status: status, statusReason: statusReason, createdAt: createdAt,
-            startedAt: startedAt, activeAccelerator: activeAccelerator)
+            startedAt: startedAt, activeAccelerator: activeAccelerator, boot: boot)
     }
 
     /// The truth, whatever the row says: a sandbox whose supervisor is gone is not running.
@@ -48,7 +51,7 @@ package struct SandboxRecord: Equatable, Sendable {
 package final class StateStore {
     private let db: SQLiteDatabase
     private static let columns =
-        "name, config, status, status_reason, created_at, started_at, supervisor_pid, supervisor_ticks, vmm_pid, vmm_ticks, accelerator"
+        "name, config, status, status_reason, created_at, started_at, supervisor_pid, supervisor_ticks, vmm_pid, vmm_ticks, accelerator, boot"
 
     package init(paths: MSBPaths) throws(MSBError) {
         try paths.prepare()
@@ -67,14 +70,18 @@ package final class StateStore {
                 supervisor_ticks INTEGER,
                 vmm_pid INTEGER,
                 vmm_ticks INTEGER,
-                accelerator TEXT
+                accelerator TEXT,
+                boot TEXT
             )
             """)
+        // Databases made before `boot` existed gain the column (once; later it exists).
+        let columns = try db.query("PRAGMA table_info(sandboxes)").compactMap { $0.count > 1 ? $0[1].text : nil }
+        if !columns.contains("boot") { try db.execute("ALTER TABLE sandboxes ADD COLUMN boot TEXT") }
     }
 
     package func insert(_ record: SandboxRecord) throws(MSBError) {
         do {
-            try db.query("INSERT INTO sandboxes (\(Self.columns)) VALUES (?,?,?,?,?,?,?,?,?,?,?)", try values(record))
+            try db.query("INSERT INTO sandboxes (\(Self.columns)) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", try values(record))
         } catch where error.code == .alreadyExists {
             throw MSBError(.alreadyExists, "sandbox already exists: \(record.config.name)",
                            hint: "choose another --name, or remove it with 'msb rm \(record.config.name)'")
@@ -99,7 +106,7 @@ package final class StateStore {
             params.append(params.removeFirst())  // name goes last, for WHERE
             try db.query("""
                 UPDATE sandboxes SET config=?, status=?, status_reason=?, created_at=?, started_at=?,
-                supervisor_pid=?, supervisor_ticks=?, vmm_pid=?, vmm_ticks=?, accelerator=? WHERE name=?
+                supervisor_pid=?, supervisor_ticks=?, vmm_pid=?, vmm_ticks=?, accelerator=?, boot=? WHERE name=?
                 """, params)
             return record
         }
@@ -122,12 +129,12 @@ package final class StateStore {
             .real(r.createdAt.timeIntervalSince1970), r.startedAt.map { .real($0.timeIntervalSince1970) } ?? .null,
             optionalInt(r.supervisor.map { Int64($0.pid) }), optionalInt(r.supervisor.map { Int64($0.startTicks) }),
             optionalInt(r.vmm.map { Int64($0.pid) }), optionalInt(r.vmm.map { Int64($0.startTicks) }),
-            r.activeAccelerator.map { .text($0) } ?? .null,
+            r.activeAccelerator.map { .text($0) } ?? .null, r.boot.map { .text($0) } ?? .null,
         ]
     }
 
     private func record(_ row: [SQLiteDatabase.Value]) throws(MSBError) -> SandboxRecord {
-        guard row.count == 11, row[0].text != nil, let configText = row[1].text,
+        guard row.count == 12, row[0].text != nil, let configText = row[1].text,
               let config = try? JSONDecoder().decode(SandboxConfig.self, from: Data(configText.utf8)) else {
             throw MSBError(.stateStore, "corrupt sandbox record in the state database")
         }
@@ -143,6 +150,7 @@ package final class StateStore {
             startedAt: row[5].real.map { Date(timeIntervalSince1970: $0) },
             supervisor: identity(row[6], row[7]),
             vmm: identity(row[8], row[9]),
-            activeAccelerator: row[10].text)
+            activeAccelerator: row[10].text,
+            boot: row[11].text)
     }
 }

@@ -10,6 +10,9 @@ public struct MSBPaths: Sendable {
     public private(set) var home: String
     public let artifacts: String
     public let images: String
+    /// Saved guests that sandboxes start from (`MSB_TEMPLATES`, default `$MSB_HOME/templates`);
+    /// shared by a server's namespaces like the images.
+    public let templates: String
 
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         let home: String
@@ -21,6 +24,7 @@ public struct MSBPaths: Sendable {
         self.home = MSBPaths.absolute(home)
         self.artifacts = MSBPaths.absolute(environment["MSB_ARTIFACTS"].flatMap { $0.isEmpty ? nil : $0 } ?? self.home + "/guest")
         self.images = MSBPaths.absolute(environment["MSB_IMAGES"].flatMap { $0.isEmpty ? nil : $0 } ?? self.home + "/images")
+        self.templates = MSBPaths.absolute(environment["MSB_TEMPLATES"].flatMap { $0.isEmpty ? nil : $0 } ?? self.home + "/templates")
     }
 
     /// The home of one server namespace: its own database and sandboxes, shared images and guest.
@@ -38,7 +42,9 @@ public struct MSBPaths: Sendable {
     /// stored images never change, so a sandbox's overlay names exactly what it was made from.
     package func storedImageRootDisk(digestHex: String) -> String { images + "/.store/" + digestHex + "/rootfs.ext4" }
 
-    package var environment: [String] { ["MSB_HOME=\(home)", "MSB_ARTIFACTS=\(artifacts)", "MSB_IMAGES=\(images)"] }
+    package var environment: [String] {
+        ["MSB_HOME=\(home)", "MSB_ARTIFACTS=\(artifacts)", "MSB_IMAGES=\(images)", "MSB_TEMPLATES=\(templates)"]
+    }
 
     /// The whole, minimal environment of a child msb (supervisor, detached server): the
     /// default PATH, these paths, and the named variables of ours that are set.

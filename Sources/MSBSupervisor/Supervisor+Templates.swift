@@ -1,0 +1,174 @@
+import Foundation
+import MSBCore
+import MSBOS
+import MSBProtocol
+import MSBVMM
+
+/// How the sandbox's VM came up.
+struct VirtualMachineStart: CustomStringConvertible {
+    var agent: AgentChannel
+    var restored: Bool
+    /// For a restore: the template's key; for a cold boot: why there was no restore.
+    var detail: String
+    var description: String { restored ? "template \(detail)" : "cold boot: \(detail)" }
+}
+
+extension Supervisor {
+    /// How long a restored guest gets to answer hello before the restore counts as failed.
+    static let restoreAnswerSeconds = 20.0
+    /// How long a start waits for another process that is building the same template.
+    static let templateLockSeconds = 180.0
+
+    /// Starts the sandbox's VM from its template (building the template first if there is
+    /// none), or by a cold boot when asked to or when the template route fails; the reason
+    /// is kept for `inspect` and the CLI says it once.
+    func startVirtualMachine(_ base: VirtualMachineConfiguration, coldBootRequested: Bool) throws(MSBError) -> VirtualMachineStart {
+        var reason = coldBootRequested ? "requested with --cold" : "the VMM (\(manager.name)) cannot resume saved guests"
+        if !coldBootRequested, manager.supportsSavedState {
+            do {
+                return try restoreFromTemplate(base)
+            } catch {
+                reason = error.message
+                log("starting by a cold boot: \(reason)")
+            }
+        }
+        let vm = try manager.makeInstance(base)
+        self.vm = vm
+        try vm.start()
+        try store.update(name) { $0.vmm = vm.process }
+        let agent = AgentChannel(fd: try vm.dialAgent(timeoutSeconds: 10))
+        try handshake(agent, vm: vm)
+        return VirtualMachineStart(agent: agent, restored: false, detail: reason)
+    }
+
+    /// The template route: find or build the template for these inputs, then resume it with
+    /// this sandbox's own disk, identity and confinement.
+    private func restoreFromTemplate(_ base: VirtualMachineConfiguration) throws(MSBError) -> VirtualMachineStart {
+        let inputs = try templateInputs(base)
+        let templates = TemplateStore(directory: paths.templates)
+        let template: Template
+        if let existing = templates.lookup(inputs) {
+            template = existing
+        } else {
+            template = try templates.withBuildLock(key: inputs.key, timeoutSeconds: Self.templateLockSeconds) { () throws(MSBError) -> Template in
+                if let built = templates.lookup(inputs) { return built }
+                templates.removeLeftovers()
+                return try buildTemplate(base, inputs: inputs, in: templates)
+            }
+        }
+        var config = base
+        config.memory = .restore(ramPath: template.ramPath, statePath: template.statePath)
+        if let own = base.confinement, let shared = VMMConfinement.forTemplate(key: template.key, accelerator: base.accelerator) {
+            config.confinement = VMMConfinement(uid: own.uid, gid: shared.gid)
+        }
+        do {
+            let vm = try manager.makeInstance(config)
+            self.vm = vm
+            try vm.start()
+            try store.update(name) { $0.vmm = vm.process }
+            try vm.resumeFromSavedState()
+            let agent = AgentChannel(fd: try vm.dialAgent(timeoutSeconds: 10))
+            try handshake(agent, vm: vm, timeoutSeconds: Self.restoreAnswerSeconds)
+            return VirtualMachineStart(agent: agent, restored: true, detail: template.key)
+        } catch {
+            vm?.terminate(graceSeconds: 1)
+            vm = nil
+            // A template that does not restore is dropped: the next start builds a new one.
+            templates.remove(key: template.key)
+            throw MSBError(error.code, "the template \(template.key) could not be restored (\(error.message)); it was removed")
+        }
+    }
+
+    /// What the template for `base` depends on.
+    func templateInputs(_ base: VirtualMachineConfiguration) throws(MSBError) -> TemplateInputs {
+        guard let kernel = FileIdentity(path: base.kernelPath), let initramfs = FileIdentity(path: base.initrdPath),
+              let qemu = FileIdentity(path: QEMUManager().binaryPath) else {
+            throw MSBError(.notFound, "the guest kernel, initramfs or QEMU is missing")
+        }
+        var diskBytes: Int64?
+        if let disk = base.rootDiskBasePath {
+            guard let identity = FileIdentity(path: disk) else { throw MSBError(.notFound, "the image's root disk is missing") }
+            diskBytes = identity.sizeBytes
+        }
+        return TemplateInputs(accelerator: base.accelerator, cpus: base.cpus, memoryMiB: base.memoryMiB, rootDiskBytes: diskBytes,
+                              kernel: kernel, initramfs: initramfs, qemu: qemu)
+    }
+
+    /// Boots a guest whose RAM is a shared file, waits for its agent, and saves it. The
+    /// guest gets a throwaway disk of the right size that it never mounts: a template
+    /// holds no sandbox's files.
+    private func buildTemplate(_ base: VirtualMachineConfiguration, inputs: TemplateInputs,
+                               in templates: TemplateStore) throws(MSBError) -> Template {
+        log("building the start template \(inputs.key)")
+        let work = try templates.makeWorkDirectory()
+        var finished = false
+        defer { if !finished { try? FileManager.default.removeItem(atPath: work) } }
+        let confinement = VMMConfinement.forTemplate(key: inputs.key, accelerator: base.accelerator)
+        let ramPath = work + "/" + "memory.ram"
+        let ramFd = open(ramPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o660)
+        guard ramFd >= 0, ftruncate(ramFd, off_t(base.memoryMiB) << 20) == 0 else {
+            throw MSBError(.stateStore, "cannot create the template's memory file: \(String(cString: strerror(errno)))")
+        }
+        fchmod(ramFd, 0o660)  // past the umask
+        if let confinement { _ = fchown(ramFd, uid_t(bitPattern: confinement.uid), gid_t(bitPattern: confinement.gid)) }
+        close(ramFd)
+        var config = base
+        config.name = "template-" + inputs.key
+        config.memory = .sharedFile(path: ramPath)
+        config.consoleLogPath = work + "/console.log"
+        config.vmmLogPath = work + "/qemu.log"
+        config.confinement = confinement
+        if let disk = base.rootDiskBasePath {
+            config.rootDiskPath = work + "/disk.qcow2"
+            try RootDisk.createOverlay(base: disk, at: work + "/disk.qcow2")
+        }
+        let vm = try manager.makeInstance(config)
+        defer { vm.terminate(graceSeconds: 1) }
+        try vm.start()
+        let agent = AgentChannel(fd: try vm.dialAgent(timeoutSeconds: 10))
+        defer { agent.close() }
+        try handshake(agent, vm: vm, consoleLogPath: config.consoleLogPath)
+        try vm.saveState(to: work + "/state.bin")
+        vm.terminate(graceSeconds: 1)
+        for leftover in ["disk.qcow2", "console.log", "qemu.log"] { unlink(work + "/" + leftover) }
+        // From now on QEMUs restored from it map it copy-on-write; their group may open it
+        // (QEMU 7.2 insists on read-write), nobody else.
+        if let confinement { _ = chown(ramPath, 0, gid_t(bitPattern: confinement.gid)) }
+        let template = try templates.install(work, inputs: inputs)
+        finished = true
+        return template
+    }
+
+    /// Sends the guest its identity for this start and waits until it was applied.
+    func setUpGuest(_ agent: AgentChannel, restored: Bool, rootDevice: String) throws(MSBError) {
+        // The system generator is the kernel's getrandom(2).
+        var generator = SystemRandomNumberGenerator()
+        let entropy = (0..<8).flatMap { _ in withUnsafeBytes(of: generator.next() as UInt64, Array.init) }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let nanoseconds = UInt64(clamping: now.tv_sec) &* 1_000_000_000 &+ UInt64(clamping: now.tv_nsec)
+        agent.setup(GuestSetup(hostname: name, wallClockNanoseconds: nanoseconds, entropy: entropy, rootDevice: rootDevice, restored: restored))
+        let deadline = MonotonicClock.now() + 30
+        while true {
+            guard agent.flush() else { throw MSBError(.agentFailure, "the guest channel closed during its setup") }
+            guard MonotonicClock.now() < deadline else { throw MSBError(.timeout, "the guest agent did not finish its setup within 30s") }
+            var entry = pollfd(fd: agent.fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&entry, 1, 20)
+            guard entry.revents != 0 else { continue }
+            guard let envelopes = agent.receive() else {
+                throw MSBError(.agentFailure, "the guest channel closed during its setup\(agent.protocolViolation.map { ": \($0)" } ?? "")")
+            }
+            for envelope in envelopes {
+                guard case .setupDone(let problem) = envelope.message else { continue }
+                guard problem.isEmpty else {
+                    throw MSBError(.agentFailure, "the guest could not be set up: \(PrintableText.escaped(String(problem.prefix(500))))")
+                }
+                return
+            }
+        }
+    }
+
+    func log(_ text: String) {
+        FileHandle.standardError.write(Data("msb-supervisor: \(text)\n".utf8))
+    }
+}
