@@ -18,7 +18,9 @@ import MSBCore
         #expect(try ImageReference.parse("127.0.0.1:5000/a_b/c-d.e__f:v1.0_rc-2").repository == "a_b/c-d.e__f")
         for bad in ["", "Bad Name", "UPPER/case", "x@sha256:short", "a//b", "x:", "[::1/x", "[::1]x/y", "h:port/x",
                     "a/../b", "-a/b", "a/b-", "a/b:-tag", "a/b:" + String(repeating: "t", count: 129), "a\u{0}b",
-                    "host:99999/x", "a/b@sha512:" + String(repeating: "a", count: 128), "a/.", "./x"] {
+                    "host:99999/x", "a/b@sha512:" + String(repeating: "a", count: 128), "a/.", "./x",
+                    // 510 bytes without a tag: its canonical form with ":latest" would not parse.
+                    Array(repeating: String(repeating: "h", count: 60), count: 5).joined(separator: ".") + "/" + String(repeating: "r", count: 205)] {
             #expect(throws: MSBError.self, "\(bad)") { try ImageReference.parse(bad) }
         }
     }

@@ -50,7 +50,10 @@ package struct ImageReference: Equatable, CustomStringConvertible {
         guard !parts.isEmpty, parts.allSatisfy(isPathComponent) else { throw bad }
         let repository = parts.joined(separator: "/")
         guard repository.utf8.count <= 255 else { throw bad }
-        return ImageReference(registry: registry, repository: repository, reference: reference)
+        let parsed = ImageReference(registry: registry, repository: repository, reference: reference)
+        // The canonical spelling (with ":latest" added) must itself be a reference this accepts.
+        guard parsed.description.utf8.count <= 512 else { throw bad }
+        return parsed
     }
 
     /// `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
