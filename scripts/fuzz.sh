@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes msb's parsers of hostile input with libFuzzer (docs/FUZZING.md).
 #
-# usage: scripts/fuzz.sh [--seconds N] [--update-corpus] [TARGET...]
+# usage: scripts/fuzz.sh [--seconds N] [--seed N] [--update-corpus] [TARGET...]
 #
 # Builds the msb-fuzz target with -sanitize=fuzzer into .build/fuzz (its own build
 # directory, so the normal debug build is untouched), then for each target (default: every
@@ -9,23 +9,27 @@
 # N seconds (default 30) starting from Fuzz/Corpus/TARGET. A crash input is saved in
 # Fuzz/Crashes/TARGET/ (not committed: move it to Fuzz/Regressions/TARGET/ with the fix).
 # --update-corpus merges what the run found into Fuzz/Corpus/TARGET, keeping only inputs
-# that add coverage. Exits non-zero if any target crashed.
+# that add coverage. --seed fixes libFuzzer's random seed (the test run uses one, so a
+# run that passed passes again; exploring runs leave it out). Exits non-zero if any target
+# crashed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH=/opt/swift/usr/bin:$PATH
 
-SECONDS_PER_TARGET=30 UPDATE_CORPUS=0 TARGETS=()
+SECONDS_PER_TARGET=30 SEED= UPDATE_CORPUS=0 TARGETS=()
 while [ $# -gt 0 ]; do
     case $1 in
         --seconds) SECONDS_PER_TARGET=${2:?--seconds needs a number}; shift ;;
+        --seed) SEED=${2:?--seed needs a number}; shift ;;
         --update-corpus) UPDATE_CORPUS=1 ;;
-        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "fuzz: unknown option $1" >&2; exit 2 ;;
         *) TARGETS+=("$1") ;;
     esac
     shift
 done
 case $SECONDS_PER_TARGET in ''|*[!0-9]*) echo "fuzz: --seconds takes a whole number" >&2; exit 2 ;; esac
+case $SEED in *[!0-9]*) echo "fuzz: --seed takes a whole number" >&2; exit 2 ;; esac
 if [ ${#TARGETS[@]} -eq 0 ]; then
     for dir in Fuzz/Corpus/*/; do TARGETS+=("$(basename "$dir")"); done
 fi
@@ -71,6 +75,7 @@ for target in "${TARGETS[@]}"; do
     options=(-max_len="$(max_len "$target")" -timeout=10 -rss_limit_mb=2048 -use_value_profile=1
              -artifact_prefix="$crashes/" -print_final_stats=1)
     [ -f "Fuzz/Dictionaries/$target.dict" ] && options+=(-dict="Fuzz/Dictionaries/$target.dict")
+    [ -n "$SEED" ] && options+=(-seed="$SEED")
 
     # Every committed crash first: a regression fails fast, before any fuzzing.
     regressions=()
