@@ -4,7 +4,7 @@ _msb() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "create start exec cp shell repl run ls metrics pull image stop rm server completion help version --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "create start exec cp shell repl run ls metrics pull image pause resume stop rm server completion help version --help --version" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -124,12 +124,28 @@ _msb() {
         image)
             case "$prev" in
                 --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
+                --memory|-m) return ;;
+                --cpus) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--format --quiet -q --force -f --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--format --quiet -q --force -f --memory -m --cpus --help -h" -- "$cur"))
                 return
             fi
             COMPREPLY=($(compgen -W "$(msb _complete images 2>/dev/null)" -- "$cur"))
+            ;;
+        pause)
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
+                return
+            fi
+            COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
+            ;;
+        resume)
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
+                return
+            fi
+            COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
             ;;
         stop)
             if [[ "$cur" == -* ]]; then
@@ -185,7 +201,7 @@ _msb() {
                 COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
                 return
             fi
-            COMPREPLY=($(compgen -W "create start exec cp shell repl run ls metrics pull image stop rm server completion help version" -- "$cur"))
+            COMPREPLY=($(compgen -W "create start exec cp shell repl run ls metrics pull image pause resume stop rm server completion help version" -- "$cur"))
             ;;
         version)
             if [[ "$cur" == -* ]]; then

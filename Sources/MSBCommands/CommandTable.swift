@@ -11,7 +11,7 @@ package protocol Subcommand: Sendable {
 package enum CommandTable {
     package static let commands: [any Subcommand.Type] = [
         CreateCommand.self, StartCommand.self, ExecCommand.self, CopyCommand.self, ShellCommand.self, ReplCommand.self, RunCommand.self, ListCommand.self, MetricsCommand.self, PullCommand.self, ImageCommand.self,
-        StopCommand.self, RemoveCommand.self, ServerCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
+        PauseCommand.self, ResumeCommand.self, StopCommand.self, RemoveCommand.self, ServerCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
         CompleteCommand.self, ManPageCommand.self,
     ]
 

@@ -46,6 +46,10 @@ package enum Message: Equatable, Sendable {
     case setup(GuestSetup)
     /// Guest -> host: the setup was applied; a non-empty text says what failed.
     case setupDone(String)
+    /// CLI -> supervisor: stop (true) or continue (false) the guest's vCPUs.
+    case setPaused(Bool)
+    /// Supervisor -> CLI: the vCPUs are now stopped (true) or running (false).
+    case pausedState(Bool)
 
     var typeCode: UInt8 {
         switch self {
@@ -74,6 +78,8 @@ package enum Message: Equatable, Sendable {
         case .heartbeat: 23
         case .setup: 24
         case .setupDone: 25
+        case .setPaused: 26
+        case .pausedState: 27
         }
     }
 }
@@ -246,6 +252,7 @@ extension Message {
         case .setup(let g):
             w.string(g.hostname); w.u64(g.wallClockNanoseconds); w.data(g.entropy); w.string(g.rootDevice); w.bool(g.restored)
         case .setupDone(let text): w.string(text)
+        case .setPaused(let paused), .pausedState(let paused): w.bool(paused)
         }
     }
 
@@ -285,6 +292,8 @@ extension Message {
                 hostname: try r.string(), wallClockNanoseconds: try r.u64(), entropy: try r.data(),
                 rootDevice: try r.string(), restored: try r.bool()))
         case 25: message = .setupDone(try r.string())
+        case 26: message = .setPaused(try r.bool())
+        case 27: message = .pausedState(try r.bool())
         case 20:
             message = .stats(GuestStats(
                 memoryTotalKiB: try r.u64(), memoryAvailableKiB: try r.u64(), diskUsedBytes: try r.u64(),

@@ -11,6 +11,8 @@ extension RPCDispatcher {
     static let methods: [String: RPCMethod] = Dictionary(uniqueKeysWithValues: [
         method(RPC.Start.self) { $0.start },
         method(RPC.Stop.self) { $0.stop },
+        method(RPC.Pause.self) { $0.pause },
+        method(RPC.Resume.self) { $0.resume },
         method(RPC.ReplRun.self) { $0.replRun },
         method(RPC.CommandRun.self) { $0.commandRun },
         method(RPC.MetricsGet.self) { $0.metricsGet },
@@ -67,6 +69,18 @@ extension RPCDispatcher {
         let name = try RPCParams.sandbox(p.sandbox)
         _ = try host.backend(namespace).stop(name, force: p.force ?? false)
         return "Sandbox \(name) stopped successfully"
+    }
+
+    func pause(_ call: RPCCall, _ p: RPC.SandboxParams) throws(MSBError) -> String {
+        let name = try RPCParams.sandbox(p.sandbox)
+        _ = try host.backend(try call.namespace(p.namespace)).setPaused(name, true)
+        return "Sandbox \(name) paused"
+    }
+
+    func resume(_ call: RPCCall, _ p: RPC.SandboxParams) throws(MSBError) -> String {
+        let name = try RPCParams.sandbox(p.sandbox)
+        _ = try host.backend(try call.namespace(p.namespace)).setPaused(name, false)
+        return "Sandbox \(name) resumed"
     }
 
     func create(_ call: RPCCall, _ p: RPC.Create.Params) throws(MSBError) -> RPC.SandboxResult {

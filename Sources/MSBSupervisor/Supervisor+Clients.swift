@@ -18,6 +18,7 @@ extension Supervisor {
     /// Why requests cannot be served now, if they cannot.
     var unavailableReason: String? {
         if stop != nil { return "sandbox is stopping" }
+        if paused { return "sandbox \(name) is paused; resume it with 'msb resume \(name)'" }
         if agent == nil { return "the sandbox's guest channel closed" }
         return agentSilence
     }
@@ -92,9 +93,27 @@ extension Supervisor {
             agent?.requestStats(globalId)
         case .stopSandbox(let force):
             beginStop(reason: force ? "stopped: killed by user" : "stopped by user", force: force, waiter: client.peer.fd)
+        case .setPaused(let pause):
+            client.peer.send(Envelope(id: localId, setPaused(pause)))
         default:
             client.peer.send(Envelope(id: localId, .error("unexpected message")))
         }
+    }
+
+    /// `msb pause` / `msb resume`: the answer is the state now, or why it could not change.
+    private func setPaused(_ pause: Bool) -> Message {
+        guard let vm, stop == nil, agent != nil else { return .error("sandbox is stopping") }
+        guard pause != paused else { return .pausedState(paused) }
+        do {
+            if pause { try vm.pause() } else { try vm.continueRunning() }
+        } catch {
+            return .error(error.message)
+        }
+        paused = pause
+        // A paused guest sends no heartbeat; its silence counts from the resume.
+        if !pause { agentLastHeard = MonotonicClock.now() }
+        _ = try? store.update(name) { $0.status = pause ? .paused : .running }
+        return .pausedState(paused)
     }
 
     func allocateRequestId() -> UInt32 {

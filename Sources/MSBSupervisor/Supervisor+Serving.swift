@@ -65,7 +65,7 @@ extension Supervisor {
         if let maxDurationDeadline { times.append(maxDurationDeadline) }
         if let channelClosedAt { times.append(channelClosedAt + timing.channelClosedExitSeconds) }
         if let vmmTerminatedAt, !vmmKilled { times.append(vmmTerminatedAt + SupervisorTimeouts.vmmTerminateGraceSeconds) }
-        if agent != nil && agentSilence == nil { times.append(agentLastHeard + timing.agentSilenceSeconds) }
+        if agent != nil && agentSilence == nil && !paused { times.append(agentLastHeard + timing.agentSilenceSeconds) }
         return times.min() ?? MonotonicClock.now() + 1
     }
 
@@ -83,7 +83,7 @@ extension Supervisor {
         // A graceful stop that took too long, or a closed channel whose QEMU did not exit: end the VMM.
         let endBy = [stop?.deadline, channelClosedAt.map { $0 + timing.channelClosedExitSeconds }].compactMap { $0 }.min()
         if let endBy, now >= endBy { terminateVMM(now: now) }
-        if agent != nil, agentSilence == nil, now >= agentLastHeard + timing.agentSilenceSeconds {
+        if agent != nil, agentSilence == nil, !paused, now >= agentLastHeard + timing.agentSilenceSeconds {
             agentStoppedAnswering()
         }
     }
@@ -143,6 +143,8 @@ extension Supervisor {
 
     func beginStop(reason: String, force: Bool, waiter: Int32? = nil) {
         if stop == nil {
+            // A paused guest cannot shut down: it runs again for that.
+            if paused, (try? vm?.continueRunning()) != nil { paused = false }
             stop = StopRequest(reason: reason, deadline: MonotonicClock.now() + timing.gracefulStopSeconds)
             _ = try? store.update(name) { $0.status = .stopping }
             agent?.shutdown()

@@ -53,6 +53,8 @@ package final class Supervisor {
     private(set) var defaultEnvironment: [String] = []
     private(set) var defaultWorkingDirectory = ""
     private(set) var defaultUser = ""
+    /// Whether the vCPUs are stopped (`msb pause`): the agent cannot answer, by design.
+    var paused = false
     /// When the agent last sent anything (monotonic seconds).
     var agentLastHeard = 0.0
     /// Why the agent is taken as not answering, while it is.

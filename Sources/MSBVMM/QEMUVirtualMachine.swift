@@ -292,6 +292,16 @@ package final class QEMUInstance: VirtualMachineInstance {
         }
     }
 
+    package func pause() throws(MSBError) {
+        guard let qmp = qmpClient else { throw MSBError(.vmmFailure, "QEMU is not running") }
+        try qmp.execute("stop", deadline: MonotonicClock.now() + 10)
+    }
+
+    package func continueRunning() throws(MSBError) {
+        guard let qmp = qmpClient else { throw MSBError(.vmmFailure, "QEMU is not running") }
+        try qmp.execute("cont", deadline: MonotonicClock.now() + 10)
+    }
+
     /// How long saving or loading a VM's device state may take (it is small: no RAM).
     static let stateTransferSeconds = 30.0
 

@@ -163,6 +163,9 @@ package protocol VirtualMachineInstance: AnyObject {
     func saveState(to path: String) throws(MSBError)
     /// For a VM started with `.restore`: loads the saved state and runs the guest.
     func resumeFromSavedState() throws(MSBError)
+    /// Stops the vCPUs (the VM uses no CPU until `continueRunning`); memory stays as it is.
+    func pause() throws(MSBError)
+    func continueRunning() throws(MSBError)
 }
 
 extension VirtualMachineInstance {
@@ -171,5 +174,11 @@ extension VirtualMachineInstance {
     }
     package func resumeFromSavedState() throws(MSBError) {
         throw MSBError(.unsupported, "restoring a VM's state is not supported by this VMM")
+    }
+    package func pause() throws(MSBError) {
+        throw MSBError(.unsupported, "pausing is not supported by this VMM")
+    }
+    package func continueRunning() throws(MSBError) {
+        throw MSBError(.unsupported, "pausing is not supported by this VMM")
     }
 }

@@ -149,6 +149,45 @@ import Testing
         #expect(try MSBHarness.ok(["exec", name, "--", "hostname"]) == name + "\n")
     }
 
+    /// CPU time (user + system, clock ticks) QEMU of the sandbox has used so far.
+    static func vmmCPUTicks(_ name: String) -> Int {
+        guard let pid = MSBHarness.processes(matching: "-name msb-\(name) ").first,
+              let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return -1 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command name: state is field 3, utime 14 and stime 15 (1-based).
+        guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else { return -1 }
+        return user + system
+    }
+
+    @Test func pauseStopsTheCPUAndResumeContinuesWhereItWas() throws {
+        let name = MSBHarness.uniqueName("tpl-p")
+        defer { _ = try? MSBHarness.run(["rm", "-f", name]) }
+        try MSBHarness.ok(["create", "--name", name])
+        try MSBHarness.ok(["exec", name, "--", "sh", "-c", "echo kept > /tmp/state"])
+        #expect(try MSBHarness.ok(["pause", name]) == name + "\n")
+        #expect(try MSBHarness.listed(name)?["status"] as? String == "paused")
+        let before = Self.vmmCPUTicks(name)
+        Thread.sleep(forTimeInterval: 2)
+        let used = Self.vmmCPUTicks(name) - before
+        #expect(before >= 0 && used <= 5, "a paused VM used \(used) ticks in 2s")
+        let refused = try MSBHarness.run(["exec", name, "--", "true"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("sandbox \(name) is paused; resume it with 'msb resume \(name)'"), "\(refused.stderr)")
+        // Pausing twice is no error; resuming brings back the same machine.
+        try MSBHarness.ok(["pause", name])
+        #expect(try MSBHarness.ok(["resume", name]) == name + "\n")
+        #expect(try MSBHarness.listed(name)?["status"] as? String == "running")
+        #expect(try MSBHarness.ok(["exec", name, "--", "cat", "/tmp/state"]) == "kept\n")
+        // A paused sandbox still stops cleanly.
+        try MSBHarness.ok(["pause", name])
+        #expect(try MSBHarness.ok(["stop", name]) == name + "\n")
+        #expect(try MSBHarness.listed(name)?["status"] as? String == "stopped")
+        let stopped = try MSBHarness.run(["resume", name])
+        #expect(stopped.status == 1)
+        #expect(stopped.stderr == "error: failed to resume: sandbox \(name) is stopped\n  → start it with 'msb start \(name)'\n")
+    }
+
     @Test func twentySandboxesFromOneTemplateAllAnswer() throws {
         let names = (1...20).map { "tpl-m\($0)-\(getpid() % 10_000)" }
         defer { _ = try? MSBHarness.run(["rm", "-f"] + names) }

@@ -35,6 +35,18 @@ import Testing
         #expect(objects?.first?["namespace"] as? String == "default")
     }
 
+    @Test func pauseAndResumeReachTheBackendForEachName() {
+        let backend = FakeBackend(sandboxes: [FakeBackend.info("web", .running), FakeBackend.info("db", .running)])
+        let paused = run(["pause", "web", "db"], backend)
+        #expect(paused.out == "web\ndb\n")
+        #expect(paused.status == 0)
+        let resumed = run(["resume", "web", "ghost"], backend)
+        #expect(backend.calls == ["pause web", "pause db", "resume web", "resume ghost"])
+        #expect(resumed.out == "web\n")
+        #expect(resumed.err == "error: sandbox not found: ghost\n  → run 'msb ls' to see sandboxes\n")
+        #expect(resumed.status == 1)
+    }
+
     @Test func stopOfEachNameIsReportedAndAnyFailureFailsTheCommand() {
         let backend = FakeBackend(sandboxes: [FakeBackend.info("web", .running)])
         let result = run(["stop", "web", "ghost"], backend)
@@ -82,6 +94,12 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
         record("stop \(name) force=\(force)")
         var info = try find(name)
         info.status = .stopped
+        return info
+    }
+    func setPaused(_ name: String, _ paused: Bool) throws(MSBError) -> SandboxInfo {
+        record("\(paused ? "pause" : "resume") \(name)")
+        var info = try find(name)
+        info.status = paused ? .paused : .running
         return info
     }
     func remove(_ name: String, force: Bool) throws(MSBError) { record("rm \(name)"); _ = try find(name) }

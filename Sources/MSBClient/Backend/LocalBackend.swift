@@ -97,7 +97,7 @@ package final class LocalBackend: SupervisorStreamBackend {
         let record = try store.update(name) { (record: inout SandboxRecord) throws(MSBError) in
             record = record.reconciled()
             switch record.status {
-            case .running, .starting: return  // already up: start is idempotent
+            case .running, .starting, .paused: return  // already up: start is idempotent
             case .stopping:
                 throw MSBError(.invalidState, "failed to start: sandbox \(name) is stopping", hint: "try again in a moment")
             case .created, .stopped, .crashed:
@@ -212,6 +212,20 @@ package final class LocalBackend: SupervisorStreamBackend {
 
     // MARK: Metrics and streams (exec and runCode come from SupervisorStreamBackend)
 
+    package func setPaused(_ name: String, _ paused: Bool) throws(MSBError) -> SandboxInfo {
+        let action = paused ? "pause" : "resume"
+        let record = try existing(name).reconciled()
+        guard record.status == .running || record.status == .paused else {
+            throw MSBError(.invalidState, "failed to \(action): sandbox \(name) is \(record.status.rawValue)",
+                           hint: record.status.expectsSupervisor ? "try again in a moment" : "start it with 'msb start \(name)'")
+        }
+        guard let fd = try? UnixSocket.connect(path: paths.controlSocket(name)) else { throw try notRunningError(name, action: action) }
+        do { try SupervisorConnection(fd: fd).setPaused(paused) } catch {
+            throw MSBError(error.code, "failed to \(action): \(error.message)", hint: error.hint)
+        }
+        return described(try existing(name))
+    }
+
     package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
         let record = try existing(name)
         var metrics = SandboxMetrics(name: name, namespace: namespace, status: record.status, memoryLimitMiB: record.config.memoryMiB)
@@ -243,7 +257,7 @@ package final class LocalBackend: SupervisorStreamBackend {
     private func notRunningError(_ name: String, action: String) throws(MSBError) -> MSBError {
         let record = try existing(name)
         switch record.status {
-        case .running, .starting:
+        case .running, .starting, .paused:
             return MSBError(.agentFailure, "failed to \(action): cannot reach the supervisor of sandbox \(name)",
                             hint: "see \(paths.supervisorLog(name))")
         default:
@@ -295,7 +309,16 @@ package final class LocalBackend: SupervisorStreamBackend {
 
     package func pruneImages() throws(MSBError) -> Int { try pruneImages(usedBy: Set(imageUsers().map(\.1))) }
 
-    package func pruneImages(usedBy digests: Set<String>) throws(MSBError) -> Int { ImageStore(paths: paths).prune(usedBy: digests) }
+    package func pruneImages(usedBy digests: Set<String>) throws(MSBError) -> Int {
+        let removed = ImageStore(paths: paths).prune(usedBy: digests)
+        // Templates made from a kernel, initramfs or QEMU that has since changed are never
+        // used again (sandboxes restored from them keep their mapping).
+        let artifacts = GuestArtifacts(directory: paths.artifacts)
+        let current = [artifacts.kernelPath, artifacts.initrdPath, QEMUManager().binaryPath].map { FileIdentity(path: $0) }
+        return removed + TemplateStore(directory: paths.templates).removeStale { inputs in
+            inputs.layout == TemplateInputs.currentLayout && [inputs.kernel, inputs.initramfs, inputs.qemu] == current
+        }
+    }
 
     // MARK: Notices
 

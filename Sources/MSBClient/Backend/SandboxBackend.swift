@@ -11,6 +11,8 @@ package protocol SandboxBackend {
     /// Boots a stopped sandbox with its saved config; a running one is left as it is.
     func start(_ name: String) throws(MSBError) -> SandboxInfo
     func stop(_ name: String, force: Bool) throws(MSBError) -> SandboxInfo
+    /// Stops (`paused` true) or continues the sandbox's vCPUs; its memory and processes stay.
+    func setPaused(_ name: String, _ paused: Bool) throws(MSBError) -> SandboxInfo
     func remove(_ name: String, force: Bool) throws(MSBError)
     func list() throws(MSBError) -> [SandboxInfo]
     func inspect(_ name: String) throws(MSBError) -> SandboxInfo

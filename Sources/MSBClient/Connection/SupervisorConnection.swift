@@ -156,6 +156,25 @@ package final class SupervisorConnection {
         }
     }
 
+    /// Stops or continues the guest's vCPUs; returns once the supervisor says it is done.
+    package func setPaused(_ paused: Bool, timeoutSeconds: Double = 15) throws(MSBError) {
+        send(.setPaused(paused), id: 1)
+        let deadline = MonotonicClock.now() + timeoutSeconds
+        while true {
+            switch try next(until: deadline) {
+            case .message(let envelope):
+                switch envelope.message {
+                case .pausedState(let state) where state == paused: return
+                case .error(let text): throw MSBError(.invalidState, text)
+                default: continue
+                }
+            case .deadlinePassed:
+                throw MSBError(.timeout, "the sandbox did not \(paused ? "pause" : "resume") within \(secondsText(timeoutSeconds))s")
+            case .readable: continue
+            }
+        }
+    }
+
     /// Asks the supervisor to stop the sandbox and waits until it confirms, or closes the
     /// connection as it exits.
     package func stop(force: Bool, timeoutSeconds: Double) throws(MSBError) {

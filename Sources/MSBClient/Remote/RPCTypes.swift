@@ -104,6 +104,19 @@ package enum RPC {
         package typealias Result = String
     }
 
+    /// msb's extensions: stop or continue a sandbox's vCPUs.
+    package enum Pause: RPCMethodType {
+        package static let name = "sandbox.pause"
+        package typealias Params = SandboxParams
+        package typealias Result = String
+    }
+
+    package enum Resume: RPCMethodType {
+        package static let name = "sandbox.resume"
+        package typealias Params = SandboxParams
+        package typealias Result = String
+    }
+
     package enum CommandRun: RPCMethodType {
         package static let name = "sandbox.command.run"
         package struct Params: Codable, Sendable {

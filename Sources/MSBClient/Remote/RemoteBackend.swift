@@ -89,6 +89,11 @@ package final class RemoteBackend: SupervisorStreamBackend {
         return try inspect(name)
     }
 
+    package func setPaused(_ name: String, _ paused: Bool) throws(MSBError) -> SandboxInfo {
+        if paused { _ = try call(RPC.Pause.self, sandboxParams(name, force: false)) } else { _ = try call(RPC.Resume.self, sandboxParams(name, force: false)) }
+        return try inspect(name)
+    }
+
     package func remove(_ name: String, force: Bool) throws(MSBError) {
         _ = try call(RPC.Remove.self, sandboxParams(name, force: force))
     }

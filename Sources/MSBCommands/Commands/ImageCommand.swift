@@ -4,16 +4,18 @@ import MSBCore
 
 struct ImageCommand: Subcommand {
     static let spec = CommandSpec(
-        name: "image", summary: "Build, list and remove images",
-        usage: "ls|build|rm|prune [OPTIONS] [NAME...]",
+        name: "image", summary: "Build, list, warm and remove images",
+        usage: "ls|build|warm|rm|prune [OPTIONS] [NAME...]",
         options: [
             OptionSpec(long: "format", short: nil, valueName: "FORMAT", help: "ls output format: table or json (default: table)",
                        completion: .values(["table", "json"])),
             OptionSpec(long: "quiet", short: "q", valueName: nil, help: "ls: print names only"),
             OptionSpec(long: "force", short: "f", valueName: nil, help: "build: rebuild even if the image exists; rm: remove it even if sandboxes use it"),
+            OptionSpec(long: "memory", short: "m", valueName: "SIZE", help: "warm: the memory of the sandboxes to warm for (default: 512M)"),
+            OptionSpec(long: "cpus", short: nil, valueName: "N", help: "warm: their virtual CPUs (default: 1)"),
         ],
         minPositionals: 1, maxPositionals: nil, positionalCompletion: .image,
-        examples: ["msb image build python", "msb image build node", "msb image ls", "msb image rm node"])
+        examples: ["msb image build python", "msb image build node", "msb image ls", "msb image warm python --memory 1G", "msb image rm node"])
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         let backend = context.backend
@@ -31,6 +33,12 @@ struct ImageCommand: Subcommand {
                 _ = try backend.buildImage(name, force: arguments.flag("force")) { CommandContext.writeError("msb: " + $0) }
                 context.write(name + "\n")
             }
+        case "warm":
+            guard !names.isEmpty else { throw MSBError(.invalidArgument, "'msb image warm' needs an image name") }
+            return try forEachName(names, context) { (name: String) throws(MSBError) in
+                try warm(name, arguments, context)
+                context.write(name + "\n")
+            }
         case "rm", "remove":
             guard !names.isEmpty else { throw MSBError(.invalidArgument, "'msb image rm' needs an image name") }
             return try forEachName(names, context) { (name: String) throws(MSBError) in
@@ -40,11 +48,21 @@ struct ImageCommand: Subcommand {
         case "prune":
             // Layers are only needed while pulling: drop the blob cache and leftovers of interrupted builds.
             let removed = try backend.pruneImages()
-            context.write("removed \(removed) cached blobs and leftovers\n")
+            context.write("removed \(removed) cached blobs, stale start templates and leftovers\n")
             return 0
         default:
-            throw MSBError(.invalidArgument, "unknown image action '\(action)'", hint: "use ls, build, rm or prune")
+            throw MSBError(.invalidArgument, "unknown image action '\(action)'", hint: "use ls, build, warm, rm or prune")
         }
+    }
+
+    /// Makes sure the start template for sandboxes of this image and size exists: one
+    /// throwaway sandbox is started (building the template if there is none) and removed.
+    static func warm(_ image: String, _ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) {
+        var config = SandboxConfig(name: "warm-" + String(UInt32.random(in: 0...UInt32.max), radix: 16), image: image)
+        if let memory = arguments.value("memory") { config.memoryMiB = try InputParsing.parseMemoryMiB(memory) }
+        if let cpus = arguments.value("cpus") { config.cpus = try InputParsing.parseCPUs(cpus) }
+        _ = try context.backend.create(config, start: true)
+        try context.backend.remove(config.name, force: true)
     }
 
     static func list(_ images: [ImageInfo], _ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {

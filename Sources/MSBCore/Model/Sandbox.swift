@@ -39,10 +39,10 @@ public struct SandboxConfig: Codable, Equatable, Sendable {
 }
 
 public enum SandboxStatus: String, Codable, Sendable, CaseIterable {
-    case created, starting, running, stopping, stopped, crashed
+    case created, starting, running, paused, stopping, stopped, crashed
 
     /// A supervisor process should exist in these states.
-    package var expectsSupervisor: Bool { self == .starting || self == .running || self == .stopping }
+    package var expectsSupervisor: Bool { self == .starting || self == .running || self == .paused || self == .stopping }
 }
 
 /// What `ls` and `inspect` show: the config plus the live state.

@@ -100,6 +100,25 @@ package struct TemplateStore: Sendable {
         try? FileManager.default.removeItem(atPath: doomed)
     }
 
+    /// Removes every template whose inputs `isCurrent` rejects (or that records none) and
+    /// old leftovers; returns how many templates went.
+    package func removeStale(isCurrent: (TemplateInputs) -> Bool) -> Int {
+        var removed = 0
+        for (key, inputs) in all() where !(inputs.map(isCurrent) ?? false) {
+            remove(key: key)
+            removed += 1
+            // Its lock goes too, unless a build holds it right now.
+            let lock = directory + "/" + key + ".lock"
+            let fd = open(lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+            if fd >= 0 {
+                if flock(fd, LOCK_EX | LOCK_NB) == 0 { unlink(lock) }
+                close(fd)
+            }
+        }
+        removeLeftovers()
+        return removed
+    }
+
     /// Removes work directories of builds that never finished (their builder is gone
     /// when the lock is free; callers hold no lock, so only old ones go).
     package func removeLeftovers(olderThanSeconds: Double = 600) {
