@@ -172,6 +172,7 @@ _msb() {
                 --max-cpus) return ;;
                 --allow-volume) return ;;
                 --allow-port) return ;;
+                --prewarm) COMPREPLY=($(compgen -W "$(msb _complete images 2>/dev/null)" -- "$cur")); return ;;
                 --max-connections) return ;;
                 --max-attach-sessions) return ;;
                 --attach-idle-timeout) return ;;
@@ -184,7 +185,7 @@ _msb() {
                 --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--host --port -p --tls-cert --tls-key --insecure-http --detach -d --dev --max-sandboxes --max-memory --max-cpus --allow-volume --allow-port --allow-insecure-registries --keep-sandboxes --max-connections --max-attach-sessions --attach-idle-timeout --request-timeout --max-calls-per-namespace --max-sandboxes-per-namespace --max-pulls-per-namespace --namespace -n --expire --format --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--host --port -p --tls-cert --tls-key --insecure-http --detach -d --dev --max-sandboxes --max-memory --max-cpus --allow-volume --allow-port --allow-insecure-registries --keep-sandboxes --prewarm --max-connections --max-attach-sessions --attach-idle-timeout --request-timeout --max-calls-per-namespace --max-sandboxes-per-namespace --max-pulls-per-namespace --namespace -n --expire --format --help -h" -- "$cur"))
                 return
             fi
             COMPREPLY=($(compgen -W "start stop status keygen keys" -- "$cur"))

@@ -113,6 +113,7 @@ complete -c msb -n '__fish_seen_subcommand_from server' -l allow-volume -x -d 's
 complete -c msb -n '__fish_seen_subcommand_from server' -l allow-port -x -d 'start: privileged host port clients may publish (repeatable)'
 complete -c msb -n '__fish_seen_subcommand_from server' -l allow-insecure-registries -d 'start: let clients pull from plain-HTTP registries'
 complete -c msb -n '__fish_seen_subcommand_from server' -l keep-sandboxes -d 'start: leave sandboxes running when the server stops'
+complete -c msb -n '__fish_seen_subcommand_from server' -l prewarm -x -a '(msb _complete images 2>/dev/null)' -d 'start: build the start template of this image at once (repeatable)'
 complete -c msb -n '__fish_seen_subcommand_from server' -l max-connections -x -d 'start: open HTTP connections (default: 512)'
 complete -c msb -n '__fish_seen_subcommand_from server' -l max-attach-sessions -x -d 'start: remote exec, shell, repl and cp streams at once (default: 64)'
 complete -c msb -n '__fish_seen_subcommand_from server' -l attach-idle-timeout -x -d 'start: close a stream with no traffic for this long (default: 15m)'

@@ -24,6 +24,7 @@ extension RPCDispatcher {
             config.maxDurationMilliseconds = UInt64(max)
         }
         if let accelerator = params.accelerator { config.accelerator = try AcceleratorChoice.parse(accelerator) }
+        if params.cold == true { config.coldBoot = true }
         try checkVolumes(params.volumes ?? [])
         try checkPorts(params.ports ?? [])
         // `depends_on`, `shell`, `scripts` and `exec` describe how microsandbox's own tools run

@@ -19,6 +19,8 @@ package struct ServerConfiguration: Sendable {
     package var allowInsecureRegistries = false
     /// Leave running sandboxes running when the server shuts down (they are stopped otherwise).
     package var keepSandboxesOnShutdown = false
+    /// Images whose start templates are built when the server starts (`--prewarm`).
+    package var prewarmImages: [String] = []
     /// PEM certificate chain and private key: the server speaks HTTPS only.
     package var tls: TLSFiles?
     /// Plain HTTP on an address other than loopback (behind a TLS-terminating proxy).

@@ -33,6 +33,7 @@ package enum ServerRuntime {
                           url: url, dev: configuration.dev).write(configuration.paths)
         defer { ServerPidFile.remove(configuration.paths) }
         announce(configuration, url: url, notice: notice)
+        prewarm(configuration)
 
         var byte: UInt8 = 0
         while read(signalPipe[0], &byte, 1) < 0 && errno == EINTR {}
@@ -41,6 +42,30 @@ package enum ServerRuntime {
         if unfinished > 0 { notice("msb server: \(unfinished) requests were still running after \(Int(shutdownGraceSeconds))s") }
         if !configuration.keepSandboxesOnShutdown { stopAll(host, notice: notice) }
         notice("msb server: stopped")
+    }
+
+    /// Builds the start templates of `--prewarm` images in the background (default size),
+    /// through a throwaway sandbox in a namespace no client can name.
+    private static func prewarm(_ configuration: ServerConfiguration) {
+        guard !configuration.prewarmImages.isEmpty else { return }
+        // From another thread: straight to the server's log (stderr), like its access log.
+        let notice: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let paths = configuration.paths.namespaced(".prewarm")
+        let images = configuration.prewarmImages
+        Thread.detachNewThread {
+            let backend = LocalBackend(paths: paths, namespace: ".prewarm")
+            for image in images {
+                let started = MonotonicClock.now()
+                let config = SandboxConfig(name: "warm-" + String(UInt32.random(in: 0...UInt32.max), radix: 16), image: image)
+                do throws(MSBError) {
+                    _ = try backend.create(config, start: true)
+                    try backend.remove(config.name, force: true)
+                    notice("msb server: start template for \(image) ready (\(String(format: "%.1f", MonotonicClock.now() - started))s)")
+                } catch {
+                    notice("msb server: cannot prewarm \(image): \(error.message)")
+                }
+            }
+        }
     }
 
     private static func announce(_ configuration: ServerConfiguration, url: String, notice: (String) -> Void) {

@@ -41,6 +41,8 @@ package enum RPC {
         package var accelerator: String?
         package var volumes: [String]?
         package var ports: [String]?
+        /// msb's extension: boot the kernel instead of resuming a start template.
+        package var cold: Bool?
 
         package init(_ config: SandboxConfig) {
             image = config.image
@@ -51,6 +53,7 @@ package enum RPC {
             user = config.user
             max_duration_ms = config.maxDurationMilliseconds.map(Double.init)
             accelerator = config.accelerator.rawValue
+            cold = config.coldBoot
         }
     }
 

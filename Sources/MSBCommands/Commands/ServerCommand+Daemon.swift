@@ -60,6 +60,7 @@ enum ServerDaemon {
         for port in c.privilegedPortAllowList.sorted() { words += ["--allow-port", String(port)] }
         if c.allowInsecureRegistries { words.append("--allow-insecure-registries") }
         if c.keepSandboxesOnShutdown { words.append("--keep-sandboxes") }
+        for image in c.prewarmImages { words += ["--prewarm", image] }
         if let tls = c.tls { words += ["--tls-cert", tls.certificatePath, "--tls-key", tls.keyPath] }
         if c.insecureHTTP { words.append("--insecure-http") }
         let l = c.limits

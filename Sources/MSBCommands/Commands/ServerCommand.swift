@@ -24,6 +24,8 @@ struct ServerCommand: Subcommand {
             OptionSpec(long: "allow-port", short: nil, valueName: "PORT", help: "start: privileged host port clients may publish (repeatable)", repeatable: true),
             OptionSpec(long: "allow-insecure-registries", short: nil, valueName: nil, help: "start: let clients pull from plain-HTTP registries"),
             OptionSpec(long: "keep-sandboxes", short: nil, valueName: nil, help: "start: leave sandboxes running when the server stops"),
+            OptionSpec(long: "prewarm", short: nil, valueName: "IMAGE", help: "start: build the start template of this image at once (repeatable)",
+                       repeatable: true, completion: .image),
             OptionSpec(long: "max-connections", short: nil, valueName: "N", help: "start: open HTTP connections (default: 512)"),
             OptionSpec(long: "max-attach-sessions", short: nil, valueName: "N",
                        help: "start: remote exec, shell, repl and cp streams at once (default: 64)"),
@@ -101,6 +103,7 @@ struct ServerCommand: Subcommand {
         }
         configuration.allowInsecureRegistries = arguments.flag("allow-insecure-registries")
         configuration.keepSandboxesOnShutdown = arguments.flag("keep-sandboxes")
+        configuration.prewarmImages = arguments.allValues("prewarm")
         switch (arguments.value("tls-cert"), arguments.value("tls-key")) {
         case (nil, nil): break
         case (let certificate?, let key?):
