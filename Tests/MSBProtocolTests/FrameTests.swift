@@ -12,6 +12,10 @@ import Testing
         .error("bad"), .stopSandbox(force: true), .stopped("stopped by user"), .detach, .statsRequest,
         .stats(GuestStats(memoryTotalKiB: 1, memoryAvailableKiB: 2, diskUsedBytes: 3, uptimeMilliseconds: 4, cpuPercentMilli: 5)),
         .replRun(language: "python", code: "x = 1\nprint(x)"), .replDone(ReplOutcome(status: "exception", message: "boom")),
+        .setup(GuestSetup(hostname: "web", wallClockNanoseconds: 1_700_000_000_123_456_789, entropy: Array(0..<64),
+                          rootDevice: "/dev/vda", restored: true)),
+        .setup(GuestSetup(hostname: "", wallClockNanoseconds: 0, entropy: [], rootDevice: "", restored: false)),
+        .setupDone(""), .setupDone("cannot mount /dev/vda: No such device"),
     ]
 
     @Test func everyMessageRoundTrips() throws {
