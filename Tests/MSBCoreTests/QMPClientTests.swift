@@ -1,0 +1,305 @@
+import Foundation
+import Glibc
+import MSBCore
+import MSBOS
+@testable import MSBVMM
+import Testing
+
+/// The QMP client against a scripted QEMU on the other end of a socket pair. QEMU runs the
+/// guest, so everything it sends is bounded and waited for with a deadline.
+@Suite struct QMPClientTests {
+    /// The QEMU end: a thread that runs `script` with blocking reads and writes, recording
+    /// the command lines it read and the descriptors that came with them.
+    final class FakeQEMU: @unchecked Sendable {
+        let clientFd: Int32
+        private let peerFd: Int32
+        private var buffer: [UInt8] = []
+        private let done = DispatchSemaphore(value: 0)
+        /// Written by the fake's thread; read by the test only after `finish()`. The test
+        /// closes the received descriptors.
+        private(set) var received: [[String: Any]] = []
+        private(set) var receivedDescriptors: [Int32] = []
+
+        init(_ script: @escaping @Sendable (FakeQEMU) -> Void) throws {
+            var pair: [Int32] = [-1, -1]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+                throw SystemError("socketpair")
+            }
+            clientFd = pair[0]
+            peerFd = pair[1]
+            Thread { [self] in
+                script(self)
+                done.signal()
+            }.start()
+        }
+
+        /// Closes the client's end (so a fake blocked in a read sees EOF) and waits for the script.
+        func finish() {
+            close(clientFd)
+            #expect(done.wait(timeout: .now() + 10) == .success, "the fake QEMU did not finish")
+            close(peerFd)
+        }
+
+        func send(_ text: String) { send(Array(text.utf8)) }
+
+        func send(_ bytes: [UInt8]) { _ = sendOnce(bytes) }
+
+        /// Sends all of `bytes`; false once the client's end is gone.
+        func sendOnce(_ bytes: [UInt8]) -> Bool {
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes[offset...].withUnsafeBytes { Glibc.send(peerFd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard n > 0 else { return false }
+                offset += n
+            }
+            return true
+        }
+
+        func closeEarly() { shutdown(peerFd, Int32(SHUT_RDWR)) }
+
+        /// The next command line, parsed; nil at EOF. Read with recvmsg, so descriptors
+        /// passed with SCM_RIGHTS are kept.
+        @discardableResult
+        func readCommand() -> [String: Any]? {
+            while true {
+                if let newline = buffer.firstIndex(of: 0x0A) {
+                    let line = Array(buffer[..<newline])
+                    buffer.removeFirst(newline + 1)
+                    let object = (try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]) ?? ["unparsed": line]
+                    received.append(object)
+                    return object
+                }
+                guard let chunk = receive() else { return nil }
+                buffer += chunk
+            }
+        }
+
+        private func receive() -> [UInt8]? {
+            var data = [UInt8](repeating: 0, count: 4096)
+            let controlBytes = 64
+            let control = UnsafeMutableRawPointer.allocate(byteCount: controlBytes, alignment: 8)
+            defer { control.deallocate() }
+            control.initializeMemory(as: UInt8.self, repeating: 0, count: controlBytes)
+            var controlLength = 0
+            let count = data.withUnsafeMutableBytes { raw -> Int in
+                var vector = iovec(iov_base: raw.baseAddress, iov_len: raw.count)
+                return withUnsafeMutablePointer(to: &vector) { vectorPointer in
+                    var message = msghdr()
+                    message.msg_iov = vectorPointer
+                    message.msg_iovlen = 1
+                    message.msg_control = control
+                    message.msg_controllen = controlBytes
+                    let n = recvmsg(peerFd, &message, Int32(MSG_CMSG_CLOEXEC))
+                    controlLength = Int(message.msg_controllen)
+                    return n
+                }
+            }
+            guard count > 0 else { return nil }
+            // struct cmsghdr on x86_64: size_t cmsg_len, int cmsg_level, int cmsg_type, data
+            // (CMSG_* are C macros, not visible to Swift).
+            var offset = 0
+            while offset + 16 <= controlLength {
+                let length = control.load(fromByteOffset: offset, as: Int.self)
+                let level = control.load(fromByteOffset: offset + 8, as: Int32.self)
+                let type = control.load(fromByteOffset: offset + 12, as: Int32.self)
+                guard length >= 16 else { break }
+                if level == SOL_SOCKET && type == 1 /* SCM_RIGHTS */ {
+                    for index in 0..<(length - 16) / 4 {
+                        receivedDescriptors.append(control.load(fromByteOffset: offset + 16 + index * 4, as: Int32.self))
+                    }
+                }
+                offset += (length + 7) & ~7
+            }
+            return Array(data[0..<count])
+        }
+
+        /// The greeting, then the reply to `qmp_capabilities`.
+        func negotiate() {
+            send(#"{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}}, "capabilities": []}}"# + "\n")
+            readCommand()
+            send(#"{"return": {}}"# + "\n")
+        }
+    }
+
+    static func deadline(_ seconds: Double = 10) -> Double { MonotonicClock.now() + seconds }
+
+    /// Runs `body` and returns the MSBError it threw (recording an issue when it threw none).
+    static func failure(_ body: () throws(MSBError) -> Void) -> MSBError? {
+        do {
+            try body()
+            Issue.record("no error was thrown")
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func negotiatesOnceAndReturnsTheReturnValue() throws {
+        let qemu = try FakeQEMU { qemu in
+            qemu.negotiate()
+            qemu.readCommand()
+            qemu.send(#"{"return": {"status": "running", "running": true}}"# + "\n")
+            qemu.readCommand()
+            qemu.send(#"{"return": {}}"# + "\n")
+        }
+        let client = QMPClient(fd: qemu.clientFd)
+        let status = try client.execute("query-status", deadline: Self.deadline()) as? [String: Any]
+        #expect(status?["status"] as? String == "running")
+        #expect(status?["running"] as? Bool == true)
+        try client.execute("migrate-incoming", arguments: ["uri": "fd:state"], deadline: Self.deadline())
+        qemu.finish()
+
+        #expect(qemu.received.map { $0["execute"] as? String } == ["qmp_capabilities", "query-status", "migrate-incoming"])
+        #expect(qemu.received[0]["arguments"] == nil)
+        #expect((qemu.received[2]["arguments"] as? [String: Any])?["uri"] as? String == "fd:state")
+    }
+
+    @Test func eventsBeforeTheReplyAreSkipped() throws {
+        let qemu = try FakeQEMU { qemu in
+            qemu.negotiate()
+            qemu.readCommand()
+            qemu.send(#"{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "STOP"}"# + "\n"
+                + #"{"timestamp": {"seconds": 1, "microseconds": 3}, "event": "MIGRATION", "data": {"status": "completed"}}"# + "\n")
+            qemu.send(#"{"return": {"status": "paused"}}"# + "\n")
+        }
+        let client = QMPClient(fd: qemu.clientFd)
+        let status = try client.execute("query-status", deadline: Self.deadline()) as? [String: Any]
+        #expect(status?["status"] as? String == "paused")
+        qemu.finish()
+    }
+
+    @Test func anErrorReplyIsThrownWithQEMUsDescription() throws {
+        let qemu = try FakeQEMU { qemu in
+            qemu.negotiate()
+            qemu.readCommand()
+            qemu.send(#"{"error": {"class": "GenericError", "desc": "No file descriptor supplied via SCM_RIGHTS"}}"# + "\n")
+        }
+        let client = QMPClient(fd: qemu.clientFd)
+        let error = Self.failure { () throws(MSBError) in try client.execute("getfd", arguments: ["fdname": "x"], deadline: Self.deadline()) }
+        #expect(error?.code == .vmmFailure)
+        #expect(error?.message == "QEMU refused getfd: No file descriptor supplied via SCM_RIGHTS")
+        qemu.finish()
+    }
+
+    @Test func anOversizedLineEndsTheConnection() throws {
+        let qemu = try FakeQEMU { qemu in
+            qemu.negotiate()
+            qemu.readCommand()
+            // No newline ever: the client must stop buffering past its limit.
+            qemu.send(#"{"return": ""# + String(repeating: "a", count: QMPClient.maxLineBytes + 16))
+        }
+        let client = QMPClient(fd: qemu.clientFd)
+        let error = Self.failure { () throws(MSBError) in try client.execute("query-status", deadline: Self.deadline()) }
+        #expect(error?.code == .vmmFailure)
+        #expect(error?.message == "QEMU sent an oversized control message")
+        qemu.finish()
+    }
+
+    @Test(arguments: ["{not json", "[1, 2]", "\"just a string\""])
+    func aMalformedLineIsRefused(_ line: String) throws {
+        let qemu = try FakeQEMU { qemu in
+            qemu.negotiate()
+            qemu.readCommand()
+            qemu.send(line + "\n")
+        }
+        let client = QMPClient(fd: qemu.clientFd)
+        let error = Self.failure { () throws(MSBError) in try client.execute("query-status", deadline: Self.deadline()) }
+        #expect(error?.code == .vmmFailure)
+        #expect(error?.message == "QEMU sent a malformed control message")
+        qemu.finish()
+    }
+
+    @Test func aMalformedGreetingIsRefused() throws {
+        let qemu = try FakeQEMU { qemu in qemu.send("\u{1}garbage\n") }
+        let client = QMPClient(fd: qemu.clientFd)
+        let error = Self.failure { () throws(MSBError) in try client.execute("query-status", deadline: Self.deadline()) }
+        #expect(error?.message == "QEMU sent a malformed control message")
+        qemu.finish()
+    }
+
+    @Test func aSilentQEMUTimesOutAtTheDeadline() throws {
+        let qemu = try FakeQEMU { qemu in
+            qemu.negotiate()
+            qemu.readCommand()
+            // Never answers; returns once the client's end is closed.
+            qemu.readCommand()
+        }
+        let client = QMPClient(fd: qemu.clientFd)
+        let started = MonotonicClock.now()
+        let error = Self.failure { () throws(MSBError) in try client.execute("stop", deadline: started + 0.3) }
+        let waited = MonotonicClock.now() - started
+        #expect(error?.code == .timeout)
+        #expect(error?.message == "QEMU did not answer on its control channel in time")
+        #expect(waited >= 0.29 && waited < 2, "waited \(waited)s")
+        qemu.finish()
+    }
+
+    @Test func anEventFloodCannotHoldExecutePastItsDeadline() throws {
+        let qemu = try FakeQEMU { qemu in
+            qemu.negotiate()
+            qemu.readCommand()
+            let event = Array((#"{"event": "RTC_CHANGE", "data": {"offset": 1}}"# + "\n").utf8)
+            let burst = Array([[UInt8]](repeating: event, count: 100).joined())
+            // Until the client's end is closed (then every send fails).
+            while qemu.sendOnce(burst) {}
+        }
+        let client = QMPClient(fd: qemu.clientFd)
+        let started = MonotonicClock.now()
+        let error = Self.failure { () throws(MSBError) in try client.execute("stop", deadline: started + 0.3) }
+        let waited = MonotonicClock.now() - started
+        #expect(error?.code == .timeout)
+        #expect(waited < 3, "waited \(waited)s")
+        qemu.finish()
+    }
+
+    @Test func aSilentGreetingTimesOutToo() throws {
+        let qemu = try FakeQEMU { qemu in qemu.readCommand() }
+        let client = QMPClient(fd: qemu.clientFd)
+        let started = MonotonicClock.now()
+        let error = Self.failure { () throws(MSBError) in try client.execute("stop", deadline: started + 0.3) }
+        #expect(error?.code == .timeout)
+        #expect(MonotonicClock.now() - started < 2)
+        qemu.finish()
+    }
+
+    @Test func aClosedChannelIsReported() throws {
+        let qemu = try FakeQEMU { qemu in
+            qemu.negotiate()
+            qemu.readCommand()
+            qemu.closeEarly()
+        }
+        let client = QMPClient(fd: qemu.clientFd)
+        let error = Self.failure { () throws(MSBError) in try client.execute("cont", deadline: Self.deadline()) }
+        #expect(error?.code == .vmmFailure)
+        #expect(error?.message == "QEMU closed its control channel")
+        qemu.finish()
+    }
+
+    @Test func aPassedDescriptorArrivesWithItsCommand() throws {
+        let path = NSTemporaryDirectory() + "qmp-fd-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let file = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        #expect(file >= 0)
+        defer {
+            close(file)
+            unlink(path)
+        }
+        let qemu = try FakeQEMU { qemu in
+            qemu.negotiate()
+            qemu.readCommand()
+            qemu.send(#"{"return": {}}"# + "\n")
+        }
+        let client = QMPClient(fd: qemu.clientFd)
+        try client.execute("getfd", arguments: ["fdname": "state"], passing: file, deadline: Self.deadline())
+        qemu.finish()
+
+        #expect(qemu.received.last?["execute"] as? String == "getfd")
+        #expect((qemu.received.last?["arguments"] as? [String: Any])?["fdname"] as? String == "state")
+        #expect(qemu.receivedDescriptors.count == 1)
+        var sent = stat()
+        var arrived = stat()
+        #expect(fstat(file, &sent) == 0)
+        #expect(fstat(qemu.receivedDescriptors.first ?? -1, &arrived) == 0)
+        #expect(arrived.st_ino == sent.st_ino && arrived.st_dev == sent.st_dev)
+        for fd in qemu.receivedDescriptors { close(fd) }
+    }
+}
