@@ -44,7 +44,8 @@ package final class QMPClient {
             if reply["event"] != nil { continue }
             if let value = reply["return"] { return value }
             if let error = reply["error"] as? [String: Any] {
-                let text = PrintableText.escaped(String(String(describing: error["desc"] ?? "unknown error").prefix(300)))
+                // Cut by scalars: one Character can hold any number of combining marks.
+                let text = PrintableText.escaped(String(describing: error["desc"] ?? "unknown error"), maxScalars: 300)
                 throw MSBError(.vmmFailure, "QEMU refused \(command): \(text)")
             }
         }

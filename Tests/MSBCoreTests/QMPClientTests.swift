@@ -181,6 +181,28 @@ import Testing
         qemu.finish()
     }
 
+    /// QEMU runs the guest: its text is escaped and cut before it reaches a log or a user.
+    /// The cut counts scalars, since one character can be any number of combining marks.
+    @Test(arguments: ["terminal escapes", "one character of combining marks"])
+    func QEMUsDescriptionIsEscapedAndBounded(_ attack: String) throws {
+        let description = attack == "terminal escapes"
+            ? "\u{1B}[2J" + String(repeating: "x", count: 5000)
+            : "a" + String(repeating: "\u{301}", count: 200_000)
+        let reply = try JSONSerialization.data(withJSONObject: ["error": ["class": "GenericError", "desc": description]])
+        let qemu = try FakeQEMU { qemu in
+            qemu.negotiate()
+            qemu.readCommand()
+            qemu.send(Array(reply) + [0x0A])
+        }
+        let client = QMPClient(fd: qemu.clientFd)
+        let error = Self.failure { () throws(MSBError) in try client.execute("cont", deadline: Self.deadline()) }
+        qemu.finish()
+        let message = try #require(error?.message)
+        #expect(message.hasPrefix("QEMU refused cont: "))
+        #expect(message.unicodeScalars.count < 400, "\(message.unicodeScalars.count) scalars")
+        #expect(!message.unicodeScalars.contains { $0.value < 0x20 })
+    }
+
     @Test func anOversizedLineEndsTheConnection() throws {
         let qemu = try FakeQEMU { qemu in
             qemu.negotiate()
