@@ -223,6 +223,30 @@ import Testing
         #expect(try store.withBuildLock(key: "k", timeoutSeconds: 1) { () throws(MSBError) -> Int in 1 } == 1)
     }
 
+    @Test func removeStaleKeepsCurrentTemplatesAndTheLockOfABuildInProgress() throws {
+        let scratch = try Scratch()
+        let store = scratch.store
+        let current = try scratch.inputs()
+        let stale = try scratch.inputs(memoryMiB: 512)
+        let building = try scratch.inputs(memoryMiB: 1024)
+        for inputs in [current, stale, building] {
+            try scratch.installTemplate(inputs)
+            try store.withBuildLock(key: inputs.key, timeoutSeconds: 1) { () throws(MSBError) in }
+        }
+        let unreadable = store.directory + "/0123456789abcdef"
+        try FileManager.default.createDirectory(atPath: unreadable, withIntermediateDirectories: false)
+
+        let removed = try store.withBuildLock(key: building.key, timeoutSeconds: 1) { () throws(MSBError) -> Int in
+            store.removeStale { $0 == current }
+        }
+        #expect(removed == 3)
+        #expect(store.lookup(current) != nil)
+        #expect(store.lookup(stale) == nil && store.lookup(building) == nil)
+        #expect(!FileManager.default.fileExists(atPath: unreadable))
+        let names = try FileManager.default.contentsOfDirectory(atPath: store.directory).sorted()
+        #expect(names == [current.key, current.key + ".lock", building.key + ".lock"].sorted())
+    }
+
     @Test func removeLeftoversRemovesOnlyOldWorkDirectories() throws {
         let scratch = try Scratch()
         let store = scratch.store
