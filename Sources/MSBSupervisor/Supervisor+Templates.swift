@@ -161,7 +161,7 @@ extension Supervisor {
             for envelope in envelopes {
                 guard case .setupDone(let problem) = envelope.message else { continue }
                 guard problem.isEmpty else {
-                    throw MSBError(.agentFailure, "the guest could not be set up: \(PrintableText.escaped(String(problem.prefix(500))))")
+                    throw MSBError(.agentFailure, "the guest could not be set up: \(PrintableText.escaped(problem, maxScalars: 500))")
                 }
                 return
             }

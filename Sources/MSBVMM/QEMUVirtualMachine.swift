@@ -284,7 +284,7 @@ package final class QEMUInstance: VirtualMachineInstance {
                 guard fsync(fd) == 0 else { throw MSBError(.vmmFailure, "cannot write \(path): \(String(cString: strerror(errno)))") }
                 return
             case "failed", "cancelled":
-                let reason = (info?["error-desc"] as? String).map { ": " + PrintableText.escaped(String($0.prefix(300))) } ?? ""
+                let reason = (info?["error-desc"] as? String).map { ": " + PrintableText.escaped($0, maxScalars: 300) } ?? ""
                 throw MSBError(.vmmFailure, "QEMU could not save the VM's state\(reason)")
             default:
                 usleep(2_000)

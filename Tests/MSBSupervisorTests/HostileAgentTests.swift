@@ -68,6 +68,19 @@ import Testing
         #expect(fixture.waitForExit(seconds: 10) != nil, "\(label)")
     }
 
+    /// The guest's own words about a failed setup end up in the sandbox's record and on
+    /// the user's terminal: escaped, and bounded in scalars (a Character can hold any
+    /// number of combining marks, so a cut by Characters is no bound).
+    @Test func aHostileSetupAnswerIsEscapedAndBounded() throws {
+        let marks = "a" + String(repeating: "\u{301}", count: 200_000) + "\u{1b}]0;owned\u{7}"
+        let fixture = try SupervisorFixture(bootFails: true) { $0.setupProblem = marks }
+        defer { fixture.tearDown() }
+        let reason = try #require(try fixture.record()?.statusReason)
+        #expect(reason.hasPrefix("the guest could not be set up: "))
+        #expect(reason.unicodeScalars.count < 1_000, "\(reason.unicodeScalars.count) scalars")
+        #expect(!reason.contains("\u{1b}"))
+    }
+
     @Test func answersToRequestsNeverMadeAreIgnored() throws {
         let fixture = try SupervisorFixture { agent in
             agent.onExec = { id, _, agent in

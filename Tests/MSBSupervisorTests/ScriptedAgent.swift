@@ -14,6 +14,8 @@ final class ScriptedAgent: @unchecked Sendable {
     private var loopEnded = false
     var heartbeats = true
     var silent = false
+    /// What the agent answers the host's setup with ("" is success).
+    var setupProblem = ""
     /// Called on the agent's thread for each exec: (request id, request, agent).
     var onExec: (UInt32, ExecRequest, ScriptedAgent) -> Void = { id, _, agent in
         agent.send(id, .exited(ExitStatus(code: 0)))
@@ -78,7 +80,7 @@ final class ScriptedAgent: @unchecked Sendable {
         lock.withLock { received.append(envelope) }
         switch envelope.message {
         case .hello(let hello): send(envelope.id, .helloReply(Hello(version: hello.version, software: "scripted-agent")))
-        case .setup: send(envelope.id, .setupDone(""))
+        case .setup: send(envelope.id, .setupDone(setupProblem))
         case .exec(let request): onExec(envelope.id, request, self)
         case .statsRequest: onStats(envelope.id, self)
         default: break

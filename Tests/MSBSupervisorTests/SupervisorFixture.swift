@@ -21,7 +21,10 @@ final class SupervisorFixture: @unchecked Sendable {
     let vm = Box<FakeVirtualMachine?>(nil)
     private let exitCode = Box<Int32?>(nil)
 
-    init(timing: Supervisor.Timing = fastTiming, namespace: String? = nil, configure: (ScriptedAgent) -> Void = { _ in }) throws {
+    /// With `bootFails`, the supervisor is expected to give up while booting: the fixture
+    /// waits for it to exit instead of for its control socket.
+    init(timing: Supervisor.Timing = fastTiming, namespace: String? = nil, bootFails: Bool = false,
+         configure: (ScriptedAgent) -> Void = { _ in }) throws {
         var template = Array("/tmp/msbt.XXXXXX".utf8CString)
         home = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
         let root = MSBPaths(environment: ["MSB_HOME": home, "MSB_ARTIFACTS": home + "/guest", "HOME": home])
@@ -48,6 +51,13 @@ final class SupervisorFixture: @unchecked Sendable {
         let exitCode = self.exitCode
         Thread.detachNewThread { exitCode.value = unchecked.supervisor.run() }
         let deadline = MonotonicClock.now() + 10
+        if bootFails {
+            while exitCode.value == nil {
+                guard MonotonicClock.now() < deadline else { throw MSBError(.timeout, "the supervisor did not give up") }
+                usleep(10_000)
+            }
+            return
+        }
         // The socket file appears at bind, a moment before listen: wait until it answers.
         while (try? UnixSocket.connect(path: paths.controlSocket(Self.name))).map({ close($0) }) == nil {
             guard MonotonicClock.now() < deadline, exitCode.value == nil else {
