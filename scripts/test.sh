@@ -54,9 +54,16 @@ cleanup() {
     done
     pkill -f "docker-registry serve $MSB_TEST_HOME" 2>/dev/null || true
     pkill -9 -f "token_server.py $MSB_TEST_HOME" 2>/dev/null || true
-    leftover=$(pgrep -f "qemu-system.*$MSB_TEST_HOME" || true)
+    # QEMU's command line names no path (it gets descriptors), but every QEMU is a child of
+    # a supervisor and dies with it: a supervisor of this run still alive is a leak.
+    leftover=""
+    for pid in $(pgrep -f -- " _supervise " || true); do
+        if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -q "^MSB_HOME=$MSB_TEST_HOME"; then
+            leftover="$leftover $pid"
+        fi
+    done
     if [ -n "$leftover" ]; then
-        echo "test: QEMU processes left behind: $leftover" >&2
+        echo "test: supervisors (and their QEMU) left behind:$leftover" >&2
         kill -9 $leftover 2>/dev/null || true
         return 1
     fi
