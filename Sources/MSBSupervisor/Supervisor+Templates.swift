@@ -62,13 +62,19 @@ extension Supervisor {
             config.confinement = VMMConfinement(uid: own.uid, gid: shared.gid)
         }
         do {
+            let began = MonotonicClock.now()
             let vm = try manager.makeInstance(config)
             self.vm = vm
             try vm.start()
             try store.update(name) { $0.vmm = vm.process }
+            let spawned = MonotonicClock.now()
             try vm.resumeFromSavedState()
+            let resumed = MonotonicClock.now()
             let agent = AgentChannel(fd: try vm.dialAgent(timeoutSeconds: 10))
             try handshake(agent, vm: vm, timeoutSeconds: Self.restoreAnswerSeconds)
+            let ms = { (from: Double, to: Double) in Int(clamping: Int(((to - from) * 1000).rounded())) }
+            log("restored: QEMU started \(ms(began, spawned)) ms, state loaded \(ms(spawned, resumed)) ms, "
+                + "agent answered \(ms(resumed, MonotonicClock.now())) ms")
             return VirtualMachineStart(agent: agent, restored: true, detail: template.key)
         } catch {
             vm?.terminate(graceSeconds: 1)
