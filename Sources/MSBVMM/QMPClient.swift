@@ -11,6 +11,7 @@ package final class QMPClient {
     static let maxLineBytes = 1 << 20
     private let fd: Int32
     private var buffer: [UInt8] = []
+    private var greeted = false
     private var ready = false
 
     /// `fd` stays owned by the caller.
@@ -22,9 +23,16 @@ package final class QMPClient {
     /// Reads QEMU's greeting and enters command mode (once).
     private func negotiate(deadline: Double) throws(MSBError) {
         guard !ready else { return }
-        _ = try readMessage(deadline: deadline)
+        if !greeted {
+            _ = try readMessage(deadline: deadline)
+            greeted = true
+        }
+        // Ready for the nested execute; taken back if QEMU refuses command mode.
         ready = true
-        _ = try execute("qmp_capabilities", deadline: deadline)
+        do { _ = try execute("qmp_capabilities", deadline: deadline) } catch {
+            ready = false
+            throw error
+        }
     }
 
     /// Runs one command and returns its `return` value; a QMP error is thrown with

@@ -96,25 +96,24 @@ package struct VMMConfinement: Sendable, Equatable {
     /// The identity for the sandbox whose state lives in `sandboxDirectory`, or nil when
     /// the caller is not root (then QEMU already runs unprivileged, as the caller).
     package static func forSandbox(directory: String, accelerator: Accelerator) -> VMMConfinement? {
-        guard geteuid() == 0 else { return nil }
-        // FNV-1a of the directory: stable across restarts, distinct per sandbox in practice.
-        var hash: UInt32 = 2_166_136_261
-        for byte in directory.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        let id = Int32(bitPattern: firstID + hash % 65_536)
-        // KVM needs /dev/kvm, normally group kvm: then that is the VMM's group.
-        var kvm = stat()
-        let gid = accelerator == .kvm && stat("/dev/kvm", &kvm) == 0 ? Int32(bitPattern: kvm.st_gid) : id
-        return VMMConfinement(uid: id, gid: gid)
+        identity(hashing: directory, from: firstID, accelerator: accelerator)
     }
 
     /// The identity that builds the template with `key`, whose group every VMM restored
     /// from it shares: QEMU 7.2 opens a RAM file read-write even to map it copy-on-write,
     /// so the file is group-writable (see docs/SECURITY.md on what that leaves open).
     package static func forTemplate(key: String, accelerator: Accelerator) -> VMMConfinement? {
+        identity(hashing: key, from: firstID + 65_536, accelerator: accelerator)
+    }
+
+    /// One of 65536 ids from `first`, by FNV-1a of `text`: stable across restarts, distinct
+    /// in practice. Nil when msb is not root (QEMU then runs as the caller).
+    private static func identity(hashing text: String, from first: UInt32, accelerator: Accelerator) -> VMMConfinement? {
         guard geteuid() == 0 else { return nil }
         var hash: UInt32 = 2_166_136_261
-        for byte in key.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        let id = Int32(bitPattern: firstID + 65_536 + hash % 65_536)
+        for byte in text.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let id = Int32(bitPattern: first + hash % 65_536)
+        // KVM needs /dev/kvm, normally group kvm: then that is the VMM's group.
         var kvm = stat()
         let gid = accelerator == .kvm && stat("/dev/kvm", &kvm) == 0 ? Int32(bitPattern: kvm.st_gid) : id
         return VMMConfinement(uid: id, gid: gid)
