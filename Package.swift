@@ -102,7 +102,7 @@ let package = Package(
             path: "Fuzz/Targets"
         ),
         .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),
-        .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore", "MSBOS", "MSBClient", "MSBProtocol", "MSBVMM"]),
+        .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore", "MSBOS", "MSBClient", "MSBProtocol", "MSBVMM", "CMSBSys"]),
         .testTarget(name: "MSBImagesTests", dependencies: ["MSBImages", "MSBArchive", "MSBCore", "MSBClient", "MSBVMM", "MSBSupervisor"]),
         .testTarget(name: "MSBArchiveTests", dependencies: ["MSBArchive", "MSBCore"]),
         .testTarget(name: "MSBSupervisorTests", dependencies: ["MSBSupervisor", "MSBClient", "MSBServer", "MSBVMM", "MSBCore", "MSBOS", "MSBProtocol"]),

@@ -14,6 +14,7 @@
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/vfs.h>
+#include <sys/mman.h>
 #include <linux/random.h>
 #include <linux/fs.h>
 #include <grp.h>
@@ -263,6 +264,58 @@ long msb_send_with_fd(int sock, const void *buf, unsigned long len, int fd) {
     cmsg->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
     return (long)sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
+int msb_sealed_memory_copy(int source_fd, long long size) {
+    int memfd = (int)syscall(SYS_memfd_create, "msb-template-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (memfd < 0) return -1;
+    enum { chunk = 1 << 20 };
+    char *buffer = malloc(chunk);
+    if (buffer == NULL || ftruncate(memfd, (off_t)size) != 0) goto fail;
+    off_t data = 0;
+    while (data < size) {
+        data = lseek(source_fd, data, SEEK_DATA);
+        if (data < 0) { if (errno == ENXIO) break; goto fail; }
+        off_t hole = lseek(source_fd, data, SEEK_HOLE);
+        if (hole < 0) goto fail;
+        if (hole > size) hole = size;
+        while (data < hole) {
+            size_t want = (size_t)(hole - data) < (size_t)chunk ? (size_t)(hole - data) : (size_t)chunk;
+            ssize_t got = pread(source_fd, buffer, want, data);
+            if (got <= 0) { if (got < 0 && errno == EINTR) continue; if (got == 0) errno = EIO; goto fail; }
+            for (ssize_t done = 0; done < got;) {
+                ssize_t put = pwrite(memfd, buffer + done, (size_t)(got - done), data + done);
+                if (put < 0) { if (errno == EINTR) continue; goto fail; }
+                done += put;
+            }
+            data += got;
+        }
+    }
+    if (fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) goto fail;
+    free(buffer);
+    return memfd;
+fail:;
+    int saved = errno;
+    free(buffer);
+    close(memfd);
+    errno = saved;
+    return -1;
+}
+
+int msb_receive_fd(int sock) {
+    char byte;
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    union { struct cmsghdr header; char space[CMSG_SPACE(sizeof(int))]; } control;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
+                          .msg_controllen = sizeof(control.space) };
+    ssize_t got = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (got <= 0) { if (got == 0) errno = EBADMSG; return -1; }
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS
+        || cmsg->cmsg_len != CMSG_LEN(sizeof(int))) { errno = EBADMSG; return -1; }
+    int fd;
+    memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+    return fd;
 }
 
 int msb_accept(int listen_fd) { return accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC); }

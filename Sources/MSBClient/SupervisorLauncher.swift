@@ -17,11 +17,7 @@ package struct SupervisorLauncher {
     }
 
     /// This msb executable: supervisors and detached servers run it again.
-    package static func currentExecutable() -> String {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBufferPointer { $0.baseAddress.map { readlink("/proc/self/exe", $0, 4095) } ?? -1 }
-        return n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
-    }
+    package static func currentExecutable() -> String { CurrentExecutable.path }
 
     struct Launched {
         let process: ProcessIdentity

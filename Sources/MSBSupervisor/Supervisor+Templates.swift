@@ -57,11 +57,13 @@ extension Supervisor {
             }
         }
         var config = base
-        config.memory = .restore(ramPath: template.ramPath, statePath: template.statePath)
-        if let own = base.confinement, let shared = VMMConfinement.forTemplate(key: template.key, accelerator: base.accelerator) {
-            config.confinement = VMMConfinement(uid: own.uid, gid: shared.gid)
-        }
         do {
+            // The sealed memory, shared by every sandbox of this template; the connection
+            // keeps its keeper alive while this supervisor runs (closed when it exits).
+            let held = try TemplateKeeper.memory(of: template, store: templates, paths: paths)
+            templateKeeperConnection = held.connection
+            defer { close(held.memory) }
+            config.memory = .restore(memoryDescriptor: held.memory, statePath: template.statePath)
             let began = MonotonicClock.now()
             let vm = try manager.makeInstance(config)
             self.vm = vm
@@ -79,6 +81,8 @@ extension Supervisor {
         } catch {
             vm?.terminate(graceSeconds: 1)
             vm = nil
+            if templateKeeperConnection >= 0 { close(templateKeeperConnection) }
+            templateKeeperConnection = -1
             // A template that does not restore is dropped: the next start builds a new one.
             templates.remove(key: template.key)
             throw MSBError(error.code, "the template \(template.key) could not be restored (\(error.message)); it was removed")
@@ -137,9 +141,9 @@ extension Supervisor {
         try vm.saveState(to: work + "/state.bin")
         vm.terminate(graceSeconds: 1)
         for leftover in ["disk.qcow2", "console.log", "qemu.log"] { unlink(work + "/" + leftover) }
-        // From now on QEMUs restored from it map it copy-on-write; their group may open it
-        // (QEMU 7.2 insists on read-write), nobody else.
-        if let confinement { _ = chown(ramPath, 0, gid_t(bitPattern: confinement.gid)) }
+        // From now on only its keeper reads it (into a sealed memfd): no QEMU opens the file.
+        if confinement != nil { _ = chown(ramPath, 0, 0) }
+        chmod(ramPath, 0o600)
         let template = try templates.install(work, inputs: inputs)
         finished = true
         return template

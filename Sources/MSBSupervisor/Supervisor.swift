@@ -53,6 +53,9 @@ package final class Supervisor {
     private(set) var defaultEnvironment: [String] = []
     private(set) var defaultWorkingDirectory = ""
     private(set) var defaultUser = ""
+    /// Our connection to the keeper of the template the VM was restored from (-1 if none):
+    /// open while we run, so the keeper stays.
+    var templateKeeperConnection: Int32 = -1
     /// Whether the vCPUs are stopped (`msb pause`): the agent cannot answer, by design.
     var paused = false
     /// When the agent last sent anything (monotonic seconds).

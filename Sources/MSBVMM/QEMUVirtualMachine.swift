@@ -76,8 +76,7 @@ package final class QEMUInstance: VirtualMachineInstance {
         let kernelArgs = GuestKernelArguments.tuned(accelerator: c.accelerator, tscKilohertz: tscKilohertz)
             + c.extraKernelArguments + (c.rootDiskPath == nil ? [] : ["msb.root=/dev/vda"])
         func fd(_ descriptor: Descriptor) -> String { "/proc/self/fd/\(descriptor.rawValue)" }
-        let restoring: Bool
-        if case .restore = c.memory { restoring = true } else { restoring = false }
+        let restoring = c.memory.isRestore
         var args = [binaryPath, "-name", "msb-\(c.name)"]
         args += ["-M", "microvm,x-option-roms=off,rtc=on" + (c.memory == .anonymous ? "" : ",memory-backend=mem")]
         switch c.accelerator {
@@ -91,6 +90,7 @@ package final class QEMUInstance: VirtualMachineInstance {
         ]
         if c.memory != .anonymous {
             // QEMU 7.2 opens the RAM file by path (read-write): the path is our descriptor.
+            // Restored RAM is a sealed memfd: opening it read-write gives no way to change it.
             args += ["-object", "memory-backend-file,id=mem,size=\(c.memoryMiB)M,mem-path=\(fd(.guestRAM)),share=\(restoring ? "off" : "on")"]
         }
         if restoring {
@@ -147,16 +147,20 @@ package final class QEMUInstance: VirtualMachineInstance {
             return (pair[0], pair[1])
         }
         var descriptors: [Descriptor: Int32] = [:]
+        let restoring = c.memory.isRestore
         switch c.memory {
         case .anonymous:
             break
         case .sharedFile(let path):
             descriptors[.guestRAM] = try openFile(path, O_RDWR, "guest memory file")
-        case .restore(let ramPath, let statePath):
-            descriptors[.guestRAM] = try openFile(ramPath, O_RDONLY, "template's memory file")
+        case .restore(let memoryDescriptor, let statePath):
+            let memory = fcntl(memoryDescriptor, F_DUPFD_CLOEXEC, 3)
+            guard memory >= 0 else { throw MSBError(.vmmFailure, "cannot pass the template's memory: \(String(cString: strerror(errno)))") }
+            opened.append(memory)
+            descriptors[.guestRAM] = memory
             descriptors[.savedState] = try openFile(statePath, O_RDONLY, "template's saved state")
         }
-        if c.memory.ramPath == nil || descriptors[.savedState] == nil {
+        if !restoring {
             descriptors[.kernel] = try openFile(c.kernelPath, O_RDONLY, "guest kernel")
             descriptors[.initrd] = try openFile(c.initrdPath, O_RDONLY, "guest initramfs")
         }

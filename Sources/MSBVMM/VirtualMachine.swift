@@ -64,16 +64,14 @@ package enum GuestMemory: Sendable, Equatable {
     /// A file mapped shared: everything the guest writes lands in the file, so that a
     /// template saved with `x-ignore-shared` needs no copy of its RAM in the state file.
     case sharedFile(path: String)
-    /// Resume a template: its RAM file mapped copy-on-write (pages the guest does not
-    /// write stay shared by every VM restored from it) plus the device state saved beside it.
-    case restore(ramPath: String, statePath: String)
+    /// Resume a template: its RAM mapped copy-on-write (pages the guest does not write stay
+    /// shared by every VM restored from it) from `memoryDescriptor`, a sealed memfd that
+    /// nobody can write (see TemplateKeeper), plus the device state saved beside it.
+    case restore(memoryDescriptor: Int32, statePath: String)
 
-    var ramPath: String? {
-        switch self {
-        case .anonymous: nil
-        case .sharedFile(let path): path
-        case .restore(let path, _): path
-        }
+    var isRestore: Bool {
+        if case .restore = self { return true }
+        return false
     }
 }
 

@@ -8,8 +8,13 @@ import Testing
     struct PrivateTemplates {
         let directory = MSBHarness.home + "/tpl-\(UInt32.random(in: 0...UInt32.max) % 100_000)"
         var env: [String: String] { ["MSB_TEMPLATES": directory] }
+        /// The template directories (not their locks, keeper sockets and logs).
         var keys: [String] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { !$0.hasPrefix(".") && !$0.hasSuffix(".lock") }
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { name in
+                var isDirectory: ObjCBool = false
+                return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory)
+                    && isDirectory.boolValue
+            }
         }
         func remove() { try? FileManager.default.removeItem(atPath: directory) }
     }
@@ -147,6 +152,54 @@ import Testing
         #expect(!result.stderr.contains("cold boot"))
         #expect(try Self.boot(name) == "cold boot: requested with --cold")
         #expect(try MSBHarness.ok(["exec", name, "--", "hostname"]) == name + "\n")
+    }
+
+    /// The descriptors of the sandbox's QEMU that refer to the template's memory.
+    static func templateMemoryDescriptors(_ name: String) -> [String] {
+        guard let pid = MSBHarness.processes(matching: "-name msb-\(name) ").first else { return [] }
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+        return fds.map { "/proc/\(pid)/fd/\($0)" }.filter {
+            ((try? FileManager.default.destinationOfSymbolicLink(atPath: $0)) ?? "").hasPrefix("/memfd:msb-template-ram")
+        }
+    }
+
+    /// A guest that took over its QEMU holds whatever QEMU holds: a read-write descriptor of
+    /// the template's memory (QEMU 7.2 opens its RAM read-write). Writing through it must
+    /// fail, or one sandbox could change every later one and its running siblings.
+    @Test func aTakenOverQEMUCannotWriteTheTemplateMemory() throws {
+        let templates = PrivateTemplates()
+        let names = [MSBHarness.uniqueName("tpl-w1"), MSBHarness.uniqueName("tpl-w2")]
+        defer {
+            _ = try? MSBHarness.run(["rm", "-f"] + names, env: templates.env)
+            templates.remove()
+        }
+        for name in names { try MSBHarness.ok(["create", "--name", name], env: templates.env) }
+        let key = try #require(templates.keys.first)
+        // The file itself is for the keeper only.
+        var file = stat()
+        #expect(stat(templates.directory + "/" + key + "/memory.ram", &file) == 0)
+        #expect(file.st_mode & 0o777 == 0o600 && file.st_uid == geteuid())
+        var inodes: Set<UInt64> = []
+        for name in names {
+            let descriptors = Self.templateMemoryDescriptors(name)
+            #expect(!descriptors.isEmpty, "QEMU of \(name) maps no template memory")
+            for path in descriptors {
+                var info = stat()
+                stat(path, &info)
+                inodes.insert(UInt64(info.st_ino))
+                // What a compromised QEMU could do with it: open it read-write, write.
+                let fd = open(path, O_RDWR)
+                #expect(fd >= 0)
+                if fd >= 0 {
+                    let written = pwrite(fd, "owned", 5, 4096)
+                    #expect(written == -1 && errno == EPERM, "wrote \(written) bytes into the template's memory")
+                    close(fd)
+                }
+            }
+        }
+        // One copy of the memory for both sandboxes: its pages are shared.
+        #expect(inodes.count == 1)
+        #expect(try MSBHarness.ok(["exec", names[1], "--", "hostname"]) == names[1] + "\n")
     }
 
     /// CPU time (user + system, clock ticks) QEMU of the sandbox has used so far.

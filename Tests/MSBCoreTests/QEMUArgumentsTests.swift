@@ -36,7 +36,7 @@ import Testing
     }
 
     static let sharedFile = GuestMemory.sharedFile(path: "/nonexistent/memory.ram")
-    static let restore = GuestMemory.restore(ramPath: "/nonexistent/memory.ram", statePath: "/nonexistent/state.bin")
+    static let restore = GuestMemory.restore(memoryDescriptor: -1, statePath: "/nonexistent/state.bin")
 
     @Test func aColdBootUsesAnonymousMemoryAndBootsTheKernel() throws {
         let args = try Self.arguments(.anonymous)

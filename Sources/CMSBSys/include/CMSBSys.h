@@ -55,6 +55,15 @@ int msb_block_flush_cache(const char *device);
 /// Returns bytes sent or -1 with errno.
 long msb_send_with_fd(int sock, const void *buf, unsigned long len, int fd);
 
+/// A memfd holding a copy of the first `size` bytes of `source_fd` (holes stay holes),
+/// sealed against writes, growth and shrinking: anyone may map it copy-on-write, nobody
+/// can change it. Returns the memfd, or -1 with errno.
+int msb_sealed_memory_copy(int source_fd, long long size);
+
+/// Receives one byte with one descriptor attached (SCM_RIGHTS); returns the descriptor
+/// (close-on-exec) or -1 with errno (EBADMSG when none came).
+int msb_receive_fd(int sock);
+
 /// accept4 with SOCK_CLOEXEC; -1 with errno (EAGAIN when none is pending).
 int msb_accept(int listen_fd);
 

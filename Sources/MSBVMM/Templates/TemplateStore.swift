@@ -38,7 +38,12 @@ package struct TemplateStore: Sendable {
     /// Every template directory with the inputs it records (unreadable ones included, as nil).
     package func all() -> [(key: String, inputs: TemplateInputs?)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.filter { !$0.hasPrefix(".") && !$0.hasSuffix(".lock") }.sorted().map { name in
+        // Template directories only (not their locks, keeper sockets and logs).
+        let directories = names.filter { name in
+            var info = stat()
+            return !name.hasPrefix(".") && lstat(directory + "/" + name, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+        }
+        return directories.sorted().map { name in
             let data = FileDescriptorIO.readFile(directory + "/" + name + "/" + Self.inputsFile, limitBytes: 64 << 10)
             return (name, data.flatMap { try? JSONDecoder().decode(TemplateInputs.self, from: Data($0)) })
         }
@@ -98,6 +103,8 @@ package struct TemplateStore: Sendable {
         let doomed = directory + "/.doomed-" + key + "-\(getpid())"
         guard rename(target, doomed) == 0 else { return }
         try? FileManager.default.removeItem(atPath: doomed)
+        // Its keeper sees the directory gone and exits once no sandbox holds its memory.
+        unlink(target + ".keeper.log")
     }
 
     /// Removes every template whose inputs `isCurrent` rejects (or that records none) and
