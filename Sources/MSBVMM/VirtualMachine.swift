@@ -97,9 +97,8 @@ package struct VMMConfinement: Sendable, Equatable {
         identity(hashing: directory, from: firstID, accelerator: accelerator)
     }
 
-    /// The identity that builds the template with `key`, whose group every VMM restored
-    /// from it shares: QEMU 7.2 opens a RAM file read-write even to map it copy-on-write,
-    /// so the file is group-writable (see docs/SECURITY.md on what that leaves open).
+    /// The identity of the QEMU that builds the template with `key` (it writes the RAM
+    /// file; restored VMs never see that file, only a sealed copy: see TemplateKeeper).
     package static func forTemplate(key: String, accelerator: Accelerator) -> VMMConfinement? {
         identity(hashing: key, from: firstID + 65_536, accelerator: accelerator)
     }
