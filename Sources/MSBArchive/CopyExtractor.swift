@@ -203,28 +203,32 @@ package final class CopyExtractor {
             throw MSBError(.invalidArgument, "cannot copy to \(destination): \(here) \(existing == S_IFDIR ? "is a directory" : "is not a directory")")
         }
         guard existing == S_IFDIR else { return }
+        try forEachChild(from, name, into, target,
+                         orThrow: MSBError(.internalError, "cannot copy to \(destination): cannot open \(here)")) { fromChild, child, intoChild throws(MSBError) in
+            try checkMerge(fromChild, child, intoChild, child, shown.isEmpty ? child : shown + "/" + child, destination)
+        }
+    }
+
+    /// Runs `body` for each entry of directory `name` in `from`, with it and its counterpart
+    /// `target` in `into` open (no link followed); `failure` is thrown if either will not open.
+    private static func forEachChild(_ from: Int32, _ name: String, _ into: Int32, _ target: String, orThrow failure: @autoclosure () -> MSBError,
+                                     _ body: (Int32, String, Int32) throws(MSBError) -> Void) throws(MSBError) {
         let fromChild = openat(from, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         let intoChild = openat(into, target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         defer {
             if fromChild >= 0 { close(fromChild) }
             if intoChild >= 0 { close(intoChild) }
         }
-        guard fromChild >= 0, intoChild >= 0 else { throw MSBError(.internalError, "cannot copy to \(destination): cannot open \(here)") }
+        guard fromChild >= 0, intoChild >= 0 else { throw failure() }
         for child in (try? ScopedDirectory.entries(fromChild)) ?? [] {
-            try checkMerge(fromChild, child, intoChild, child, shown.isEmpty ? child : shown + "/" + child, destination)
+            try body(fromChild, child, intoChild)
         }
     }
 
     private static func merge(_ from: Int32, _ name: String, _ into: Int32, _ target: String, _ destination: String) throws(MSBError) {
         if ScopedDirectory.fileType(into, target) == S_IFDIR && ScopedDirectory.fileType(from, name) == S_IFDIR {
-            let fromChild = openat(from, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            let intoChild = openat(into, target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            defer {
-                if fromChild >= 0 { close(fromChild) }
-                if intoChild >= 0 { close(intoChild) }
-            }
-            guard fromChild >= 0, intoChild >= 0 else { throw MSBError(.internalError, "cannot copy to \(destination): \(String(cString: strerror(errno)))") }
-            for child in (try? ScopedDirectory.entries(fromChild)) ?? [] {
+            try forEachChild(from, name, into, target,
+                             orThrow: MSBError(.internalError, "cannot copy to \(destination): \(String(cString: strerror(errno)))")) { fromChild, child, intoChild throws(MSBError) in
                 try merge(fromChild, child, intoChild, child, destination)
             }
             return
