@@ -56,10 +56,8 @@ package enum ServerRuntime {
             let backend = LocalBackend(paths: paths, namespace: ".prewarm")
             for image in images {
                 let started = MonotonicClock.now()
-                let config = SandboxConfig(name: "warm-" + String(UInt32.random(in: 0...UInt32.max), radix: 16), image: image)
                 do throws(MSBError) {
-                    _ = try backend.create(config, start: true)
-                    try backend.remove(config.name, force: true)
+                    try backend.warmTemplate(image: image)
                     notice("msb server: start template for \(image) ready (\(String(format: "%.1f", MonotonicClock.now() - started))s)")
                 } catch {
                     notice("msb server: cannot prewarm \(image): \(error.message)")

@@ -36,6 +36,16 @@ package protocol SandboxBackend {
 }
 
 extension SandboxBackend {
+    /// Makes sure the start template for sandboxes of this image and size exists: one
+    /// throwaway sandbox is started (building the template if there is none) and removed.
+    package func warmTemplate(image: String, memoryMiB: Int? = nil, cpus: Int? = nil) throws(MSBError) {
+        var config = SandboxConfig(name: "warm-" + String(UInt32.random(in: 0...UInt32.max), radix: 16), image: image)
+        if let memoryMiB { config.memoryMiB = memoryMiB }
+        if let cpus { config.cpus = cpus }
+        _ = try create(config, start: true)
+        try remove(config.name, force: true)
+    }
+
     /// Creates the sandbox and boots it.
     package func create(_ config: SandboxConfig) throws(MSBError) -> SandboxInfo { try create(config, start: true) }
 

@@ -36,7 +36,8 @@ struct ImageCommand: Subcommand {
         case "warm":
             guard !names.isEmpty else { throw MSBError(.invalidArgument, "'msb image warm' needs an image name") }
             return try forEachName(names, context) { (name: String) throws(MSBError) in
-                try warm(name, arguments, context)
+                try backend.warmTemplate(image: name, memoryMiB: try arguments.value("memory").map(InputParsing.parseMemoryMiB),
+                                         cpus: try arguments.value("cpus").map(InputParsing.parseCPUs))
                 context.write(name + "\n")
             }
         case "rm", "remove":
@@ -55,15 +56,6 @@ struct ImageCommand: Subcommand {
         }
     }
 
-    /// Makes sure the start template for sandboxes of this image and size exists: one
-    /// throwaway sandbox is started (building the template if there is none) and removed.
-    static func warm(_ image: String, _ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) {
-        var config = SandboxConfig(name: "warm-" + String(UInt32.random(in: 0...UInt32.max), radix: 16), image: image)
-        if let memory = arguments.value("memory") { config.memoryMiB = try InputParsing.parseMemoryMiB(memory) }
-        if let cpus = arguments.value("cpus") { config.cpus = try InputParsing.parseCPUs(cpus) }
-        _ = try context.backend.create(config, start: true)
-        try context.backend.remove(config.name, force: true)
-    }
 
     static func list(_ images: [ImageInfo], _ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         let json = try OutputFormatting.wantsJSON(arguments)
