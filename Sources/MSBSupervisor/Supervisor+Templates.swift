@@ -74,7 +74,7 @@ extension Supervisor {
             let resumed = MonotonicClock.now()
             let agent = AgentChannel(fd: try vm.dialAgent(timeoutSeconds: 10))
             try handshake(agent, vm: vm, timeoutSeconds: Self.restoreAnswerSeconds)
-            let ms = { (from: Double, to: Double) in Int(clamping: Int(((to - from) * 1000).rounded())) }
+            let ms = Self.milliseconds
             log("restored: QEMU started \(ms(began, spawned)) ms, state loaded \(ms(spawned, resumed)) ms, "
                 + "agent answered \(ms(resumed, MonotonicClock.now())) ms")
             return VirtualMachineStart(agent: agent, restored: true, detail: template.key)
@@ -177,6 +177,9 @@ extension Supervisor {
             }
         }
     }
+
+    /// Whole milliseconds between two monotonic readings, for the start timing lines.
+    static func milliseconds(_ from: Double, _ to: Double) -> Int { Int(clamping: Int(((to - from) * 1000).rounded())) }
 
     func log(_ text: String) {
         FileHandle.standardError.write(Data("msb-supervisor: \(text)\n".utf8))

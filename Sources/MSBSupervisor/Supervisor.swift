@@ -144,7 +144,7 @@ package final class Supervisor {
         self.agent = agent
         try setUpGuest(agent, restored: started.restored, rootDevice: rootDisk == nil ? "" : "/dev/vda")
         let setUp = MonotonicClock.now()
-        func ms(_ from: Double, _ to: Double) -> Int { Int(clamping: Int(((to - from) * 1000).rounded())) }
+        let ms = Self.milliseconds
         // Where a start's time went, for anyone chasing start latency (bench/templates.py).
         log("started in \(ms(bootStarted, setUp)) ms: checks \(ms(bootStarted, prepared)) ms, VM to agent \(ms(prepared, answered)) ms, "
             + "setup \(ms(answered, setUp)) ms (\(started))")
