@@ -116,6 +116,12 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
     func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
         SandboxMetrics(name: name, status: try find(name).status, memoryLimitMiB: 512)
     }
+    func createSnapshot(_ name: String, of sandbox: String) throws(MSBError) -> SnapshotInfo {
+        record("snapshot create \(sandbox) \(name)")
+        throw MSBError(.unsupported, "the fake backend snapshots nothing")
+    }
+    func listSnapshots() throws(MSBError) -> [SnapshotInfo] { record("snapshot ls"); return [] }
+    func removeSnapshot(_ name: String) throws(MSBError) { record("snapshot rm \(name)") }
     func listImages() throws(MSBError) -> [ImageInfo] { [] }
     func pullImage(_ reference: String, insecure: Bool, credentials: String?,
                    progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {

@@ -266,6 +266,18 @@ package final class LocalBackend: SupervisorStreamBackend {
         }
     }
 
+    // MARK: Snapshots
+
+    package func createSnapshot(_ name: String, of sandbox: String) throws(MSBError) -> SnapshotInfo {
+        throw MSBError(.unsupported, "snapshots are not built yet")
+    }
+
+    package func listSnapshots() throws(MSBError) -> [SnapshotInfo] { [] }
+
+    package func removeSnapshot(_ name: String) throws(MSBError) {
+        throw MSBError.init(.notFound, "snapshot not found: \(name)")
+    }
+
     // MARK: Images
 
     package func listImages() throws(MSBError) -> [ImageInfo] { try ImageStore(paths: paths).list() }

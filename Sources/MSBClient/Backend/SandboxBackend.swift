@@ -24,6 +24,14 @@ package protocol SandboxBackend {
     /// Resource use of one sandbox, as the guest and the host see it.
     func metrics(_ name: String) throws(MSBError) -> SandboxMetrics
 
+    // Named snapshots belong to the namespace, like sandboxes.
+    /// Saves the running sandbox's whole state (memory, devices, disk) as snapshot `name`;
+    /// the sandbox runs on. Sandboxes start from it with `SandboxConfig.snapshot`.
+    func createSnapshot(_ name: String, of sandbox: String) throws(MSBError) -> SnapshotInfo
+    func listSnapshots() throws(MSBError) -> [SnapshotInfo]
+    /// Refused while a sandbox made from it exists.
+    func removeSnapshot(_ name: String) throws(MSBError)
+
     // Images are shared by every sandbox of a host (or of a server).
     func listImages() throws(MSBError) -> [ImageInfo]
     /// `credentials` is `user:password` for the registry, when it needs them.

@@ -128,6 +128,20 @@ package final class RemoteBackend: SupervisorStreamBackend {
         }
     }
 
+    // MARK: Snapshots
+
+    package func createSnapshot(_ name: String, of sandbox: String) throws(MSBError) -> SnapshotInfo {
+        throw MSBError(.unsupported, "snapshots are not served remotely yet")
+    }
+
+    package func listSnapshots() throws(MSBError) -> [SnapshotInfo] {
+        throw MSBError(.unsupported, "snapshots are not served remotely yet")
+    }
+
+    package func removeSnapshot(_ name: String) throws(MSBError) {
+        throw MSBError(.unsupported, "snapshots are not served remotely yet")
+    }
+
     package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
         guard let first = try call(RPC.MetricsGet.self, .init(sandbox: name, namespace: namespace, detail: true)).sandboxes.first else {
             throw MSBError.sandboxNotFound(name)

@@ -21,6 +21,9 @@ public struct SandboxConfig: Codable, Equatable, Sendable {
     public var imageDigest: String?
     /// Always boot the kernel instead of resuming a template (`--cold`); nil means false.
     public var coldBoot: Bool?
+    /// The named snapshot the sandbox was made from (`create --from`): its first start
+    /// resumes that snapshot's memory and disk; image, cpus and memory are the snapshot's.
+    public var snapshot: String?
 
     public init(
         name: String, image: String = "base", cpus: Int = 1, memoryMiB: Int = 512,
