@@ -50,6 +50,11 @@ package enum Message: Equatable, Sendable {
     case setPaused(Bool)
     /// Supervisor -> CLI: the vCPUs are now stopped (true) or running (false).
     case pausedState(Bool)
+    /// CLI -> supervisor: save the whole running guest (memory, devices, disk) into this
+    /// empty work directory of the sandbox's snapshot store (`msb snapshot create`).
+    case saveSnapshot(directory: String)
+    /// Supervisor -> CLI: the snapshot was saved ("") or why it was not.
+    case snapshotSaved(String)
 
     var typeCode: UInt8 {
         switch self {
@@ -80,6 +85,8 @@ package enum Message: Equatable, Sendable {
         case .setupDone: 25
         case .setPaused: 26
         case .pausedState: 27
+        case .saveSnapshot: 28
+        case .snapshotSaved: 29
         }
     }
 }
@@ -247,7 +254,7 @@ extension Message {
         case .resize(let rows, let cols): w.u16(rows); w.u16(cols)
         case .exited(let s): w.i32(s.code); w.i32(s.signal); w.bool(s.timedOut)
         case .execFailed(let f): w.u8(f.kind.rawValue); w.string(f.message)
-        case .error(let text), .stopped(let text): w.string(text)
+        case .error(let text), .stopped(let text), .snapshotSaved(let text), .saveSnapshot(directory: let text): w.string(text)
         case .stopSandbox(let force): w.bool(force)
         case .setup(let g):
             w.string(g.hostname); w.u64(g.wallClockNanoseconds); w.data(g.entropy); w.string(g.rootDevice); w.bool(g.restored)
@@ -294,6 +301,8 @@ extension Message {
         case 25: message = .setupDone(try r.string())
         case 26: message = .setPaused(try r.bool())
         case 27: message = .pausedState(try r.bool())
+        case 28: message = .saveSnapshot(directory: try r.string())
+        case 29: message = .snapshotSaved(try r.string())
         case 20:
             message = .stats(GuestStats(
                 memoryTotalKiB: try r.u64(), memoryAvailableKiB: try r.u64(), diskUsedBytes: try r.u64(),

@@ -60,6 +60,8 @@ package final class QEMUInstance: VirtualMachineInstance {
     enum Descriptor: Int32, CaseIterable {
         case kernel = 3, initrd, agent, console, qmp, rootDisk, rootDiskBase, guestRAM, savedState
     }
+    /// Snapshot disk layers follow the fixed descriptors, one each.
+    static let firstLayerDescriptor: Int32 = 12
 
     init(binaryPath: String, configuration: VirtualMachineConfiguration) {
         self.binaryPath = binaryPath
@@ -76,7 +78,7 @@ package final class QEMUInstance: VirtualMachineInstance {
         let kernelArgs = GuestKernelArguments.tuned(accelerator: c.accelerator, tscKilohertz: tscKilohertz)
             + c.extraKernelArguments + (c.rootDiskPath == nil ? [] : ["msb.root=/dev/vda"])
         func fd(_ descriptor: Descriptor) -> String { "/proc/self/fd/\(descriptor.rawValue)" }
-        let restoring = c.memory.isRestore
+        let restoring = c.memory.isIncoming
         var args = [binaryPath, "-name", "msb-\(c.name)"]
         args += ["-M", "microvm,x-option-roms=off,rtc=on" + (c.memory == .anonymous ? "" : ",memory-backend=mem")]
         switch c.accelerator {
@@ -91,7 +93,7 @@ package final class QEMUInstance: VirtualMachineInstance {
         if c.memory != .anonymous {
             // QEMU 7.2 opens the RAM file by path (read-write): the path is our descriptor.
             // Restored RAM is a sealed memfd: opening it read-write gives no way to change it.
-            args += ["-object", "memory-backend-file,id=mem,size=\(c.memoryMiB)M,mem-path=\(fd(.guestRAM)),share=\(restoring ? "off" : "on")"]
+            args += ["-object", "memory-backend-file,id=mem,size=\(c.memoryMiB)M,mem-path=\(fd(.guestRAM)),share=\(c.memory.isRestore ? "off" : "on")"]
         }
         if restoring {
             // The kernel already runs in the saved RAM: without -kernel QEMU keeps no private
@@ -108,15 +110,28 @@ package final class QEMUInstance: VirtualMachineInstance {
             "-chardev", "socket,id=qmp,fd=\(Descriptor.qmp.rawValue)", "-mon", "chardev=qmp,mode=control",
         ]
         if c.rootDiskPath != nil {
-            // The overlay's backing image is named here, not taken from the overlay's header:
-            // QEMU opens no file by path, and the image is the one the supervisor checked.
+            // Each layer's backing is named here, not taken from its header: QEMU opens no
+            // file by path, and the chain is the one the supervisor checked.
             args += [
                 "-add-fd", "fd=\(Descriptor.rootDisk.rawValue),set=1",
                 "-add-fd", "fd=\(Descriptor.rootDiskBase.rawValue),set=2",
                 "-blockdev", "driver=file,node-name=base-file,filename=/dev/fdset/2,read-only=on",
                 "-blockdev", "driver=raw,node-name=base,file=base-file,read-only=on",
+            ]
+            // Snapshot layers, bottom up: layer N's backing is layer N+1, the last one's the image.
+            var below = "base"
+            for index in c.rootDiskLayers.indices.reversed() {
+                let set = 3 + index
+                args += [
+                    "-add-fd", "fd=\(Self.firstLayerDescriptor + Int32(index)),set=\(set)",
+                    "-blockdev", "driver=file,node-name=layer\(index)-file,filename=/dev/fdset/\(set),read-only=on",
+                    "-blockdev", "driver=qcow2,node-name=layer\(index),file=layer\(index)-file,backing=\(below),read-only=on",
+                ]
+                below = "layer\(index)"
+            }
+            args += [
                 "-blockdev", "driver=file,node-name=root-file,filename=/dev/fdset/1,discard=unmap",
-                "-blockdev", "driver=qcow2,node-name=root,file=root-file,backing=base,discard=unmap",
+                "-blockdev", "driver=qcow2,node-name=root,file=root-file,backing=\(below),discard=unmap",
                 "-device", "virtio-blk-device,drive=root",
             ]
         }
@@ -147,12 +162,18 @@ package final class QEMUInstance: VirtualMachineInstance {
             return (pair[0], pair[1])
         }
         var descriptors: [Descriptor: Int32] = [:]
-        let restoring = c.memory.isRestore
+        let restoring = c.memory.isIncoming
         switch c.memory {
         case .anonymous:
             break
         case .sharedFile(let path):
             descriptors[.guestRAM] = try openFile(path, O_RDWR, "guest memory file")
+        case .receive(let path, let stream):
+            descriptors[.guestRAM] = try openFile(path, O_RDWR, "guest memory file")
+            let incoming = fcntl(stream, F_DUPFD_CLOEXEC, 3)
+            guard incoming >= 0 else { throw MSBError(.vmmFailure, "cannot pass the migration stream: \(String(cString: strerror(errno)))") }
+            opened.append(incoming)
+            descriptors[.savedState] = incoming
         case .restore(let memoryDescriptor, let statePath):
             let memory = fcntl(memoryDescriptor, F_DUPFD_CLOEXEC, 3)
             guard memory >= 0 else { throw MSBError(.vmmFailure, "cannot pass the template's memory: \(String(cString: strerror(errno)))") }
@@ -187,7 +208,9 @@ package final class QEMUInstance: VirtualMachineInstance {
         var spec = SpawnSpec(binaryPath, arguments: arguments(tscKilohertz: tsc), environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
         spec.standardOutput = logFd
         spec.standardError = logFd
-        spec.inheritedDescriptors = Descriptor.allCases.map { descriptors[$0] ?? -1 }
+        var layers: [Int32] = []
+        for layer in c.rootDiskLayers { layers.append(try openFile(layer, O_RDONLY, "snapshot's disk layer")) }
+        spec.inheritedDescriptors = Descriptor.allCases.map { descriptors[$0] ?? -1 } + layers
         spec.workingDirectory = "/"
         spec.dieWithParent = true
         spec.noNewPrivileges = true
@@ -238,19 +261,41 @@ package final class QEMUInstance: VirtualMachineInstance {
     /// Loads the saved state named by `.restore` and runs the guest (`-incoming defer`, so
     /// `x-ignore-shared` is on before the stream is read: the RAM is the mapped file).
     package func resumeFromSavedState() throws(MSBError) {
-        do { try loadSavedState() } catch {
-            // QEMU's own words say why (a refused stream, a missing file); give it a moment to exit.
+        try explainingExit { () throws(MSBError) in
+            let deadline = MonotonicClock.now() + Self.stateTransferSeconds
+            try startIncoming(ignoreShared: true, deadline: deadline)
+            try awaitIncoming(run: true, deadline: deadline)
+        }
+    }
+
+    /// Takes in a guest migrated live from another QEMU (`.receive`): every page arrives in
+    /// the stream and lands in the shared RAM file.
+    package func beginReceivingMigration() throws(MSBError) {
+        try explainingExit { () throws(MSBError) in try startIncoming(ignoreShared: false, deadline: MonotonicClock.now() + 10) }
+    }
+
+    package func finishReceivingMigration(timeoutSeconds: Double) throws(MSBError) {
+        try explainingExit { () throws(MSBError) in try awaitIncoming(run: false, deadline: MonotonicClock.now() + timeoutSeconds) }
+    }
+
+    /// A failed load gets QEMU's own words (a refused stream, a missing file), once it had a moment to exit.
+    private func explainingExit(_ body: () throws(MSBError) -> Void) throws(MSBError) {
+        do { try body() } catch {
             for _ in 0..<50 where pollExit() == nil { usleep(10_000) }
             throw MSBError(error.code, error.message + vmmLogTail())
         }
     }
 
-    private func loadSavedState() throws(MSBError) {
+    private func startIncoming(ignoreShared: Bool, deadline: Double) throws(MSBError) {
         guard let qmp = qmpClient else { throw MSBError(.vmmFailure, "QEMU is not running") }
-        let deadline = MonotonicClock.now() + Self.stateTransferSeconds
-        try qmp.execute("migrate-set-capabilities", arguments: ["capabilities": [["capability": "x-ignore-shared", "state": true]]],
+        try qmp.execute("migrate-set-capabilities", arguments: ["capabilities": [["capability": "x-ignore-shared", "state": ignoreShared]]],
                         deadline: deadline)
         try qmp.execute("migrate-incoming", arguments: ["uri": "fd:\(Descriptor.savedState.rawValue)"], deadline: deadline)
+    }
+
+    /// Waits for the incoming state; after it the VM is paused, and `run` continues it.
+    private func awaitIncoming(run: Bool, deadline: Double) throws(MSBError) {
+        guard let qmp = qmpClient else { throw MSBError(.vmmFailure, "QEMU is not running") }
         while true {
             if let exit = pollExit() { throw MSBError(.vmmFailure, "QEMU \(exit) while loading the saved state\(vmmLogTail())") }
             let status = try qmp.execute("query-status", deadline: deadline) as? [String: Any]
@@ -260,10 +305,46 @@ package final class QEMUInstance: VirtualMachineInstance {
             case "running":
                 return
             case "paused", "postmigrate", "prelaunch":
-                try qmp.execute("cont", deadline: deadline)
+                if run { try qmp.execute("cont", deadline: deadline) }
                 return
             case let other:
                 throw MSBError(.vmmFailure, "the saved state did not load (QEMU status \(other ?? "unknown"))\(vmmLogTail())")
+            }
+        }
+    }
+
+    /// Sends the whole guest (RAM included: `x-ignore-shared` off) through `descriptor`,
+    /// handed over with `getfd`. QEMU stops the vCPUs and flushes its disks for the final
+    /// pass; the guest stays stopped until `continueRunning`.
+    package func migrateOut(to descriptor: Int32, timeoutSeconds: Double) throws(MSBError) {
+        guard let qmp = qmpClient else { throw MSBError(.vmmFailure, "QEMU is not running") }
+        let deadline = MonotonicClock.now() + timeoutSeconds
+        try qmp.execute("getfd", arguments: ["fdname": "msb-migration"], passing: descriptor, deadline: deadline)
+        try qmp.execute("migrate-set-capabilities", arguments: ["capabilities": [["capability": "x-ignore-shared", "state": false]]],
+                        deadline: deadline)
+        // QEMU's default cap (128 MiB/s) is for networks; this is a socket pair on one host.
+        try qmp.execute("migrate-set-parameters", arguments: ["max-bandwidth": 8 << 30, "downtime-limit": 100], deadline: deadline)
+        try qmp.execute("migrate", arguments: ["uri": "fd:msb-migration"], deadline: deadline)
+        try waitForMigration(qmp, deadline: deadline, what: "send the VM")
+    }
+
+    /// Polls an outgoing migration until it completed (or failed, or the deadline passed:
+    /// then it is cancelled, and the guest runs on).
+    private func waitForMigration(_ qmp: QMPClient, deadline: Double, what: String) throws(MSBError) {
+        while true {
+            let info: [String: Any]?
+            do { info = try qmp.execute("query-migrate", deadline: deadline) as? [String: Any] } catch {
+                _ = try? qmp.execute("migrate_cancel", deadline: MonotonicClock.now() + 5)
+                throw error
+            }
+            switch info?["status"] as? String {
+            case "completed":
+                return
+            case "failed", "cancelled":
+                let reason = (info?["error-desc"] as? String).map { ": " + PrintableText.escaped($0, maxScalars: 300) } ?? ""
+                throw MSBError(.vmmFailure, "QEMU could not \(what)\(reason)")
+            default:
+                usleep(2_000)
             }
         }
     }
@@ -281,19 +362,8 @@ package final class QEMUInstance: VirtualMachineInstance {
         try qmp.execute("migrate-set-capabilities", arguments: ["capabilities": [["capability": "x-ignore-shared", "state": true]]],
                         deadline: deadline)
         try qmp.execute("migrate", arguments: ["uri": "fd:msb-state"], deadline: deadline)
-        while true {
-            let info = try qmp.execute("query-migrate", deadline: deadline) as? [String: Any]
-            switch info?["status"] as? String {
-            case "completed":
-                guard fsync(fd) == 0 else { throw MSBError(.vmmFailure, "cannot write \(path): \(String(cString: strerror(errno)))") }
-                return
-            case "failed", "cancelled":
-                let reason = (info?["error-desc"] as? String).map { ": " + PrintableText.escaped($0, maxScalars: 300) } ?? ""
-                throw MSBError(.vmmFailure, "QEMU could not save the VM's state\(reason)")
-            default:
-                usleep(2_000)
-            }
-        }
+        try waitForMigration(qmp, deadline: deadline, what: "save the VM's state")
+        guard fsync(fd) == 0 else { throw MSBError(.vmmFailure, "cannot write \(path): \(String(cString: strerror(errno)))") }
     }
 
     package func pause() throws(MSBError) {

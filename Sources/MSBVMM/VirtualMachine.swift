@@ -34,6 +34,9 @@ package struct VirtualMachineConfiguration: Sendable {
     package var rootDiskPath: String?
     /// The read-only image under the root disk (its backing file), opened by the supervisor.
     package var rootDiskBasePath: String?
+    /// Read-only qcow2 layers between the root disk and the image, top first: the disks of
+    /// the snapshots a sandbox was forked from.
+    package var rootDiskLayers: [String] = []
     /// Who the VMM runs as; nil keeps the caller's identity (when msb does not run as root).
     package var confinement: VMMConfinement?
     /// Where the guest's RAM lives, and whether the VM boots or resumes a saved one.
@@ -68,10 +71,23 @@ package enum GuestMemory: Sendable, Equatable {
     /// shared by every VM restored from it) from `memoryDescriptor`, a sealed memfd that
     /// nobody can write (see TemplateKeeper), plus the device state saved beside it.
     case restore(memoryDescriptor: Int32, statePath: String)
+    /// Receive a running guest by live migration from `streamDescriptor` into a file
+    /// mapped shared (like `.sharedFile`), and stay paused: a snapshot's writer, which then
+    /// saves the device state as a template does.
+    case receive(sharedFilePath: String, streamDescriptor: Int32)
 
+    /// RAM mapped copy-on-write from a template's or snapshot's memory.
     var isRestore: Bool {
         if case .restore = self { return true }
         return false
+    }
+
+    /// Whether the guest comes from saved state rather than a kernel boot.
+    var isIncoming: Bool {
+        switch self {
+        case .restore, .receive: true
+        case .anonymous, .sharedFile: false
+        }
     }
 }
 
@@ -159,6 +175,15 @@ package protocol VirtualMachineInstance: AnyObject {
     func saveState(to path: String) throws(MSBError)
     /// For a VM started with `.restore`: loads the saved state and runs the guest.
     func resumeFromSavedState() throws(MSBError)
+    /// For a VM started with `.receive`: starts listening on the migration stream (returns
+    /// at once: QEMU reads it on its own while the source sends).
+    func beginReceivingMigration() throws(MSBError)
+    /// Waits until the migrated guest is in; it stays paused.
+    func finishReceivingMigration(timeoutSeconds: Double) throws(MSBError)
+    /// Live-migrates the running guest out through `descriptor` (whole RAM and devices).
+    /// The guest is stopped at the switchover and stays stopped (QEMU flushed its disks);
+    /// `continueRunning` runs it on.
+    func migrateOut(to descriptor: Int32, timeoutSeconds: Double) throws(MSBError)
     /// Stops the vCPUs (the VM uses no CPU until `continueRunning`); memory stays as it is.
     func pause() throws(MSBError)
     func continueRunning() throws(MSBError)
@@ -170,6 +195,15 @@ extension VirtualMachineInstance {
     }
     package func resumeFromSavedState() throws(MSBError) {
         throw MSBError(.unsupported, "restoring a VM's state is not supported by this VMM")
+    }
+    package func beginReceivingMigration() throws(MSBError) {
+        throw MSBError(.unsupported, "live migration is not supported by this VMM")
+    }
+    package func finishReceivingMigration(timeoutSeconds: Double) throws(MSBError) {
+        throw MSBError(.unsupported, "live migration is not supported by this VMM")
+    }
+    package func migrateOut(to descriptor: Int32, timeoutSeconds: Double) throws(MSBError) {
+        throw MSBError(.unsupported, "live migration is not supported by this VMM")
     }
     package func pause() throws(MSBError) {
         throw MSBError(.unsupported, "pausing is not supported by this VMM")

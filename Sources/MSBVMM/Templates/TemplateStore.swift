@@ -10,6 +10,12 @@ package struct Template: Sendable {
     package var inputs: TemplateInputs
     package var ramPath: String { directory + "/" + TemplateStore.ramFile }
     package var statePath: String { directory + "/" + TemplateStore.stateFile }
+
+    package init(key: String, directory: String, inputs: TemplateInputs) {
+        self.key = key
+        self.directory = directory
+        self.inputs = inputs
+    }
 }
 
 /// The templates under `$MSB_HOME/templates`, one directory per `TemplateInputs.key`,
