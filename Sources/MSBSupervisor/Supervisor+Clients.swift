@@ -95,6 +95,10 @@ extension Supervisor {
             beginStop(reason: force ? "stopped: killed by user" : "stopped by user", force: force, waiter: client.peer.fd)
         case .setPaused(let pause):
             client.peer.send(Envelope(id: localId, setPaused(pause)))
+        case .saveSnapshot(let directory):
+            // Blocks the loop for the transfer (about a second): clients wait, nothing is lost.
+            client.peer.send(Envelope(id: localId, saveSnapshot(into: directory)))
+            agentLastHeard = MonotonicClock.now()
         default:
             client.peer.send(Envelope(id: localId, .error("unexpected message")))
         }

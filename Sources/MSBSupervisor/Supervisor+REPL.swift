@@ -70,6 +70,8 @@ final class InterpreterPool {
         let language: String
         let execId: UInt32
         let marker: [UInt8]
+        /// Kept so a snapshot can hand the interpreter to the supervisors of its forks.
+        let nonce: String
         var queue: [(client: Int32, localId: UInt32, code: String)] = []
         var current: (client: Int32, localId: UInt32)?
         var stdoutBuffer: [UInt8] = []
@@ -80,6 +82,7 @@ final class InterpreterPool {
         init(language: String, execId: UInt32, nonce: String) {
             self.language = language
             self.execId = execId
+            self.nonce = nonce
             self.marker = Array(("\u{1e}MSB" + nonce).utf8)
         }
     }
@@ -106,6 +109,13 @@ final class InterpreterPool {
         }
         interpreter.queue.append((client, localId, code))
         return interpreter
+    }
+
+    /// Takes over an idle interpreter already running in the guest (a fork's, saved with
+    /// its snapshot): the next evaluation goes to it, with its variables.
+    func adopt(language: String, execId: UInt32, nonce: String) {
+        guard InterpreterDrivers.driver(for: language) != nil else { return }
+        interpreters[language] = Interpreter(language: language, execId: execId, nonce: nonce)
     }
 
     /// The next request to send, if the interpreter is idle: the bytes for its stdin.

@@ -8,9 +8,11 @@ import MSBVMM
 struct VirtualMachineStart: CustomStringConvertible {
     var agent: AgentChannel
     var restored: Bool
-    /// For a restore: the template's key; for a cold boot: why there was no restore.
+    /// For a restore: the template's key or the snapshot's name; for a cold boot: why there was no restore.
     var detail: String
-    var description: String { restored ? "template \(detail)" : "cold boot: \(detail)" }
+    /// What was restored: "template" or "snapshot".
+    var kind = "template"
+    var description: String { restored ? "\(kind) \(detail)" : "cold boot: \(detail)" }
 }
 
 extension Supervisor {
@@ -22,7 +24,8 @@ extension Supervisor {
     /// Starts the sandbox's VM from its template (building the template first if there is
     /// none), or by a cold boot when asked to or when the template route fails; the reason
     /// is kept for `inspect` and the CLI says it once.
-    func startVirtualMachine(_ base: VirtualMachineConfiguration, coldBootRequested: Bool) throws(MSBError) -> VirtualMachineStart {
+    func startVirtualMachine(_ base: VirtualMachineConfiguration, coldBootRequested: Bool, snapshot: String?) throws(MSBError) -> VirtualMachineStart {
+        if let snapshot { return try restoreFromSnapshot(base, snapshot: snapshot) }
         var reason = coldBootRequested ? "requested with --cold" : "the VMM (\(manager.name)) cannot resume saved guests"
         if !coldBootRequested, manager.supportsSavedState {
             do {
@@ -56,6 +59,18 @@ extension Supervisor {
                 return try buildTemplate(base, inputs: inputs, in: templates)
             }
         }
+        do {
+            return try resume(template, from: templates, base: base)
+        } catch {
+            // A template that does not restore is dropped: the next start builds a new one.
+            templates.remove(key: template.key)
+            throw MSBError(error.code, "the template \(template.key) could not be restored (\(error.message)); it was removed")
+        }
+    }
+
+    /// Resumes a saved guest (a template or a snapshot) with this sandbox's own disk,
+    /// identity and confinement, and waits for its agent.
+    func resume(_ template: Template, from templates: TemplateStore, base: VirtualMachineConfiguration) throws(MSBError) -> VirtualMachineStart {
         var config = base
         do {
             // The sealed memory, shared by every sandbox of this template; the connection
@@ -83,9 +98,7 @@ extension Supervisor {
             vm = nil
             if templateKeeperConnection >= 0 { close(templateKeeperConnection) }
             templateKeeperConnection = -1
-            // A template that does not restore is dropped: the next start builds a new one.
-            templates.remove(key: template.key)
-            throw MSBError(error.code, "the template \(template.key) could not be restored (\(error.message)); it was removed")
+            throw error
         }
     }
 

@@ -129,16 +129,21 @@ package final class Supervisor {
         defaultWorkingDirectory = config.workingDirectory
         defaultUser = config.user ?? ""
         let artifacts = try GuestArtifacts(directory: paths.artifacts).validated()
-        let rootDisk = try Self.verifiedRootDisk(config, name: name, paths: paths)
+        let disk = try Self.verifiedRootDisk(config, name: name, paths: paths)
+        let rootDisk = disk?.overlay
         let decision = try AcceleratorProbe.decide(config.accelerator)
-        let vmConfig = VirtualMachineConfiguration(
+        var vmConfig = VirtualMachineConfiguration(
             name: name, cpus: config.cpus, memoryMiB: config.memoryMiB, accelerator: decision.accelerator,
             kernelPath: artifacts.kernelPath, initrdPath: artifacts.initrdPath, extraKernelArguments: [],
             consoleLogPath: paths.consoleLog(name), vmmLogPath: paths.sandboxDirectory(name) + "/qemu.log",
-            rootDiskPath: rootDisk, rootDiskBasePath: rootDisk.flatMap { QCOW2.backingFile(of: $0) },
+            rootDiskPath: rootDisk, rootDiskBasePath: disk?.image,
             confinement: VMMConfinement.forSandbox(directory: paths.sandboxDirectory(name), accelerator: decision.accelerator))
+        vmConfig.rootDiskLayers = disk?.layers ?? []
         let prepared = MonotonicClock.now()
-        let started = try startVirtualMachine(vmConfig, coldBootRequested: config.coldBoot == true)
+        // A fork resumes its snapshot on its first start only: later its disk has moved on
+        // from the snapshot's memory, and it starts like any sandbox.
+        let started = try startVirtualMachine(vmConfig, coldBootRequested: config.coldBoot == true,
+                                              snapshot: record.startedAt == nil ? config.snapshot : nil)
         let answered = MonotonicClock.now()
         let agent = started.agent
         self.agent = agent
@@ -246,25 +251,46 @@ package final class Supervisor {
 }
 
 
+/// A sandbox's root disk as QEMU gets it: its overlay, the snapshot layers below it (a
+/// fork's), and the image at the bottom.
+struct VerifiedRootDisk {
+    var overlay: String
+    var layers: [String]
+    var image: String?
+}
+
 extension Supervisor {
     /// The sandbox's overlay, when its image has a disk: it must exist (a create killed
-    /// before it was made must not boot the built-in image instead) and name the stored
-    /// image the sandbox was made from, which must still be there.
-    static func verifiedRootDisk(_ config: SandboxConfig, name: String, paths: MSBPaths) throws(MSBError) -> String? {
+    /// before it was made must not boot the built-in image instead) and lie on the stored
+    /// image the sandbox was made from (through the disks of its snapshots, for a fork),
+    /// each layer naming exactly the one below; QEMU's headers are not trusted further.
+    static func verifiedRootDisk(_ config: SandboxConfig, name: String, paths: MSBPaths) throws(MSBError) -> VerifiedRootDisk? {
         let overlay = paths.rootDisk(name)
         let hasOverlay = access(overlay, F_OK) == 0
-        guard config.image != "base" || config.imageDigest != nil else { return hasOverlay ? overlay : nil }
+        guard config.image != "base" || config.imageDigest != nil else {
+            return hasOverlay ? VerifiedRootDisk(overlay: overlay, layers: [], image: QCOW2.backingFile(of: overlay)) : nil
+        }
         guard hasOverlay else {
             throw MSBError(.invalidState, "the root disk of sandbox \(name) is missing (its create did not finish)",
                            hint: "remove it with 'msb rm \(name)' and create it again")
         }
         // Made before images were content-addressed: its overlay names the image by tag.
-        guard let recorded = config.imageDigest else { return overlay }
+        guard let recorded = config.imageDigest else {
+            return VerifiedRootDisk(overlay: overlay, layers: [], image: QCOW2.backingFile(of: overlay))
+        }
         guard let digest = ContentDigest(recorded) else {
             throw MSBError(.integrity, "sandbox \(name) records an invalid image digest")
         }
         let expected = paths.storedImageRootDisk(digestHex: digest.hex)
-        guard QCOW2.backingFile(of: overlay) == expected else {
+        var layers: [String] = []
+        if let snapshot = config.snapshot {
+            do { layers = try SnapshotStore(directory: paths.snapshots).diskLayers(snapshot) } catch {
+                throw MSBError(.notFound, "the snapshot sandbox \(name) was made from is gone or damaged (\(error.message))",
+                               hint: "remove it with 'msb rm \(name)'")
+            }
+        }
+        let chain = [overlay] + layers + [expected]
+        for (upper, lower) in zip(chain, chain.dropFirst()) where QCOW2.backingFile(of: upper) != lower {
             throw MSBError(.integrity, "the root disk of sandbox \(name) does not refer to its image \(digest.description.prefix(19))",
                            hint: "remove it with 'msb rm \(name)' and create it again")
         }
@@ -272,6 +298,6 @@ extension Supervisor {
             throw MSBError(.notFound, "the image sandbox \(name) was made from (\(digest.description.prefix(19))) is gone",
                            hint: "remove it with 'msb rm \(name)'")
         }
-        return overlay
+        return VerifiedRootDisk(overlay: overlay, layers: layers, image: expected)
     }
 }

@@ -23,7 +23,7 @@ package final class LocalBackend: SupervisorStreamBackend {
     }
 
     /// Opened on first use: `exec` never needs the database on its happy path.
-    private func store() throws(MSBError) -> StateStore {
+    func store() throws(MSBError) -> StateStore {
         if let storeInstance { return storeInstance }
         let store = try StateStore(paths: paths)
         storeInstance = store
@@ -47,19 +47,27 @@ package final class LocalBackend: SupervisorStreamBackend {
                            hint: "unix socket paths are limited to 107 bytes; use a shorter name or MSB_HOME")
         }
         let images = ImageStore(paths: paths)
-        let image = try images.get(requested.image)
         var config = requested
-        config.image = image.name
-        // The sandbox keeps the image it was made from, whatever the name points at later.
-        let imageDigest = image.kind == "disk" ? ContentDigest(image.digest) : nil
-        if image.kind == "disk" && imageDigest == nil {
-            throw MSBError(.integrity, "image \(image.name) has no valid content digest", hint: "pull or build it again")
+        // The disk under the sandbox's overlay: its image's, or a snapshot's layer.
+        var diskBase: (path: String, format: String)?
+        if let snapshot = requested.snapshot {
+            config = try forkConfig(requested, snapshot: snapshot)
+            if config.imageDigest != nil { diskBase = (SnapshotStore(directory: paths.snapshots).diskLayer(snapshot), "qcow2") }
+        } else {
+            let image = try images.get(requested.image)
+            config.image = image.name
+            // The sandbox keeps the image it was made from, whatever the name points at later.
+            let imageDigest = image.kind == "disk" ? ContentDigest(image.digest) : nil
+            if image.kind == "disk" && imageDigest == nil {
+                throw MSBError(.integrity, "image \(image.name) has no valid content digest", hint: "pull or build it again")
+            }
+            config.imageDigest = imageDigest?.description
+            // The image's defaults come first; the sandbox's own -e and -w override them.
+            config.environment = image.environment + config.environment
+            if config.workingDirectory.isEmpty { config.workingDirectory = image.workingDirectory }
+            if config.user == nil { config.user = image.user }
+            if let imageDigest { diskBase = (images.rootDisk(imageDigest), "raw") }
         }
-        config.imageDigest = imageDigest?.description
-        // The image's defaults come first; the sandbox's own -e and -w override them.
-        config.environment = image.environment + config.environment
-        if config.workingDirectory.isEmpty { config.workingDirectory = image.workingDirectory }
-        if config.user == nil { config.user = image.user }
         _ = try GuestArtifacts(directory: paths.artifacts).validated()
         let decision = try AcceleratorProbe.decide(config.accelerator)
         let store = try store()
@@ -70,8 +78,8 @@ package final class LocalBackend: SupervisorStreamBackend {
             try FileManager.default.createDirectory(
                 atPath: paths.sandboxDirectory(config.name), withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])
-            if let imageDigest {
-                try RootDisk.createOverlay(base: images.rootDisk(imageDigest), at: paths.rootDisk(config.name))
+            if let diskBase {
+                try RootDisk.createOverlay(base: diskBase.path, at: paths.rootDisk(config.name), baseFormat: diskBase.format)
             }
             return start ? try boot(config.name) : try described(existing(config.name))
         } catch {
@@ -190,7 +198,7 @@ package final class LocalBackend: SupervisorStreamBackend {
     }
 
     /// The record as it really is, with any correction written back.
-    private func existing(_ name: String) throws(MSBError) -> SandboxRecord {
+    func existing(_ name: String) throws(MSBError) -> SandboxRecord {
         try InputParsing.validateName(name)
         guard let record = try store().get(name) else { throw MSBError.sandboxNotFound(name) }
         return try persistReconciled(record)
@@ -254,7 +262,7 @@ package final class LocalBackend: SupervisorStreamBackend {
     }
 
     /// Explains why a sandbox's control socket cannot be reached.
-    private func notRunningError(_ name: String, action: String) throws(MSBError) -> MSBError {
+    func notRunningError(_ name: String, action: String) throws(MSBError) -> MSBError {
         let record = try existing(name)
         switch record.status {
         case .running, .starting, .paused:
@@ -264,18 +272,6 @@ package final class LocalBackend: SupervisorStreamBackend {
             return MSBError(.invalidState, "failed to \(action): sandbox \(name) is \(record.status.rawValue)",
                             hint: "start it with 'msb start \(name)'")
         }
-    }
-
-    // MARK: Snapshots
-
-    package func createSnapshot(_ name: String, of sandbox: String) throws(MSBError) -> SnapshotInfo {
-        throw MSBError(.unsupported, "snapshots are not built yet")
-    }
-
-    package func listSnapshots() throws(MSBError) -> [SnapshotInfo] { [] }
-
-    package func removeSnapshot(_ name: String) throws(MSBError) {
-        throw MSBError.init(.notFound, "snapshot not found: \(name)")
     }
 
     // MARK: Images
@@ -307,11 +303,16 @@ package final class LocalBackend: SupervisorStreamBackend {
     /// namespace, since images are shared by all of them.
     package func imageUsers() throws(MSBError) -> [(String, String)] {
         let images = ImageStore(paths: paths)
-        return try list().compactMap { sandbox in
+        let sandboxes: [(String, String)] = try list().compactMap { sandbox in
             // Sandboxes made before images were content-addressed name their image by tag.
             guard let digest = sandbox.config.imageDigest ?? (try? images.get(sandbox.config.image))?.digest else { return nil }
             return (sandbox.namespace == "default" ? sandbox.config.name : "\(sandbox.namespace)/\(sandbox.config.name)", digest)
         }
+        // A snapshot's disk lies on its image too.
+        let snapshots: [(String, String)] = SnapshotStore(directory: paths.snapshots).list().compactMap { snapshot in
+            snapshot.config.imageDigest.map { ("snapshot " + (namespace == "default" ? "" : namespace + "/") + snapshot.info.name, $0) }
+        }
+        return sandboxes + snapshots
     }
 
     /// Removes an image unless one of `users` (sandbox, image digest) uses it.

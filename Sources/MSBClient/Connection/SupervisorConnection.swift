@@ -175,6 +175,27 @@ package final class SupervisorConnection {
         }
     }
 
+    /// Asks the supervisor to save the whole guest into `directory` (a work directory of
+    /// the sandbox's snapshot store); returns once it is there.
+    package func saveSnapshot(directory: String, timeoutSeconds: Double = 300) throws(MSBError) {
+        send(.saveSnapshot(directory: directory), id: 1)
+        let deadline = MonotonicClock.now() + timeoutSeconds
+        while true {
+            switch try next(until: deadline) {
+            case .message(let envelope):
+                switch envelope.message {
+                case .snapshotSaved(let problem) where problem.isEmpty: return
+                case .snapshotSaved(let problem): throw MSBError(.vmmFailure, PrintableText.escaped(problem, maxScalars: 1000))
+                case .error(let text): throw MSBError(.invalidState, text)
+                default: continue
+                }
+            case .deadlinePassed:
+                throw MSBError(.timeout, "the snapshot was not saved within \(secondsText(timeoutSeconds))s")
+            case .readable: continue
+            }
+        }
+    }
+
     /// Asks the supervisor to stop the sandbox and waits until it confirms, or closes the
     /// connection as it exits.
     package func stop(force: Bool, timeoutSeconds: Double) throws(MSBError) {

@@ -71,4 +71,8 @@ extension MSBError {
     package static func sandboxNotFound(_ name: String) -> MSBError {
         MSBError(.notFound, "sandbox not found: \(name)", hint: "run 'msb ls' to see sandboxes")
     }
+
+    package static func snapshotNotFound(_ name: String) -> MSBError {
+        MSBError(.notFound, "snapshot not found: \(name)", hint: "run 'msb snapshot ls' to see snapshots")
+    }
 }

@@ -54,6 +54,8 @@ public struct MSBPaths: Sendable {
     }
 
     public var database: String { home + "/state.db" }
+    /// Named snapshots (`msb snapshot create`): per home, so per server namespace.
+    public var snapshots: String { home + "/snapshots" }
     public var sandboxesDirectory: String { home + "/sandboxes" }
     public func sandboxDirectory(_ name: String) -> String { sandboxesDirectory + "/" + name }
     public func controlSocket(_ name: String) -> String { sandboxDirectory(name) + "/ctl.sock" }
