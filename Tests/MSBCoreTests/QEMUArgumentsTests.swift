@@ -10,7 +10,8 @@ import Testing
     /// Where QEMU finds the guest RAM file (QEMUInstance.Descriptor.guestRAM).
     static let ramPath = "/proc/self/fd/10"
 
-    static func arguments(_ memory: GuestMemory, rootDisk: Bool = true, accelerator: Accelerator = .tcg) throws -> [String] {
+    static func arguments(_ memory: GuestMemory, rootDisk: Bool = true, accelerator: Accelerator = .tcg,
+                          layers: [String] = []) throws -> [String] {
         var configuration = VirtualMachineConfiguration(
             name: "web", cpus: 2, memoryMiB: 256, accelerator: accelerator,
             kernelPath: "/nonexistent/vmlinuz", initrdPath: "/nonexistent/initramfs",
@@ -18,6 +19,7 @@ import Testing
             vmmLogPath: "/nonexistent/vmm.log", rootDiskPath: rootDisk ? "/nonexistent/root.qcow2" : nil,
             rootDiskBasePath: rootDisk ? "/nonexistent/base.img" : nil)
         configuration.memory = memory
+        configuration.rootDiskLayers = layers
         // makeInstance only checks that the binary is executable; nothing is started.
         let instance = try QEMUManager(binaryPath: "/bin/true").makeInstance(configuration)
         let qemu = try #require(instance as? QEMUInstance)
@@ -102,6 +104,34 @@ import Testing
     @Test func theDeviceLayoutDoesNotDependOnTheMemoryMode() throws {
         let layouts = try [GuestMemory.anonymous, Self.sharedFile, Self.restore].map { try Self.deviceLayout(Self.arguments($0)) }
         #expect(layouts.allSatisfy { $0 == layouts[0] })
+    }
+
+    @Test func aSnapshotWriterReceivesIntoItsSharedRAMFileWithoutBooting() throws {
+        let args = try Self.arguments(.receive(sharedFilePath: "/nonexistent/memory.ram", streamDescriptor: -1))
+        #expect(Self.values(of: "-object", in: args) == ["memory-backend-file,id=mem,size=256M,mem-path=\(Self.ramPath),share=on"])
+        #expect(Self.values(of: "-incoming", in: args) == ["defer"])
+        #expect(Self.values(of: "-kernel", in: args).isEmpty)
+        #expect(try Self.deviceLayout(args) == Self.deviceLayout(Self.arguments(.anonymous)))
+    }
+
+    /// A fork's disk: its overlay on the snapshots' layers on the image, each a descriptor
+    /// of its own, each backing named explicitly (never taken from a qcow2 header).
+    @Test func snapshotLayersChainBetweenTheOverlayAndTheImage() throws {
+        let args = try Self.arguments(Self.restore, layers: ["/nonexistent/snap2.qcow2", "/nonexistent/snap1.qcow2"])
+        let blockdevs = Self.values(of: "-blockdev", in: args)
+        #expect(blockdevs == [
+            "driver=file,node-name=base-file,filename=/dev/fdset/2,read-only=on",
+            "driver=raw,node-name=base,file=base-file,read-only=on",
+            "driver=file,node-name=layer1-file,filename=/dev/fdset/4,read-only=on",
+            "driver=qcow2,node-name=layer1,file=layer1-file,backing=base,read-only=on",
+            "driver=file,node-name=layer0-file,filename=/dev/fdset/3,read-only=on",
+            "driver=qcow2,node-name=layer0,file=layer0-file,backing=layer1,read-only=on",
+            "driver=file,node-name=root-file,filename=/dev/fdset/1,discard=unmap",
+            "driver=qcow2,node-name=root,file=root-file,backing=layer0,discard=unmap",
+        ])
+        #expect(Self.values(of: "-add-fd", in: args) == ["fd=8,set=1", "fd=9,set=2", "fd=13,set=4", "fd=12,set=3"])
+        // The guest sees the same one disk device either way.
+        #expect(Self.values(of: "-device", in: args) == Self.values(of: "-device", in: try Self.arguments(Self.restore)))
     }
 
     @Test func aMissingBinaryIsReported() {
