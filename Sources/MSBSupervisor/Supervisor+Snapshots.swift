@@ -35,6 +35,9 @@ extension Supervisor {
     }
 
     private func writeSnapshot(of source: any VirtualMachineInstance, into work: String) throws(MSBError) {
+        guard manager.supportsSavedState else {
+            throw MSBError(.unsupported, "the VMM (\(manager.name)) cannot save a running guest")
+        }
         let began = MonotonicClock.now()
         let base = source.configuration
         let inputs = try templateInputs(base)

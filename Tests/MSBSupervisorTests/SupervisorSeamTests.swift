@@ -4,6 +4,7 @@ import MSBClient
 import MSBCore
 import MSBOS
 import MSBProtocol
+import MSBVMM
 import Testing
 @testable import MSBSupervisor
 
@@ -148,6 +149,29 @@ import Testing
         let stats = try fixture.connect().stats(timeoutSeconds: 5)
         #expect(stats.memoryTotalKiB == 1000)
         #expect(stats.memoryAvailableKiB == 400)
+    }
+
+    /// `saveSnapshot` can reach the supervisor from a remote client (a server's attach
+    /// stream carries the raw protocol): any directory but an empty work directory of the
+    /// sandbox's own snapshot store is refused before anything is written.
+    @Test func aSnapshotIsWrittenOnlyIntoAFreshWorkDirectoryOfItsStore() throws {
+        let fixture = try SupervisorFixture()
+        defer { fixture.tearDown() }
+        let outside = fixture.home + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        let store = SnapshotStore(directory: fixture.paths.snapshots)
+        let used = try store.makeWorkDirectory()
+        _ = FileManager.default.createFile(atPath: used + "/memory.ram", contents: Data("keep".utf8))
+        for directory in [outside, "/", fixture.paths.snapshots, used, fixture.paths.snapshots + "/.tmp-../../elsewhere"] {
+            let error = #expect(throws: MSBError.self) { try fixture.connect().saveSnapshot(directory: directory, timeoutSeconds: 5) }
+            #expect(error?.message == "refused: not a snapshot work directory", "\(directory)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty)
+        #expect(FileManager.default.contents(atPath: used + "/memory.ram") == Data("keep".utf8))
+        // The fake VMM cannot migrate: a real work directory gets as far as saying so.
+        let fresh = try store.makeWorkDirectory()
+        let unsupported = #expect(throws: MSBError.self) { try fixture.connect().saveSnapshot(directory: fresh, timeoutSeconds: 5) }
+        #expect(unsupported?.message == "the VMM (fake) cannot save a running guest")
     }
 }
 
