@@ -10,7 +10,9 @@ Prints (medians over alternating rounds, so machine noise hits all alike):
      <= 1.5 x the raw restore);
   3. `msb run -- true` (create, exec, remove; goal <= 250 ms);
   4. cold `msb create --cold` + first exec, for comparison;
-  5. N creates in a row (goal: 20 in <= 5 s), then the PSS of QEMU + supervisor per
+  5. `msb snapshot create` of a running 512 MiB sandbox (goal <= 1 s), and
+     `msb create --from SNAP` + first exec beside the warm template start (goal: as fast);
+  6. N creates in a row (goal: 20 in <= 5 s), then the PSS of QEMU + supervisor per
      running sandbox (goal <= 40 MiB with 20 running) and whether every one answers exec.
 
 usage: bench/templates.py [--rounds N] [--sandboxes N]
@@ -146,7 +148,13 @@ def main():
     msb("rm", "-f", f"{tag}-probe")
     ram, state = os.path.join(templates, key, "memory.ram"), os.path.join(templates, key, "state.bin")
 
-    raw, warm, run, cold = [], [], [], []
+    # The snapshot source: a running sandbox with a process and 32 MiB of data in memory.
+    source = f"{tag}-src"
+    msb("create", "--name", source)
+    msb("exec", source, "--", "sh", "-c", "head -c 33554432 /dev/urandom > /tmp/data; "
+        "nohup sh -c 'while true; do sleep 1; done' >/dev/null 2>&1 &")
+
+    raw, warm, run, cold, snapshot, fork = [], [], [], [], [], []
     for index in range(options.rounds):
         raw.append(raw_restore(argv, ram, state))
         name = f"{tag}-w{index}"
@@ -155,6 +163,13 @@ def main():
         warm.append(time.monotonic() - start)
         msb("rm", "-f", name)
         run.append(timed("run", "--", "true"))
+        snapshot.append(timed("snapshot", "create", source, f"{tag}-s{index}"))
+        name = f"{tag}-f{index}"
+        start = time.monotonic()
+        msb("create", "--name", name, "--from", f"{tag}-s{index}"); msb("exec", name, "--", "true")
+        fork.append(time.monotonic() - start)
+        msb("rm", "-f", name)
+        msb("snapshot", "rm", f"{tag}-s{index}")
         if index < 3:
             name = f"{tag}-c{index}"
             start = time.monotonic()
@@ -168,6 +183,9 @@ def main():
     print(f"  msb create + first exec (warm)     {median(warm):8.0f} ms   ratio {statistics.median(warm) / statistics.median(raw):.2f} (goal <= 1.5, <= 150 ms)")
     print(f"  msb run -- true                    {median(run):8.0f} ms   (goal <= 250 ms)")
     print(f"  msb create --cold + first exec     {median(cold):8.0f} ms   ({statistics.median(cold) / statistics.median(warm):.1f} x warm)")
+    print(f"  msb snapshot create (512 MiB)      {median(snapshot):8.0f} ms   (goal <= 1000 ms)")
+    print(f"  msb create --from + first exec     {median(fork):8.0f} ms   ratio {statistics.median(fork) / statistics.median(warm):.2f} to the warm start (goal: as fast)")
+    msb("rm", "-f", source)
 
     names = [f"{tag}-m{index}" for index in range(options.sandboxes)]
     start = time.monotonic()

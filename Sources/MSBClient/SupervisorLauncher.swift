@@ -34,7 +34,7 @@ package struct SupervisorLauncher {
         let logFd = open(paths.supervisorLog(name), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         defer { if logFd >= 0 { close(logFd) } }
         var spec = SpawnSpec(executable, arguments: [executable, "_supervise", name],
-                             environment: paths.childEnvironment(passing: ["LANG"]))
+                             environment: paths.childEnvironment(passing: ["LANG", "MSB_TCG_CACHE_MIB"]))
         spec.workingDirectory = "/"
         spec.standardOutput = logFd
         spec.standardError = logFd

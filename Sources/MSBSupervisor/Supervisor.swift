@@ -139,6 +139,9 @@ package final class Supervisor {
             rootDiskPath: rootDisk, rootDiskBasePath: disk?.image,
             confinement: VMMConfinement.forSandbox(directory: paths.sandboxDirectory(name), accelerator: decision.accelerator))
         vmConfig.rootDiskLayers = disk?.layers ?? []
+        if let text = ProcessInfo.processInfo.environment["MSB_TCG_CACHE_MIB"], let mib = Int(text), (1...4096).contains(mib) {
+            vmConfig.translationCacheMiB = mib
+        }
         let prepared = MonotonicClock.now()
         // A fork resumes its snapshot on its first start only: later its disk has moved on
         // from the snapshot's memory, and it starts like any sandbox.

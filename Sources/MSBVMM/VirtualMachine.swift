@@ -41,6 +41,11 @@ package struct VirtualMachineConfiguration: Sendable {
     package var confinement: VMMConfinement?
     /// Where the guest's RAM lives, and whether the VM boots or resumes a saved one.
     package var memory: GuestMemory = .anonymous
+    /// TCG's translated-code cache. QEMU 7.2's default is 1 GiB, touched as code is
+    /// translated: a busy sandbox could grow by that much. 64 MiB bounds it with no
+    /// measured cost (bench/tcg-cache.py); `MSB_TCG_CACHE_MIB` overrides it.
+    package var translationCacheMiB = VirtualMachineConfiguration.defaultTranslationCacheMiB
+    package static let defaultTranslationCacheMiB = 64
 
     package init(name: String, cpus: Int, memoryMiB: Int, accelerator: Accelerator, kernelPath: String, initrdPath: String,
                  extraKernelArguments: [String], consoleLogPath: String, vmmLogPath: String, rootDiskPath: String?,
