@@ -19,6 +19,8 @@ extension LocalBackend {
             guard !snapshots.exists(name) else {
                 throw MSBError(.alreadyExists, "snapshot \(name) already exists", hint: "remove it with 'msb snapshot rm \(name)' or pick another name")
             }
+            // Work directories of creates killed on the way (old ones only: others may run).
+            snapshots.templates.removeLeftovers()
             let work = try snapshots.makeWorkDirectory()
             var installed = false
             defer { if !installed { try? FileManager.default.removeItem(atPath: work) } }
