@@ -3,6 +3,15 @@
 public enum InputParsing {
     /// `[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}`: safe as a directory name and a socket path part.
     public static func validateName(_ name: String) throws(MSBError) {
+        try validateName(name, kind: "sandbox")
+    }
+
+    /// Snapshot names follow the sandbox name rule (they name directories too).
+    public static func validateSnapshotName(_ name: String) throws(MSBError) {
+        try validateName(name, kind: "snapshot")
+    }
+
+    private static func validateName(_ name: String, kind: String) throws(MSBError) {
         let bytes = Array(name.utf8)
         func isAlnum(_ b: UInt8) -> Bool {
             (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122)
@@ -11,7 +20,7 @@ public enum InputParsing {
             && bytes.allSatisfy { isAlnum($0) || $0 == 95 || $0 == 46 || $0 == 45 }
         guard valid else {
             throw MSBError(
-                .invalidArgument, "invalid sandbox name '\(name)'",
+                .invalidArgument, "invalid \(kind) name '\(name)'",
                 hint: "names are 1-63 characters of letters, digits, '_', '.', '-', starting with a letter or digit")
         }
     }
