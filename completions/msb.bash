@@ -4,7 +4,7 @@ _msb() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "create start exec cp shell repl run ls metrics pull image pause resume stop rm server completion help version --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "create start exec cp shell repl run ls metrics pull image snapshot pause resume stop rm server completion help version --help --version" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -14,6 +14,7 @@ _msb() {
                 --name|-n) return ;;
                 --user|-u) return ;;
                 --image) COMPREPLY=($(compgen -W "$(msb _complete images 2>/dev/null)" -- "$cur")); return ;;
+                --from) COMPREPLY=($(compgen -W "$(msb _complete snapshots 2>/dev/null)" -- "$cur")); return ;;
                 --memory|-m) return ;;
                 --cpus) return ;;
                 --env|-e) return ;;
@@ -22,7 +23,7 @@ _msb() {
                 --accel) COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")); return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --memory -m --cpus --env -e --workdir -w --max-duration --accel --cold --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --from --memory -m --cpus --env -e --workdir -w --max-duration --accel --cold --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -80,6 +81,7 @@ _msb() {
             case "$prev" in
                 --name|-n) return ;;
                 --image) COMPREPLY=($(compgen -W "$(msb _complete images 2>/dev/null)" -- "$cur")); return ;;
+                --from) COMPREPLY=($(compgen -W "$(msb _complete snapshots 2>/dev/null)" -- "$cur")); return ;;
                 --memory|-m) return ;;
                 --cpus) return ;;
                 --max-duration) return ;;
@@ -91,7 +93,7 @@ _msb() {
                 --detach-keys) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --image --memory -m --cpus --max-duration --accel --cold --env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --image --from --memory -m --cpus --max-duration --accel --cold --env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -132,6 +134,16 @@ _msb() {
                 return
             fi
             COMPREPLY=($(compgen -W "$(msb _complete images 2>/dev/null)" -- "$cur"))
+            ;;
+        snapshot)
+            case "$prev" in
+                --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
+            esac
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--format --quiet -q --help -h" -- "$cur"))
+                return
+            fi
+            COMPREPLY=($(compgen -W "$(msb _complete snapshots 2>/dev/null)" -- "$cur"))
             ;;
         pause)
             if [[ "$cur" == -* ]]; then
@@ -202,7 +214,7 @@ _msb() {
                 COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
                 return
             fi
-            COMPREPLY=($(compgen -W "create start exec cp shell repl run ls metrics pull image pause resume stop rm server completion help version" -- "$cur"))
+            COMPREPLY=($(compgen -W "create start exec cp shell repl run ls metrics pull image snapshot pause resume stop rm server completion help version" -- "$cur"))
             ;;
         version)
             if [[ "$cur" == -* ]]; then

@@ -20,7 +20,7 @@ package struct OptionSpec: Sendable, Equatable {
 }
 
 package enum ValueCompletion: Sendable, Equatable {
-    case none, sandboxName, image, values([String])
+    case none, sandboxName, image, snapshotName, values([String])
 }
 
 /// One subcommand: the single source for parsing, `--help`, completion and the man page.

@@ -11,7 +11,7 @@ package protocol Subcommand: Sendable {
 package enum CommandTable {
     package static let commands: [any Subcommand.Type] = [
         CreateCommand.self, StartCommand.self, ExecCommand.self, CopyCommand.self, ShellCommand.self, ReplCommand.self, RunCommand.self, ListCommand.self, MetricsCommand.self, PullCommand.self, ImageCommand.self,
-        PauseCommand.self, ResumeCommand.self, StopCommand.self, RemoveCommand.self, ServerCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
+        SnapshotCommand.self, PauseCommand.self, ResumeCommand.self, StopCommand.self, RemoveCommand.self, ServerCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
         CompleteCommand.self, ManPageCommand.self,
     ]
 
@@ -45,6 +45,8 @@ package enum CommandTable {
     /// Options shared by the sandbox-defining commands (create, run).
     static let sandboxOptions: [OptionSpec] = [
         OptionSpec(long: "image", short: nil, valueName: "IMAGE", help: "Image to boot (default: base)", completion: .image),
+        OptionSpec(long: "from", short: nil, valueName: "SNAP",
+                   help: "Start from snapshot SNAP (see 'msb snapshot'), with its image, memory and cpus", completion: .snapshotName),
         OptionSpec(long: "memory", short: "m", valueName: "SIZE", help: "Memory, e.g. 512M or 1G (default: 512M)"),
         OptionSpec(long: "cpus", short: nil, valueName: "N", help: "Virtual CPUs (default: 1)"),
         OptionSpec(long: "env", short: "e", valueName: "KEY=VALUE", help: "Set an environment variable (repeatable)", repeatable: true),

@@ -70,8 +70,17 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
     private let lock = NSLock()
     private var recorded: [String] = []
     private var sandboxes: [SandboxInfo]
+    private var snapshots: [SnapshotInfo]
 
-    init(sandboxes: [SandboxInfo]) { self.sandboxes = sandboxes }
+    init(sandboxes: [SandboxInfo], snapshots: [SnapshotInfo] = []) {
+        self.sandboxes = sandboxes
+        self.snapshots = snapshots
+    }
+
+    static func snapshot(_ name: String, of source: String, digest: String? = nil) -> SnapshotInfo {
+        SnapshotInfo(name: name, source: source, image: "python", imageDigest: digest, cpus: 2, memoryMiB: 1024,
+                     createdAt: Date(timeIntervalSince1970: 1_700_000_000), sizeBytes: 1_500_000)
+    }
 
     static func info(_ name: String, _ status: SandboxStatus) -> SandboxInfo {
         SandboxInfo(config: SandboxConfig(name: name), status: status, createdAt: Date(timeIntervalSince1970: 1_700_000_000))
@@ -86,7 +95,7 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
     }
 
     func create(_ config: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo {
-        record("create \(config.name)")
+        record("create \(config.name)" + (config.snapshot.map { " from \($0)" } ?? ""))
         throw MSBError(.unsupported, "the fake backend creates nothing")
     }
     func start(_ name: String) throws(MSBError) -> SandboxInfo { record("start \(name)"); return try find(name) }
@@ -118,10 +127,22 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
     }
     func createSnapshot(_ name: String, of sandbox: String) throws(MSBError) -> SnapshotInfo {
         record("snapshot create \(sandbox) \(name)")
-        throw MSBError(.unsupported, "the fake backend snapshots nothing")
+        guard try find(sandbox).status == .running else { throw MSBError(.invalidState, "sandbox \(sandbox) is not running") }
+        lock.lock()
+        defer { lock.unlock() }
+        guard !snapshots.contains(where: { $0.name == name }) else { throw MSBError(.alreadyExists, "snapshot \(name) already exists") }
+        let info = Self.snapshot(name, of: sandbox)
+        snapshots.append(info)
+        return info
     }
-    func listSnapshots() throws(MSBError) -> [SnapshotInfo] { record("snapshot ls"); return [] }
-    func removeSnapshot(_ name: String) throws(MSBError) { record("snapshot rm \(name)") }
+    func listSnapshots() throws(MSBError) -> [SnapshotInfo] { record("snapshot ls"); return lock.withLock { snapshots } }
+    func removeSnapshot(_ name: String) throws(MSBError) {
+        record("snapshot rm \(name)")
+        lock.lock()
+        defer { lock.unlock() }
+        guard let index = snapshots.firstIndex(where: { $0.name == name }) else { throw MSBError.snapshotNotFound(name) }
+        snapshots.remove(at: index)
+    }
     func listImages() throws(MSBError) -> [ImageInfo] { [] }
     func pullImage(_ reference: String, insecure: Bool, credentials: String?,
                    progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {

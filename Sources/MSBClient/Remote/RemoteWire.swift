@@ -80,6 +80,39 @@ package enum RemoteWire {
         }
     }
 
+    /// One snapshot, as `sandbox.snapshot.*` return it and `msb snapshot ls --format json`
+    /// prints it. No host paths: where the snapshot lies is the server's business.
+    package struct Snapshot: Codable, Equatable, Sendable {
+        package var name: String
+        package var namespace: String
+        /// The sandbox it was taken from.
+        package var source: String
+        package var image: String
+        package var image_digest: String?
+        package var cpus: Int
+        package var memory_mib: Int
+        package var created_at: String
+        package var size_bytes: Int64
+
+        package init(_ info: SnapshotInfo) {
+            name = info.name
+            namespace = info.namespace
+            source = info.source
+            image = info.image
+            image_digest = info.imageDigest
+            cpus = info.cpus
+            memory_mib = info.memoryMiB
+            created_at = RemoteWire.iso8601(info.createdAt)
+            size_bytes = info.sizeBytes
+        }
+
+        package var info: SnapshotInfo {
+            SnapshotInfo(name: name, namespace: namespace, source: source, image: image, imageDigest: image_digest,
+                         cpus: cpus, memoryMiB: memory_mib, createdAt: RemoteWire.date(created_at) ?? Date(timeIntervalSince1970: 0),
+                         sizeBytes: size_bytes)
+        }
+    }
+
     /// One sandbox's metrics: the SDK contract's keys (`sandbox.metrics.get`), plus with
     /// `detail` what `msb metrics --format json` shows besides. Absent figures are explicit
     /// nulls, as the SDKs expect.

@@ -10,7 +10,8 @@ struct CreateCommand: Subcommand {
                   OptionSpec(long: "user", short: "u", valueName: "USER", help: "Default user for execs: name, uid or uid:gid"),
                   OptionSpec(long: "no-start", short: nil, valueName: nil, help: "Only create the sandbox; boot it later with 'msb start'")]
             + CommandTable.sandboxOptions,
-        examples: ["msb create --name web", "msb create --name big --memory 1G --cpus 2 -e MODE=test"])
+        examples: ["msb create --name web", "msb create --name big --memory 1G --cpus 2 -e MODE=test",
+                   "msb create --name web2 --from web-ready"])
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         let config = try sandboxConfig(from: arguments, context: context)
@@ -24,6 +25,18 @@ struct CreateCommand: Subcommand {
         let name = arguments.value("name") ?? NameGenerator.generate()
         try InputParsing.validateName(name)
         var config = SandboxConfig(name: name)
+        if let snapshot = arguments.value("from") {
+            // The snapshot's memory holds a kernel and processes sized for its image, memory
+            // and cpus: a sandbox made from it cannot have others.
+            let conflicting = ["image", "memory", "cpus"].filter { arguments.value($0) != nil }.map { "--" + $0 }
+            if !conflicting.isEmpty {
+                let list = conflicting.count == 1 ? conflicting[0]
+                    : conflicting.dropLast().joined(separator: ", ") + " and " + (conflicting.last ?? "")
+                throw MSBError(.invalidArgument, "--from takes the image, memory and cpus of the snapshot; drop \(list)")
+            }
+            try InputParsing.validateSnapshotName(snapshot)
+            config.snapshot = snapshot
+        }
         if let image = arguments.value("image") { config.image = image }
         if let user = arguments.value("user"), !user.isEmpty { config.user = user }
         if let memory = arguments.value("memory") { config.memoryMiB = try InputParsing.parseMemoryMiB(memory) }

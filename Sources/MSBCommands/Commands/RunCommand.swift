@@ -13,6 +13,8 @@ struct RunCommand: Subcommand {
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         var arguments = arguments
+        // Checked before anything asks the backend (a usage error touches nothing).
+        let config = try CreateCommand.sandboxConfig(from: arguments, context: context)
         // Like docker run: without a command, the image's Entrypoint + Cmd.
         if arguments.trailing.isEmpty, let image = arguments.value("image"),
            let images = try? context.backend.listImages(),
@@ -21,7 +23,6 @@ struct RunCommand: Subcommand {
             arguments.trailing = command
         }
         let parameters = try ExecCommand.execParameters(from: arguments)
-        let config = try CreateCommand.sandboxConfig(from: arguments, context: context)
         let backend = context.backend
         _ = try backend.create(config)
         defer { try? backend.remove(config.name, force: true) }

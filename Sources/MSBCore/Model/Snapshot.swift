@@ -31,3 +31,15 @@ public struct SnapshotInfo: Codable, Equatable, Sendable {
         self.sizeBytes = sizeBytes
     }
 }
+
+extension SandboxConfig {
+    /// A sandbox made from `snapshot` (`create --from`) takes its image, memory and cpus:
+    /// the saved memory holds a kernel and processes sized for them.
+    package mutating func adopt(_ snapshot: SnapshotInfo) {
+        self.snapshot = snapshot.name
+        image = snapshot.image
+        imageDigest = snapshot.imageDigest
+        cpus = snapshot.cpus
+        memoryMiB = snapshot.memoryMiB
+    }
+}
