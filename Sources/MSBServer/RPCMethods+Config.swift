@@ -25,6 +25,16 @@ extension RPCDispatcher {
         }
         if let accelerator = params.accelerator { config.accelerator = try AcceleratorChoice.parse(accelerator) }
         if params.cold == true { config.coldBoot = true }
+        if let snapshot = params.snapshot {
+            // The snapshot's memory holds a kernel sized for its image, memory and cpus.
+            let conflicting = [("image", params.image != nil), ("memory", params.memory != nil), ("cpus", params.cpus != nil)]
+                .filter { $0.1 }.map { "'\($0.0)'" }
+            guard conflicting.isEmpty else {
+                throw MSBError(.invalidArgument, "invalid params: 'snapshot' takes the image, memory and cpus of the snapshot; drop "
+                               + conflicting.joined(separator: ", "))
+            }
+            config.snapshot = try RPCParams.snapshot(snapshot)
+        }
         try checkVolumes(params.volumes ?? [])
         try checkPorts(params.ports ?? [])
         // `depends_on`, `shell`, `scripts` and `exec` describe how microsandbox's own tools run

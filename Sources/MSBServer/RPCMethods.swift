@@ -20,6 +20,9 @@ extension RPCDispatcher {
         method(RPC.List.self) { $0.list },
         method(RPC.Inspect.self) { $0.inspect },
         method(RPC.Remove.self) { $0.remove },
+        method(RPC.SnapshotCreate.self) { $0.snapshotCreate },
+        method(RPC.SnapshotList.self) { $0.snapshotList },
+        method(RPC.SnapshotRemove.self) { $0.snapshotRemove },
         method(RPC.ImageList.self) { $0.imageList },
         method(RPC.ImagePull.self) { $0.imagePull },
         method(RPC.ImageBuild.self) { $0.imageBuild },
@@ -55,7 +58,7 @@ extension RPCDispatcher {
         }
         guard let existing else {
             guard p.create ?? true else { throw MSBError.sandboxNotFound(name) }
-            let config = try sandboxConfig(name: name, p.config)
+            let config = try withSnapshotResources(sandboxConfig(name: name, p.config), backend)
             _ = try host.withCapacity(for: config, namespace: namespace) { () throws(MSBError) in try backend.create(config, start: true) }
             return "Sandbox \(name) started successfully"
         }
@@ -85,8 +88,8 @@ extension RPCDispatcher {
 
     func create(_ call: RPCCall, _ p: RPC.Create.Params) throws(MSBError) -> RPC.SandboxResult {
         let namespace = try call.namespace(p.namespace)
-        let config = try sandboxConfig(name: RPCParams.sandbox(p.sandbox), p.config)
         let backend = try host.backend(namespace)
+        let config = try withSnapshotResources(sandboxConfig(name: RPCParams.sandbox(p.sandbox), p.config), backend)
         let info: SandboxInfo
         if p.start ?? true {
             info = try host.withCapacity(for: config, namespace: namespace) { () throws(MSBError) in try backend.create(config, start: true) }

@@ -76,4 +76,10 @@ struct RPCParams {
         try InputParsing.validateName(name)
         return name
     }
+
+    /// A snapshot name, validated (it names a directory on the server).
+    static func snapshot(_ name: String) throws(MSBError) -> String {
+        try InputParsing.validateSnapshotName(name)
+        return name
+    }
 }

@@ -11,6 +11,9 @@ package final class SandboxHost: @unchecked Sendable {
     /// Guards `reservations`: boots that passed the limit check but are not running yet.
     private let lock = NSLock()
     private var reservations: [String: Usage] = [:]
+    /// Guards `snapshotsInProgress`: snapshot creates per namespace that passed the count check.
+    private let snapshotLock = NSLock()
+    private var snapshotsInProgress: [String: Int] = [:]
     /// JSON-RPC calls running per namespace.
     package let calls: NamespaceSlots
     /// `image.pull` calls running per namespace.
@@ -98,6 +101,35 @@ package final class SandboxHost: @unchecked Sendable {
             lock.unlock()
         }
         return try boot()
+    }
+
+    /// Runs `create` (a snapshot create in `namespace`) only if the namespace stays within its
+    /// snapshot limit. `existing` counts the namespace's snapshots; creates still running count
+    /// too, so concurrent creates cannot overshoot (a finished one is briefly counted twice).
+    package func withSnapshotRoom<T>(namespace: String, existing: () throws(MSBError) -> Int,
+                                     _ create: () throws(MSBError) -> T) throws(MSBError) -> T {
+        snapshotLock.lock()
+        let count: Int
+        do throws(MSBError) {
+            count = try existing() + snapshotsInProgress[namespace, default: 0]
+        } catch {
+            snapshotLock.unlock()
+            throw error
+        }
+        let fits = count < limits.maxSnapshotsPerNamespace
+        if fits { snapshotsInProgress[namespace, default: 0] += 1 }
+        snapshotLock.unlock()
+        guard fits else {
+            throw MSBError(.limitExceeded, "namespace limit reached: at most \(limits.maxSnapshotsPerNamespace) snapshots may be kept "
+                           + "in namespace \(namespace)", hint: "remove a snapshot first ('msb snapshot rm')")
+        }
+        defer {
+            snapshotLock.lock()
+            snapshotsInProgress[namespace, default: 1] -= 1
+            if snapshotsInProgress[namespace] == 0 { snapshotsInProgress[namespace] = nil }
+            snapshotLock.unlock()
+        }
+        return try create()
     }
 
     private func checkNamespace(_ namespace: String, running: Int) -> MSBError? {

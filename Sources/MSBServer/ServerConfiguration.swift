@@ -90,6 +90,8 @@ package struct ServerLimits: Sendable, Equatable {
     package var maxSandboxesPerNamespace = 16
     /// `image.pull` calls running at once for one namespace.
     package var maxPullsPerNamespace = 2
+    /// Snapshots one namespace keeps (each holds a sandbox's memory and disk on the host).
+    package var maxSnapshotsPerNamespace = 8
     /// What `sandbox.command.run` / `repl.run` keep of each stream, in lines.
     package var maxOutputLines = 100_000
 

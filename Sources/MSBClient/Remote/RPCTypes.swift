@@ -43,11 +43,18 @@ package enum RPC {
         package var ports: [String]?
         /// msb's extension: boot the kernel instead of resuming a start template.
         package var cold: Bool?
+        /// msb's extension: start from this snapshot of the namespace (`create --from`); its
+        /// image, memory and cpus are the sandbox's, so those three are not sent with it.
+        package var snapshot: String?
 
         package init(_ config: SandboxConfig) {
-            image = config.image
-            memory = Double(config.memoryMiB)
-            cpus = Double(config.cpus)
+            if let snapshot = config.snapshot {
+                self.snapshot = snapshot
+            } else {
+                image = config.image
+                memory = Double(config.memoryMiB)
+                cpus = Double(config.cpus)
+            }
             envs = config.environment
             workdir = config.workingDirectory
             user = config.user
@@ -80,6 +87,10 @@ package enum RPC {
     package struct SandboxListResult: Codable, Sendable {
         package var sandboxes: [RemoteWire.Sandbox]
         package init(_ infos: [SandboxInfo]) { sandboxes = infos.map(RemoteWire.Sandbox.init) }
+    }
+    package struct SnapshotResult: Codable, Sendable {
+        package var snapshot: RemoteWire.Snapshot
+        package init(_ info: SnapshotInfo) { snapshot = RemoteWire.Snapshot(info) }
     }
     package struct ImageResult: Codable, Sendable {
         package var image: ImageInfo
@@ -215,6 +226,37 @@ package enum RPC {
     package enum Remove: RPCMethodType {
         package static let name = "sandbox.remove"
         package typealias Params = SandboxParams
+        package typealias Result = String
+    }
+
+    /// Named snapshots of a namespace's sandboxes (`msb snapshot`).
+    package enum SnapshotCreate: RPCMethodType {
+        package static let name = "sandbox.snapshot.create"
+        package struct Params: Codable, Sendable {
+            /// The running sandbox to save.
+            package var sandbox: String
+            package var namespace: String?
+            /// The snapshot's name.
+            package var snapshot: String
+        }
+        package typealias Result = SnapshotResult
+    }
+
+    package enum SnapshotList: RPCMethodType {
+        package static let name = "sandbox.snapshot.list"
+        package typealias Params = NamespaceParams
+        package struct Result: Codable, Sendable {
+            package var snapshots: [RemoteWire.Snapshot]
+            package init(_ infos: [SnapshotInfo]) { snapshots = infos.map(RemoteWire.Snapshot.init) }
+        }
+    }
+
+    package enum SnapshotRemove: RPCMethodType {
+        package static let name = "sandbox.snapshot.remove"
+        package struct Params: Codable, Sendable {
+            package var snapshot: String
+            package var namespace: String?
+        }
         package typealias Result = String
     }
 

@@ -131,15 +131,15 @@ package final class RemoteBackend: SupervisorStreamBackend {
     // MARK: Snapshots
 
     package func createSnapshot(_ name: String, of sandbox: String) throws(MSBError) -> SnapshotInfo {
-        throw MSBError(.unsupported, "snapshots are not served remotely yet")
+        try call(RPC.SnapshotCreate.self, .init(sandbox: sandbox, namespace: namespace, snapshot: name)).snapshot.info
     }
 
     package func listSnapshots() throws(MSBError) -> [SnapshotInfo] {
-        throw MSBError(.unsupported, "snapshots are not served remotely yet")
+        try call(RPC.SnapshotList.self, .init(namespace: namespace)).snapshots.map(\.info)
     }
 
     package func removeSnapshot(_ name: String) throws(MSBError) {
-        throw MSBError(.unsupported, "snapshots are not served remotely yet")
+        _ = try call(RPC.SnapshotRemove.self, .init(snapshot: name, namespace: namespace))
     }
 
     package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {

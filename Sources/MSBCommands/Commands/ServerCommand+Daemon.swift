@@ -68,7 +68,8 @@ enum ServerDaemon {
                   "--attach-idle-timeout", "\(l.attachIdleTimeoutSeconds)", "--request-timeout", "\(l.requestDeadlineSeconds)",
                   "--max-calls-per-namespace", String(l.maxCallsPerNamespace),
                   "--max-sandboxes-per-namespace", String(l.maxSandboxesPerNamespace),
-                  "--max-pulls-per-namespace", String(l.maxPullsPerNamespace)]
+                  "--max-pulls-per-namespace", String(l.maxPullsPerNamespace),
+                  "--max-snapshots-per-namespace", String(l.maxSnapshotsPerNamespace)]
         return words
     }
 

@@ -37,6 +37,8 @@ struct ServerCommand: Subcommand {
             OptionSpec(long: "max-sandboxes-per-namespace", short: nil, valueName: "N",
                        help: "start: sandboxes running at once per namespace (default: 16)"),
             OptionSpec(long: "max-pulls-per-namespace", short: nil, valueName: "N", help: "start: image pulls at once per namespace (default: 2)"),
+            OptionSpec(long: "max-snapshots-per-namespace", short: nil, valueName: "N",
+                       help: "start: snapshots kept per namespace (default: 8)"),
             OptionSpec(long: "namespace", short: "n", valueName: "NS", help: "keygen: the one namespace the key may use (default: all)"),
             OptionSpec(long: "expire", short: nil, valueName: "DURATION", help: "keygen: key lifetime, e.g. 12h, 30d or never (default: 90d)"),
             OptionSpec(long: "format", short: nil, valueName: "FORMAT", help: "keys ls: table or json (default: table)",
@@ -119,6 +121,7 @@ struct ServerCommand: Subcommand {
         try wholeNumber(arguments, "max-calls-per-namespace", into: &limits.maxCallsPerNamespace)
         try wholeNumber(arguments, "max-sandboxes-per-namespace", into: &limits.maxSandboxesPerNamespace)
         try wholeNumber(arguments, "max-pulls-per-namespace", into: &limits.maxPullsPerNamespace)
+        try wholeNumber(arguments, "max-snapshots-per-namespace", into: &limits.maxSnapshotsPerNamespace)
         if let text = arguments.value("attach-idle-timeout") {
             limits.attachIdleTimeoutSeconds = Double(try InputParsing.parseDurationMilliseconds(text)) / 1000
         }
