@@ -7,7 +7,7 @@ import MSBVMM
 /// guest is saved and how a fork resumes it).
 extension LocalBackend {
     package func createSnapshot(_ name: String, of sandbox: String) throws(MSBError) -> SnapshotInfo {
-        try InputParsing.validateName(name)
+        try InputParsing.validateSnapshotName(name)
         let record = try existing(sandbox).reconciled()
         guard record.status == .running || record.status == .paused else {
             throw MSBError(.invalidState, "failed to snapshot: sandbox \(sandbox) is \(record.status.rawValue)",

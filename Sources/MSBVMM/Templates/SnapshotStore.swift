@@ -77,7 +77,7 @@ package struct SnapshotStore: Sendable {
     package func exists(_ name: String) -> Bool { access(path(name) + "/" + Self.recordFile, F_OK) == 0 }
 
     package func record(_ name: String) throws(MSBError) -> SnapshotRecord {
-        try InputParsing.validateName(name)
+        try InputParsing.validateSnapshotName(name)
         guard let data = FileDescriptorIO.readFile(path(name) + "/" + Self.recordFile, limitBytes: 1 << 20) else {
             throw MSBError.snapshotNotFound(name)
         }
