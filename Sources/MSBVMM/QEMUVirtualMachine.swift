@@ -99,6 +99,10 @@ package final class QEMUInstance: VirtualMachineInstance {
             // The kernel already runs in the saved RAM: without -kernel QEMU keeps no private
             // copy of it (45 MB per VM); the device state arrives through `migrate-incoming`.
             args += ["-incoming", "defer"]
+            // QEMU runs a guest as soon as an incoming migration completes, unless -S. A
+            // snapshot's writer must never run it: its disk is a throwaway and its channels
+            // lead nowhere, so what the guest did there would be in the saved memory only.
+            if case .receive = c.memory { args.append("-S") }
         } else {
             args += ["-kernel", fd(.kernel), "-initrd", fd(.initrd), "-append", kernelArgs.joined(separator: " ")]
         }
@@ -303,6 +307,8 @@ package final class QEMUInstance: VirtualMachineInstance {
             case "inmigrate":
                 usleep(1_000)
             case "running":
+                // A writer (`run` false) has -S: a running guest there would be a bug.
+                guard run else { throw MSBError(.vmmFailure, "the received guest is running; it must stay paused") }
                 return
             case "paused", "postmigrate", "prelaunch":
                 if run { try qmp.execute("cont", deadline: deadline) }

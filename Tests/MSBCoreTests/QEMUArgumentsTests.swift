@@ -110,6 +110,7 @@ import Testing
         let args = try Self.arguments(.receive(sharedFilePath: "/nonexistent/memory.ram", streamDescriptor: -1))
         #expect(Self.values(of: "-object", in: args) == ["memory-backend-file,id=mem,size=256M,mem-path=\(Self.ramPath),share=on"])
         #expect(Self.values(of: "-incoming", in: args) == ["defer"])
+        #expect(args.contains("-S"), "the writer must stay paused after the migration arrived")
         #expect(Self.values(of: "-kernel", in: args).isEmpty)
         #expect(try Self.deviceLayout(args) == Self.deviceLayout(Self.arguments(.anonymous)))
     }
