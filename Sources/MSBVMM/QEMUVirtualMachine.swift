@@ -83,7 +83,7 @@ package final class QEMUInstance: VirtualMachineInstance {
         args += ["-M", "microvm,x-option-roms=off,rtc=on" + (c.memory == .anonymous ? "" : ",memory-backend=mem")]
         switch c.accelerator {
         case .kvm: args += ["-accel", "kvm", "-cpu", "host"]
-        case .tcg: args += ["-accel", "tcg,tb-size=\(c.translationCacheMiB)", "-cpu", "qemu64,+rdrand"]
+        case .tcg: args += ["-accel", "tcg,tb-size=\(c.translationCacheMiB)", "-cpu", "qemu64,+rdrand,+arat"]
         }
         args += [
             "-m", "\(c.memoryMiB)", "-smp", "\(c.cpus)",
