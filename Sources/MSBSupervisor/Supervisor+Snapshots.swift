@@ -41,16 +41,8 @@ extension Supervisor {
         let began = MonotonicClock.now()
         let base = source.configuration
         let inputs = try templateInputs(base)
-        let ramPath = work + "/memory.ram"
-        let ramFd = open(ramPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard ramFd >= 0, ftruncate(ramFd, off_t(base.memoryMiB) << 20) == 0 else {
-            throw MSBError(.stateStore, "cannot create the snapshot's memory file: \(String(cString: strerror(errno)))")
-        }
         // The writer runs as the sandbox's own unprivileged identity, like its QEMU.
-        if let confinement = base.confinement {
-            _ = fchown(ramFd, uid_t(bitPattern: confinement.uid), gid_t(bitPattern: confinement.gid))
-        }
-        close(ramFd)
+        let ramPath = try Self.createRAMFile(in: work, memoryMiB: base.memoryMiB, owner: base.confinement)
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw MSBError(.vmmFailure, "cannot create the migration channel: \(String(cString: strerror(errno)))")
@@ -100,10 +92,7 @@ extension Supervisor {
         let received = MonotonicClock.now()
         try writer.saveState(to: work + "/state.bin")
         writer.terminate(graceSeconds: 1)
-        for leftover in ["writer.qcow2", "console.log", "qemu.log"] { unlink(work + "/" + leftover) }
-        // From now on only its keeper reads it, into a sealed memfd (as for templates).
-        if base.confinement != nil { _ = chown(ramPath, 0, 0) }
-        chmod(ramPath, 0o600)
+        Self.finishSavedGuest(in: work, ramPath: ramPath, leftovers: ["writer.qcow2"])
         try writeGuestState(inputs: inputs, to: work + "/guest.json")
         let ms = Self.milliseconds
         log("snapshot saved in \(ms(began, MonotonicClock.now())) ms: memory sent \(ms(began, stopped)) ms, "

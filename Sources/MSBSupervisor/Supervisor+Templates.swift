@@ -127,14 +127,7 @@ extension Supervisor {
         var finished = false
         defer { if !finished { try? FileManager.default.removeItem(atPath: work) } }
         let confinement = VMMConfinement.forTemplate(key: inputs.key, accelerator: base.accelerator)
-        let ramPath = work + "/" + "memory.ram"
-        let ramFd = open(ramPath, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o660)
-        guard ramFd >= 0, ftruncate(ramFd, off_t(base.memoryMiB) << 20) == 0 else {
-            throw MSBError(.stateStore, "cannot create the template's memory file: \(String(cString: strerror(errno)))")
-        }
-        fchmod(ramFd, 0o660)  // past the umask
-        if let confinement { _ = fchown(ramFd, uid_t(bitPattern: confinement.uid), gid_t(bitPattern: confinement.gid)) }
-        close(ramFd)
+        let ramPath = try Self.createRAMFile(in: work, memoryMiB: base.memoryMiB, owner: confinement)
         var config = base
         config.name = "template-" + inputs.key
         config.memory = .sharedFile(path: ramPath)
@@ -154,10 +147,7 @@ extension Supervisor {
         warmUp(agent)
         try vm.saveState(to: work + "/state.bin")
         vm.terminate(graceSeconds: 1)
-        for leftover in ["disk.qcow2", "console.log", "qemu.log"] { unlink(work + "/" + leftover) }
-        // From now on only its keeper reads it (into a sealed memfd): no QEMU opens the file.
-        if confinement != nil { _ = chown(ramPath, 0, 0) }
-        chmod(ramPath, 0o600)
+        Self.finishSavedGuest(in: work, ramPath: ramPath, leftovers: ["disk.qcow2"])
         let template = try templates.install(work, inputs: inputs)
         finished = true
         return template
@@ -168,25 +158,37 @@ extension Supervisor {
     /// fork and exec) is already in the memory every sandbox resumes. Best effort.
     private func warmUp(_ agent: AgentChannel) {
         let began = MonotonicClock.now()
-        let deadline = began + 20
         for id in UInt32(1)...3 {
             agent.exec(id, ExecRequest(argv: ["/bin/sh", "-c", "true"], workingDirectory: "/"))
-            var exited = false
-            while !exited, MonotonicClock.now() < deadline {
-                guard agent.flush() else { return }
-                var entry = pollfd(fd: agent.fd, events: Int16(POLLIN), revents: 0)
-                _ = poll(&entry, 1, 20)
-                guard entry.revents != 0 else { continue }
-                guard let envelopes = agent.receive() else { return }
-                exited = envelopes.contains { envelope in
-                    switch envelope.message {
-                    case .exited, .execFailed: envelope.id == id
-                    default: false
-                    }
+            let ended = try? awaitAgent(agent, timeoutSeconds: began + 20 - MonotonicClock.now(), during: "its warm-up") { envelope in
+                switch envelope.message {
+                case .exited, .execFailed: envelope.id == id
+                default: false
                 }
             }
+            guard ended != nil else { return }
         }
         log("template warmed up in \(Self.milliseconds(began, MonotonicClock.now())) ms")
+    }
+
+    /// Sends what the agent has queued and reads it until an envelope `matches` (returned),
+    /// the channel closes or `timeoutSeconds` pass (thrown, naming `what`).
+    private func awaitAgent(_ agent: AgentChannel, timeoutSeconds: Double, during what: String,
+                            matches: (Envelope) -> Bool) throws(MSBError) -> Envelope {
+        let deadline = MonotonicClock.now() + timeoutSeconds
+        while true {
+            guard agent.flush() else { throw MSBError(.agentFailure, "the guest channel closed during \(what)") }
+            guard MonotonicClock.now() < deadline else {
+                throw MSBError(.timeout, "the guest agent did not finish \(what) within \(Int(timeoutSeconds))s")
+            }
+            var entry = pollfd(fd: agent.fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&entry, 1, 20)
+            guard entry.revents != 0 else { continue }
+            guard let envelopes = agent.receive() else {
+                throw MSBError(.agentFailure, "the guest channel closed during \(what)\(agent.protocolViolation.map { ": \($0)" } ?? "")")
+            }
+            if let matched = envelopes.first(where: matches) { return matched }
+        }
     }
 
     /// Sends the guest its identity for this start and waits until it was applied.
@@ -198,24 +200,34 @@ extension Supervisor {
         clock_gettime(CLOCK_REALTIME, &now)
         let nanoseconds = UInt64(clamping: now.tv_sec) &* 1_000_000_000 &+ UInt64(clamping: now.tv_nsec)
         agent.setup(GuestSetup(hostname: name, wallClockNanoseconds: nanoseconds, entropy: entropy, rootDevice: rootDevice, restored: restored))
-        let deadline = MonotonicClock.now() + 30
-        while true {
-            guard agent.flush() else { throw MSBError(.agentFailure, "the guest channel closed during its setup") }
-            guard MonotonicClock.now() < deadline else { throw MSBError(.timeout, "the guest agent did not finish its setup within 30s") }
-            var entry = pollfd(fd: agent.fd, events: Int16(POLLIN), revents: 0)
-            _ = poll(&entry, 1, 20)
-            guard entry.revents != 0 else { continue }
-            guard let envelopes = agent.receive() else {
-                throw MSBError(.agentFailure, "the guest channel closed during its setup\(agent.protocolViolation.map { ": \($0)" } ?? "")")
-            }
-            for envelope in envelopes {
-                guard case .setupDone(let problem) = envelope.message else { continue }
-                guard problem.isEmpty else {
-                    throw MSBError(.agentFailure, "the guest could not be set up: \(PrintableText.escaped(problem, maxScalars: 500))")
-                }
-                return
-            }
+        let done = try awaitAgent(agent, timeoutSeconds: 30, during: "its setup") { envelope in
+            if case .setupDone = envelope.message { true } else { false }
         }
+        if case .setupDone(let problem) = done.message, !problem.isEmpty {
+            throw MSBError(.agentFailure, "the guest could not be set up: \(PrintableText.escaped(problem, maxScalars: 500))")
+        }
+    }
+
+    /// A guest RAM file of `memoryMiB` in `directory` (a template's or snapshot's work
+    /// directory), owned by the QEMU that fills it through a shared mapping (`owner`).
+    static func createRAMFile(in directory: String, memoryMiB: Int, owner: VMMConfinement?) throws(MSBError) -> String {
+        let path = directory + "/memory.ram"
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0, ftruncate(fd, off_t(memoryMiB) << 20) == 0 else {
+            throw MSBError(.stateStore, "cannot create the guest memory file: \(String(cString: strerror(errno)))")
+        }
+        fchmod(fd, 0o600)  // past the umask
+        if let owner { _ = fchown(fd, uid_t(bitPattern: owner.uid), gid_t(bitPattern: owner.gid)) }
+        close(fd)
+        return path
+    }
+
+    /// Once a saved guest's state is written: its QEMU's logs and `leftovers` go, and the RAM
+    /// file becomes root's, 0600. Only its keeper reads it from now on (into a sealed memfd).
+    static func finishSavedGuest(in directory: String, ramPath: String, leftovers: [String]) {
+        for leftover in leftovers + ["console.log", "qemu.log"] { unlink(directory + "/" + leftover) }
+        if geteuid() == 0 { _ = chown(ramPath, 0, 0) }
+        chmod(ramPath, 0o600)
     }
 
     /// Whole milliseconds between two monotonic readings, for the start timing lines.
