@@ -93,8 +93,9 @@ package enum Message: Equatable, Sendable {
 
 package struct Hello: Equatable, Sendable {
     /// 2: the agent sends heartbeats. 3: the host sends `setup` (the agent mounts the
-    /// root disk itself, so a template can be saved before any disk is in use).
-    package static let currentVersion: UInt32 = 3
+    /// root disk itself, so a template can be saved before any disk is in use). 4: `setup`
+    /// may carry the network interface's configuration.
+    package static let currentVersion: UInt32 = 4
     package var version: UInt32
     package var software: String
 
@@ -115,13 +116,45 @@ package struct GuestSetup: Equatable, Sendable {
     package var rootDevice: String
     /// Whether the guest resumed from a saved memory image rather than booting.
     package var restored: Bool
+    /// The network interface to bring up before the first command; nil leaves only `lo`.
+    package var network: GuestNetwork?
 
-    package init(hostname: String, wallClockNanoseconds: UInt64, entropy: [UInt8], rootDevice: String, restored: Bool) {
+    package init(hostname: String, wallClockNanoseconds: UInt64, entropy: [UInt8], rootDevice: String, restored: Bool,
+                 network: GuestNetwork? = nil) {
         self.hostname = hostname
         self.wallClockNanoseconds = wallClockNanoseconds
         self.entropy = entropy
         self.rootDevice = rootDevice
         self.restored = restored
+        self.network = network
+    }
+}
+
+/// How the guest configures its one network interface (static: no DHCP round trip at
+/// start, and the same steps after a restore, where the MAC address is what changes).
+package struct GuestNetwork: Equatable, Sendable {
+    package var interface: String
+    /// 6 bytes, locally administered: the sandbox's own.
+    package var macAddress: [UInt8]
+    /// IPv4, 4 bytes each.
+    package var address: [UInt8]
+    package var prefixLength: UInt8
+    package var gateway: [UInt8]
+    package var nameserver: [UInt8]
+    package var mtu: UInt32
+    /// Lines added to the guest's /etc/hosts (`10.0.2.2 host.msb.internal`).
+    package var hostsEntries: [String]
+
+    package init(interface: String, macAddress: [UInt8], address: [UInt8], prefixLength: UInt8, gateway: [UInt8],
+                 nameserver: [UInt8], mtu: UInt32, hostsEntries: [String]) {
+        self.interface = interface
+        self.macAddress = macAddress
+        self.address = address
+        self.prefixLength = prefixLength
+        self.gateway = gateway
+        self.nameserver = nameserver
+        self.mtu = mtu
+        self.hostsEntries = hostsEntries
     }
 }
 
@@ -197,14 +230,21 @@ package struct GuestStats: Equatable, Sendable {
     /// CPU use over the last sampling interval, in thousandths of a percent of one CPU;
     /// measured on the host by the supervisor (the agent sends 0).
     package var cpuPercentMilli: UInt64
+    /// Bytes the guest's network interface received and sent since boot (0 without one).
+    /// The guest's own count: informational, like the memory figures.
+    package var networkReceivedBytes: UInt64
+    package var networkSentBytes: UInt64
 
     package init(memoryTotalKiB: UInt64 = 0, memoryAvailableKiB: UInt64 = 0, diskUsedBytes: UInt64 = 0,
-                 uptimeMilliseconds: UInt64 = 0, cpuPercentMilli: UInt64 = 0) {
+                 uptimeMilliseconds: UInt64 = 0, cpuPercentMilli: UInt64 = 0, networkReceivedBytes: UInt64 = 0,
+                 networkSentBytes: UInt64 = 0) {
         self.memoryTotalKiB = memoryTotalKiB
         self.memoryAvailableKiB = memoryAvailableKiB
         self.diskUsedBytes = diskUsedBytes
         self.uptimeMilliseconds = uptimeMilliseconds
         self.cpuPercentMilli = cpuPercentMilli
+        self.networkReceivedBytes = networkReceivedBytes
+        self.networkSentBytes = networkSentBytes
     }
 }
 
@@ -249,7 +289,7 @@ extension Message {
         case .replDone(let outcome): w.string(outcome.status); w.string(outcome.message)
         case .stats(let g):
             w.u64(g.memoryTotalKiB); w.u64(g.memoryAvailableKiB); w.u64(g.diskUsedBytes)
-            w.u64(g.uptimeMilliseconds); w.u64(g.cpuPercentMilli)
+            w.u64(g.uptimeMilliseconds); w.u64(g.cpuPercentMilli); w.u64(g.networkReceivedBytes); w.u64(g.networkSentBytes)
         case .signal(let s): w.i32(s)
         case .resize(let rows, let cols): w.u16(rows); w.u16(cols)
         case .exited(let s): w.i32(s.code); w.i32(s.signal); w.bool(s.timedOut)
@@ -258,6 +298,11 @@ extension Message {
         case .stopSandbox(let force): w.bool(force)
         case .setup(let g):
             w.string(g.hostname); w.u64(g.wallClockNanoseconds); w.data(g.entropy); w.string(g.rootDevice); w.bool(g.restored)
+            w.bool(g.network != nil)
+            if let n = g.network {
+                w.string(n.interface); w.data(n.macAddress); w.data(n.address); w.u8(n.prefixLength); w.data(n.gateway)
+                w.data(n.nameserver); w.u32(n.mtu); w.strings(n.hostsEntries)
+            }
         case .setupDone(let text): w.string(text)
         case .setPaused(let paused), .pausedState(let paused): w.bool(paused)
         }
@@ -295,9 +340,15 @@ extension Message {
         case 22: message = .replDone(ReplOutcome(status: try r.string(), message: try r.string()))
         case 23: message = .heartbeat
         case 24:
-            message = .setup(GuestSetup(
+            var setup = GuestSetup(
                 hostname: try r.string(), wallClockNanoseconds: try r.u64(), entropy: try r.data(),
-                rootDevice: try r.string(), restored: try r.bool()))
+                rootDevice: try r.string(), restored: try r.bool())
+            if try r.bool() {
+                setup.network = GuestNetwork(
+                    interface: try r.string(), macAddress: try r.data(), address: try r.data(), prefixLength: try r.u8(),
+                    gateway: try r.data(), nameserver: try r.data(), mtu: try r.u32(), hostsEntries: try r.strings())
+            }
+            message = .setup(setup)
         case 25: message = .setupDone(try r.string())
         case 26: message = .setPaused(try r.bool())
         case 27: message = .pausedState(try r.bool())
@@ -306,7 +357,8 @@ extension Message {
         case 20:
             message = .stats(GuestStats(
                 memoryTotalKiB: try r.u64(), memoryAvailableKiB: try r.u64(), diskUsedBytes: try r.u64(),
-                uptimeMilliseconds: try r.u64(), cpuPercentMilli: try r.u64()))
+                uptimeMilliseconds: try r.u64(), cpuPercentMilli: try r.u64(), networkReceivedBytes: try r.u64(),
+                networkSentBytes: try r.u64()))
         default: throw .unknownMessageType(type)
         }
         guard r.isAtEnd else { throw .malformed("trailing bytes after message type \(type)") }

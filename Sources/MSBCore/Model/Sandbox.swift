@@ -24,6 +24,9 @@ public struct SandboxConfig: Codable, Equatable, Sendable {
     /// The named snapshot the sandbox was made from (`create --from`): its first start
     /// resumes that snapshot's memory and disk; image, cpus and memory are the snapshot's.
     public var snapshot: String?
+    /// The sandbox's network; nil means none at all, only `lo` (`--no-net`, and sandboxes
+    /// made before msb had networking).
+    public var network: NetworkPolicy?
 
     public init(
         name: String, image: String = "base", cpus: Int = 1, memoryMiB: Int = 512,
