@@ -19,7 +19,7 @@ for arg in "$@"; do
     esac
 done
 
-PACKAGES=(qemu-system-x86 qemu-utils busybox-static e2fsprogs lz4 cpio libsqlite3-dev libedit-dev libarchive-dev zlib1g-dev pkg-config binutils mmdebstrap)
+PACKAGES=(qemu-system-x86 qemu-utils busybox-static e2fsprogs lz4 cpio libsqlite3-dev libedit-dev libarchive-dev zlib1g-dev pkg-config binutils mmdebstrap passt nftables)
 # Extra packages a caller needs as well (scripts/test.sh: the shells for completion tests).
 read -r -a EXTRA <<<"${MSB_EXTRA_PACKAGES:-}"
 PACKAGES+=("${EXTRA[@]}")

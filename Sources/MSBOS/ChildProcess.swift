@@ -19,7 +19,7 @@ package struct SpawnSpec: Sendable {
     package var standardInput: Int32?
     package var standardOutput: Int32?
     package var standardError: Int32?
-    /// Become the child's fds 3, 4, 5, ... in this order (at most 13).
+    /// Become the child's fds 3, 4, 5, ... in this order (at most 17).
     package var inheritedDescriptors: [Int32] = []
     /// Own session and process group: no terminal signals reach it, killable as a group.
     package var newSession = true

@@ -33,6 +33,7 @@ extension Supervisor {
 
         if fds[0].revents != 0 { handleSignals(signals.drain()) }
         if vm.pollExit() != nil { return false }
+        checkNetworkProcess()
         if let agent, fds[2].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
             if let envelopes = agent.receive() {
                 agentHeard()
@@ -56,6 +57,15 @@ extension Supervisor {
         checkDeadlines()
         if let pid = vm.process?.pid { cpuSampler.sample(pid: pid) }
         return vm.pollExit() == nil
+    }
+
+    /// passt ending while the VM runs leaves the guest without its network: the sandbox is
+    /// ended as crashed, saying so (it ends by itself once QEMU has closed the connection).
+    private func checkNetworkProcess() {
+        guard crashReason == nil, stop == nil, channelClosedAt == nil, let status = network?.pollExit() else { return }
+        crashReason = "the sandbox's network process (passt) \(status)"
+        log(crashReason ?? "")
+        beginStop(reason: crashReason ?? "", force: true)
     }
 
     /// The earliest deadline the loop must act on, and at least once a second (CPU sampling).

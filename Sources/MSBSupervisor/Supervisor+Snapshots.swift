@@ -53,6 +53,8 @@ extension Supervisor {
         config.memory = .receive(sharedFilePath: ramPath, streamDescriptor: pair[1])
         config.consoleLogPath = work + "/console.log"
         config.vmmLogPath = work + "/qemu.log"
+        // The same card, leading nowhere: the writer's guest never runs.
+        config.network = base.network.map { NetworkAttachment(descriptor: nil, macAddress: $0.macAddress) }
         // The writer never runs the guest, but needs the same devices: a throwaway disk.
         if let image = base.rootDiskBasePath {
             config.rootDiskPath = work + "/writer.qcow2"
@@ -145,8 +147,9 @@ extension Supervisor {
         let store = SnapshotStore(directory: paths.snapshots)
         let saved = try store.guestState(snapshot)
         guard saved.inputs == (try templateInputs(base)) else {
-            throw MSBError(.invalidState, "snapshot \(snapshot) was taken with another kernel, initramfs or QEMU, or another size; it cannot resume here",
-                           hint: "create the sandbox from its image instead")
+            let card = saved.inputs.network ? "with a network" : "without a network (--no-net)"
+            throw MSBError(.invalidState, "snapshot \(snapshot) was taken with another kernel, initramfs or QEMU, another size, or not \(card); it cannot resume here",
+                           hint: "create the sandbox from its image instead, or \(saved.inputs.network ? "drop --no-net" : "add --no-net")")
         }
         let template = Template(key: snapshot, directory: store.path(snapshot), inputs: saved.inputs)
         let start = try resume(template, from: store.templates, base: base)

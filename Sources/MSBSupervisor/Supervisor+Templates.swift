@@ -114,7 +114,7 @@ extension Supervisor {
             diskBytes = identity.sizeBytes
         }
         return TemplateInputs(accelerator: base.accelerator, cpus: base.cpus, memoryMiB: base.memoryMiB, rootDiskBytes: diskBytes,
-                              kernel: kernel, initramfs: initramfs, qemu: qemu)
+                              kernel: kernel, initramfs: initramfs, qemu: qemu, network: base.network != nil)
     }
 
     /// Boots a guest whose RAM is a shared file, waits for its agent, and saves it. The
@@ -134,6 +134,8 @@ extension Supervisor {
         config.consoleLogPath = work + "/console.log"
         config.vmmLogPath = work + "/qemu.log"
         config.confinement = confinement
+        // The card without the sandbox's network: the template's guest never uses it.
+        config.network = base.network.map { NetworkAttachment(descriptor: nil, macAddress: $0.macAddress) }
         if let disk = base.rootDiskBasePath {
             config.rootDiskPath = work + "/disk.qcow2"
             try RootDisk.createOverlay(base: disk, at: work + "/disk.qcow2")
@@ -192,14 +194,15 @@ extension Supervisor {
     }
 
     /// Sends the guest its identity for this start and waits until it was applied.
-    func setUpGuest(_ agent: AgentChannel, restored: Bool, rootDevice: String) throws(MSBError) {
+    func setUpGuest(_ agent: AgentChannel, restored: Bool, rootDevice: String, network: GuestNetwork?) throws(MSBError) {
         // The system generator is the kernel's getrandom(2).
         var generator = SystemRandomNumberGenerator()
         let entropy = (0..<8).flatMap { _ in withUnsafeBytes(of: generator.next() as UInt64, Array.init) }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let nanoseconds = UInt64(clamping: now.tv_sec) &* 1_000_000_000 &+ UInt64(clamping: now.tv_nsec)
-        agent.setup(GuestSetup(hostname: name, wallClockNanoseconds: nanoseconds, entropy: entropy, rootDevice: rootDevice, restored: restored))
+        agent.setup(GuestSetup(hostname: name, wallClockNanoseconds: nanoseconds, entropy: entropy, rootDevice: rootDevice, restored: restored,
+                               network: network))
         let done = try awaitAgent(agent, timeoutSeconds: 30, during: "its setup") { envelope in
             if case .setupDone = envelope.message { true } else { false }
         }

@@ -1,6 +1,7 @@
 import CMSBSys
 import Foundation
 import MSBCore
+import MSBNetwork
 import MSBOS
 import MSBProtocol
 import MSBVMM
@@ -41,6 +42,10 @@ package final class Supervisor {
 
     var vm: (any VirtualMachineInstance)?
     var agent: AgentChannel?
+    /// The sandbox's network (passt and its filter), when it has one.
+    var network: SandboxNetwork?
+    /// Why the sandbox crashed although the VM itself did not fail (its network process died).
+    var crashReason: String?
     var listenFd: Int32 = -1
     var signals: SignalPipe?
     var clients: [Int32: SupervisorClient] = [:]
@@ -101,6 +106,7 @@ package final class Supervisor {
 
     private func fail(_ message: String) -> Int32 {
         vm?.terminate(graceSeconds: 1)
+        network?.terminate(graceSeconds: 1)
         _ = try? store.update(name) { record in
             record.status = .crashed
             record.statusReason = message
@@ -142,15 +148,28 @@ package final class Supervisor {
         if let text = ProcessInfo.processInfo.environment["MSB_TCG_CACHE_MIB"], let mib = Int(text), (1...4096).contains(mib) {
             vmConfig.translationCacheMiB = mib
         }
+        var guestNetwork: GuestNetwork?
+        if let policy = config.network {
+            let directory = paths.sandboxDirectory(name)
+            let identity = VMMConfinement.forNetwork(directory: directory)
+            let network = try SandboxNetwork.start(SandboxNetwork.Launch(
+                policy: policy, identity: identity.map { ($0.uid, $0.gid) },
+                tableName: SandboxNetwork.tableName(forSandboxDirectory: directory), logPath: directory + "/passt.log"))
+            self.network = network
+            let mac = SandboxNetwork.macAddress(forSandboxDirectory: directory)
+            vmConfig.network = NetworkAttachment(descriptor: network.vmmDescriptor, macAddress: SandboxNetwork.macText(mac))
+            guestNetwork = Self.guestNetwork(macAddress: mac)
+        }
         let prepared = MonotonicClock.now()
         // A fork resumes its snapshot on its first start only: later its disk has moved on
         // from the snapshot's memory, and it starts like any sandbox.
         let started = try startVirtualMachine(vmConfig, coldBootRequested: config.coldBoot == true,
                                               snapshot: record.startedAt == nil ? config.snapshot : nil)
         let answered = MonotonicClock.now()
+        network?.releaseVMMEnd()
         let agent = started.agent
         self.agent = agent
-        try setUpGuest(agent, restored: started.restored, rootDevice: rootDisk == nil ? "" : "/dev/vda")
+        try setUpGuest(agent, restored: started.restored, rootDevice: rootDisk == nil ? "" : "/dev/vda", network: guestNetwork)
         let setUp = MonotonicClock.now()
         let ms = Self.milliseconds
         // Where a start's time went, for anyone chasing start latency (bench/templates.py).
@@ -171,6 +190,16 @@ package final class Supervisor {
             record.activeAccelerator = decision.accelerator.rawValue
             record.boot = started.description
         }
+    }
+
+    /// The guest's interface: the fixed addressing every sandbox network has, its own MAC.
+    static func guestNetwork(macAddress: [UInt8]) -> GuestNetwork {
+        func bytes(_ address: String) -> [UInt8] { IPAddress.bytes(of: address) ?? [] }
+        return GuestNetwork(
+            interface: GuestAddressing.interface, macAddress: macAddress, address: bytes(GuestAddressing.address),
+            prefixLength: UInt8(GuestAddressing.prefixLength), gateway: bytes(GuestAddressing.gateway),
+            nameserver: bytes(GuestAddressing.nameserver), mtu: UInt32(GuestAddressing.mtu),
+            hostsEntries: ["\(GuestAddressing.gateway) \(GuestAddressing.hostAlias)"])
     }
 
     /// Bytes sent before the guest opens its port are dropped, so hello is repeated until answered.
@@ -218,8 +247,11 @@ package final class Supervisor {
 
     private func finish() -> Int32 {
         let exit = vm?.pollExit() ?? VirtualMachineExit(exitCode: nil, signal: nil)
+        network?.terminate(graceSeconds: 1)
         let (status, reason): (SandboxStatus, String)
-        if let stop {
+        if let crashReason {
+            (status, reason) = (.crashed, crashReason)
+        } else if let stop {
             (status, reason) = (.stopped, stop.reason)
         } else if exit.exitCode == 0 {
             (status, reason) = (.stopped, "stopped: the guest powered off")

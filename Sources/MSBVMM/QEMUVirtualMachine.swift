@@ -51,6 +51,8 @@ package final class QEMUInstance: VirtualMachineInstance {
     private var agentFd: Int32 = -1
     private var qmpFd: Int32 = -1
     private var qmpClient: QMPClient?
+    /// Our end of a NIC connection that leads nowhere (see NetworkAttachment), or -1.
+    private var unpluggedNetworkFd: Int32 = -1
 
     /// QEMU's own seccomp filter: no obsolete system calls, no set*uid, no fork/exec, no
     /// scheduler or resource changes. A guest that takes over QEMU keeps these limits.
@@ -58,10 +60,10 @@ package final class QEMUInstance: VirtualMachineInstance {
 
     /// What QEMU finds at its fds 3, 4, ...: it opens nothing by path (see `start`).
     enum Descriptor: Int32, CaseIterable {
-        case kernel = 3, initrd, agent, console, qmp, rootDisk, rootDiskBase, guestRAM, savedState
+        case kernel = 3, initrd, agent, console, qmp, rootDisk, rootDiskBase, guestRAM, savedState, network
     }
     /// Snapshot disk layers follow the fixed descriptors, one each.
-    static let firstLayerDescriptor: Int32 = 12
+    static let firstLayerDescriptor: Int32 = 13
 
     init(binaryPath: String, configuration: VirtualMachineConfiguration) {
         self.binaryPath = binaryPath
@@ -69,7 +71,7 @@ package final class QEMUInstance: VirtualMachineInstance {
     }
 
     deinit {
-        for fd in [agentFd, qmpFd] where fd >= 0 { close(fd) }
+        for fd in [agentFd, qmpFd, unpluggedNetworkFd] where fd >= 0 { close(fd) }
     }
 
     /// The full argument vector. Device order is fixed so snapshots stay restorable.
@@ -113,6 +115,13 @@ package final class QEMUInstance: VirtualMachineInstance {
             "-device", "virtserialport,bus=vser0.0,chardev=agent,name=agent",
             "-chardev", "socket,id=qmp,fd=\(Descriptor.qmp.rawValue)", "-mon", "chardev=qmp,mode=control",
         ]
+        if let network = c.network {
+            // passt's end is connected already: QEMU opens nothing and listens on nothing.
+            args += [
+                "-netdev", "stream,id=net0,server=off,addr.type=fd,addr.str=\(Descriptor.network.rawValue)",
+                "-device", "virtio-net-device,netdev=net0,mac=\(network.macAddress)",
+            ]
+        }
         if c.rootDiskPath != nil {
             // Each layer's backing is named here, not taken from its header: QEMU opens no
             // file by path, and the chain is the one the supervisor checked.
@@ -200,6 +209,20 @@ package final class QEMUInstance: VirtualMachineInstance {
         descriptors[.agent] = agent.theirs
         descriptors[.console] = console.theirs
         descriptors[.qmp] = qmp.theirs
+        if let network = c.network {
+            if let descriptor = network.descriptor {
+                let passed = fcntl(descriptor, F_DUPFD_CLOEXEC, 3)
+                guard passed >= 0 else { throw MSBError(.vmmFailure, "cannot pass the network connection: \(String(cString: strerror(errno)))") }
+                opened.append(passed)
+                descriptors[.network] = passed
+            } else {
+                // A cable to nowhere: our end stays open while this instance lives, so QEMU
+                // never sees the connection close.
+                let unplugged = try socketPair("network")
+                descriptors[.network] = unplugged.theirs
+                unpluggedNetworkFd = unplugged.ours
+            }
+        }
         agentFd = agent.ours
         qmpFd = qmp.ours
         qmpClient = QMPClient(fd: qmp.ours)

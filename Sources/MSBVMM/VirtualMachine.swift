@@ -45,6 +45,8 @@ package struct VirtualMachineConfiguration: Sendable {
     /// translated: a busy sandbox could grow by that much. 64 MiB bounds it with no
     /// measured cost (bench/tcg-cache.py); `MSB_TCG_CACHE_MIB` overrides it.
     package var translationCacheMiB = VirtualMachineConfiguration.defaultTranslationCacheMiB
+    /// The guest's network card, or nil for none at all (`--no-net`).
+    package var network: NetworkAttachment?
     package static let defaultTranslationCacheMiB = 64
 
     package init(name: String, cpus: Int, memoryMiB: Int, accelerator: Accelerator, kernelPath: String, initrdPath: String,
@@ -62,6 +64,24 @@ package struct VirtualMachineConfiguration: Sendable {
         self.rootDiskPath = rootDiskPath
         self.rootDiskBasePath = rootDiskBasePath
         self.confinement = confinement
+    }
+}
+
+/// A virtio-net card whose frames go over a stream socket (passt's protocol: each frame
+/// preceded by its length). The card is part of the device layout, so a template or
+/// snapshot saved with one restores only into a VM with one.
+package struct NetworkAttachment: Sendable, Equatable {
+    /// The VMM's end of the connection to the sandbox's network process; nil gives the card
+    /// a connection that leads nowhere (a template's or snapshot writer's VM: its guest
+    /// never brings the interface up there).
+    package var descriptor: Int32?
+    /// `02:…`: the card's address at boot. A restored guest keeps the saved one until its
+    /// agent sets the sandbox's own (see GuestNetwork).
+    package var macAddress: String
+
+    package init(descriptor: Int32?, macAddress: String) {
+        self.descriptor = descriptor
+        self.macAddress = macAddress
     }
 }
 
@@ -116,6 +136,13 @@ package struct VMMConfinement: Sendable, Equatable {
     /// the caller is not root (then QEMU already runs unprivileged, as the caller).
     package static func forSandbox(directory: String, accelerator: Accelerator) -> VMMConfinement? {
         identity(hashing: directory, from: firstID, accelerator: accelerator)
+    }
+
+    /// The identity of the sandbox's network process (passt): its own, because the egress
+    /// filter matches it. Two sandboxes whose ids collide get each other's rules as well,
+    /// which can only close more, never open.
+    package static func forNetwork(directory: String) -> VMMConfinement? {
+        identity(hashing: directory, from: firstID + 2 * 65_536, accelerator: .tcg)
     }
 
     /// The identity of the QEMU that builds the template with `key` (it writes the RAM

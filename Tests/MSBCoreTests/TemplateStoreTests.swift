@@ -32,7 +32,7 @@ import Testing
 
         func inputs(memoryMiB: Int = 256, cpus: Int = 1, rootDiskBytes: Int64? = 1 << 30) throws -> TemplateInputs {
             TemplateInputs(accelerator: .tcg, cpus: cpus, memoryMiB: memoryMiB, rootDiskBytes: rootDiskBytes,
-                           kernel: try identity("vmlinuz"), initramfs: try identity("initramfs"), qemu: try identity("qemu"))
+                           kernel: try identity("vmlinuz"), initramfs: try identity("initramfs"), qemu: try identity("qemu"), network: true)
         }
 
         /// A complete template for `inputs`, built in a work directory and installed.

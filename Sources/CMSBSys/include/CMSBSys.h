@@ -11,7 +11,7 @@ enum {
     MSB_SPAWN_SEARCH_PATH = 4,  // resolve a bare name through PATH taken from envp
     MSB_SPAWN_CTTY = 8,         // make fd 0 the controlling terminal (needs SETSID)
     MSB_SPAWN_NO_NEW_PRIVS = 16, // no set-user-ID or file capabilities can raise the child's privileges
-    MSB_SPAWN_MAX_FDS = 16,
+    MSB_SPAWN_MAX_FDS = 20,
 };
 
 /// fork + exec with the child's fd i set from fds[i] (0 <= i < nfds, 3 <= nfds <= MSB_SPAWN_MAX_FDS;

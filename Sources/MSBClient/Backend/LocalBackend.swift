@@ -1,6 +1,7 @@
 import CMSBSys
 import Foundation
 import MSBCore
+import MSBNetwork
 import MSBVMM
 import MSBImages
 import MSBOS
@@ -109,6 +110,9 @@ package final class LocalBackend: SupervisorStreamBackend {
             case .stopping:
                 throw MSBError(.invalidState, "failed to start: sandbox \(name) is stopping", hint: "try again in a moment")
             case .created, .stopped, .crashed:
+                // A published port someone else holds is this start's clear error, before
+                // anything runs (the supervisor checks again: another start may race).
+                try HostPorts.checkAvailable(record.config.network?.publishedPorts ?? [])
                 let spawned = try launcher.spawn(name: name)
                 launched = spawned
                 record.status = .starting

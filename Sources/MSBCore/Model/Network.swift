@@ -74,7 +74,7 @@ public struct PublishedPort: Codable, Equatable, Hashable, Sendable, CustomStrin
         return "\(Self.range(guestPorts))/\(transport.rawValue) -> \(address):\(Self.range(hostPorts))"
     }
 
-    static func range(_ ports: ClosedRange<Int>) -> String {
+    package static func range(_ ports: ClosedRange<Int>) -> String {
         ports.count == 1 ? "\(ports.lowerBound)" : "\(ports.lowerBound)-\(ports.upperBound)"
     }
 

@@ -11,7 +11,7 @@ import MSBCore
 package struct TemplateInputs: Codable, Equatable, Sendable {
     /// Bump when QEMU's device arguments or the guest's start sequence change in a way the
     /// file identities below do not show.
-    package static let currentLayout = 3
+    package static let currentLayout = 4
 
     package var layout: Int
     package var accelerator: String
@@ -22,9 +22,11 @@ package struct TemplateInputs: Codable, Equatable, Sendable {
     package var kernel: FileIdentity
     package var initramfs: FileIdentity
     package var qemu: FileIdentity
+    /// Whether the guest has a network card (a sandbox with `--no-net` has none at all).
+    package var network: Bool
 
     package init(accelerator: Accelerator, cpus: Int, memoryMiB: Int, rootDiskBytes: Int64?,
-                 kernel: FileIdentity, initramfs: FileIdentity, qemu: FileIdentity) {
+                 kernel: FileIdentity, initramfs: FileIdentity, qemu: FileIdentity, network: Bool) {
         self.layout = Self.currentLayout
         self.accelerator = accelerator.rawValue
         self.cpus = cpus
@@ -33,6 +35,7 @@ package struct TemplateInputs: Codable, Equatable, Sendable {
         self.kernel = kernel
         self.initramfs = initramfs
         self.qemu = qemu
+        self.network = network
     }
 
     /// The template's directory name: 16 hex digits of FNV-1a over the canonical JSON. Not
