@@ -11,7 +11,7 @@ import Testing
     static let ramPath = "/proc/self/fd/10"
 
     static func arguments(_ memory: GuestMemory, rootDisk: Bool = true, accelerator: Accelerator = .tcg,
-                          layers: [String] = []) throws -> [String] {
+                          layers: [String] = [], network: NetworkAttachment? = nil) throws -> [String] {
         var configuration = VirtualMachineConfiguration(
             name: "web", cpus: 2, memoryMiB: 256, accelerator: accelerator,
             kernelPath: "/nonexistent/vmlinuz", initrdPath: "/nonexistent/initramfs",
@@ -20,6 +20,7 @@ import Testing
             rootDiskBasePath: rootDisk ? "/nonexistent/base.img" : nil)
         configuration.memory = memory
         configuration.rootDiskLayers = layers
+        configuration.network = network
         // makeInstance only checks that the binary is executable; nothing is started.
         let instance = try QEMUManager(binaryPath: "/bin/true").makeInstance(configuration)
         let qemu = try #require(instance as? QEMUInstance)
@@ -130,9 +131,26 @@ import Testing
             "driver=file,node-name=root-file,filename=/dev/fdset/1,discard=unmap",
             "driver=qcow2,node-name=root,file=root-file,backing=layer0,discard=unmap",
         ])
-        #expect(Self.values(of: "-add-fd", in: args) == ["fd=8,set=1", "fd=9,set=2", "fd=13,set=4", "fd=12,set=3"])
+        #expect(Self.values(of: "-add-fd", in: args) == ["fd=8,set=1", "fd=9,set=2", "fd=14,set=4", "fd=13,set=3"])
         // The guest sees the same one disk device either way.
         #expect(Self.values(of: "-device", in: args) == Self.values(of: "-device", in: try Self.arguments(Self.restore)))
+    }
+
+    @Test func aNetworkCardTalksToItsInheritedConnectionAndOpensNothing() throws {
+        let args = try Self.arguments(.anonymous, network: NetworkAttachment(descriptor: 99, macAddress: "02:11:22:33:44:55"))
+        #expect(Self.values(of: "-netdev", in: args) == ["stream,id=net0,server=off,addr.type=fd,addr.str=12"])
+        #expect(Self.values(of: "-device", in: args).contains("virtio-net-device,netdev=net0,mac=02:11:22:33:44:55"))
+        // Without a network there is no card at all (--no-net: only lo in the guest).
+        let none = try Self.arguments(.anonymous)
+        #expect(Self.values(of: "-netdev", in: none).isEmpty)
+        #expect(!Self.values(of: "-device", in: none).contains { $0.hasPrefix("virtio-net") })
+    }
+
+    @Test func aRestoreWithANetworkHasTheCardOfItsTemplate() throws {
+        let card = NetworkAttachment(descriptor: nil, macAddress: "02:00:00:00:00:01")
+        let built = try Self.arguments(Self.sharedFile, network: card)
+        let restored = try Self.arguments(Self.restore, network: NetworkAttachment(descriptor: 5, macAddress: "02:00:00:00:00:01"))
+        #expect(Self.deviceLayout(built) == Self.deviceLayout(restored))
     }
 
     @Test func aMissingBinaryIsReported() {
