@@ -17,9 +17,13 @@ package struct EgressFilter: Equatable, Sendable {
     package var policy: NetworkPolicy
     /// The host's DNS resolvers (from /etc/resolv.conf): reachable on port 53 whatever the defaults say.
     package var resolvers: [String]
+    /// Says whose table it is to whoever lists the host's ruleset (`msb sandbox web`).
+    package var comment: String
 
-    package init(tableName: String, uid: UInt32, policy: NetworkPolicy, resolvers: [String]) {
+    package init(tableName: String, uid: UInt32, policy: NetworkPolicy, resolvers: [String], comment: String = "msb sandbox") {
         self.tableName = tableName
+        // Only characters that need no quoting rules: it goes between double quotes.
+        self.comment = String(comment.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || " _.-".unicodeScalars.contains($0)) }.prefix(120))
         self.uid = uid
         self.policy = policy
         self.resolvers = resolvers
@@ -65,6 +69,7 @@ package struct EgressFilter: Equatable, Sendable {
         ]
         return """
         table inet \(tableName) {
+          comment "\(comment)"
           flags owner
           chain output {
             type filter hook output priority filter; policy accept;

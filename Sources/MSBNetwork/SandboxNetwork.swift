@@ -27,6 +27,8 @@ package final class SandboxNetwork {
         package var identity: (uid: Int32, gid: Int32)?
         /// The nftables table's name, unique per sandbox.
         package var tableName: String
+        /// The table's comment: whose it is.
+        package var tableComment = "msb sandbox"
         /// passt's messages (it is started `--quiet`: only warnings and errors).
         package var logPath: String
         /// The host's resolv.conf (passt forwards the guest's DNS to its first resolver).
@@ -67,7 +69,7 @@ package final class SandboxNetwork {
             let resolvers = (try? String(contentsOfFile: launch.resolvConfPath, encoding: .utf8)).map(EgressFilter.resolvers(inResolvConf:)) ?? []
             let session = try NFTablesSession()
             try session.apply(EgressFilter(tableName: launch.tableName, uid: UInt32(bitPattern: identity.uid), policy: policy,
-                                           resolvers: resolvers).ruleset)
+                                           resolvers: resolvers, comment: launch.tableComment).ruleset)
             filter = session
         }
         var pair: [Int32] = [-1, -1]

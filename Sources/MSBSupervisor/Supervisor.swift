@@ -152,9 +152,11 @@ package final class Supervisor {
         if let policy = config.network {
             let directory = paths.sandboxDirectory(name)
             let identity = VMMConfinement.forNetwork(directory: directory)
-            let network = try SandboxNetwork.start(SandboxNetwork.Launch(
+            var launch = SandboxNetwork.Launch(
                 policy: policy, identity: identity.map { ($0.uid, $0.gid) },
-                tableName: SandboxNetwork.tableName(forSandboxDirectory: directory), logPath: directory + "/passt.log"))
+                tableName: SandboxNetwork.tableName(forSandboxDirectory: directory), logPath: directory + "/passt.log")
+            launch.tableComment = "msb sandbox \(name)"
+            let network = try SandboxNetwork.start(launch)
             self.network = network
             let mac = SandboxNetwork.macAddress(forSandboxDirectory: directory)
             vmConfig.network = NetworkAttachment(descriptor: network.vmmDescriptor, macAddress: SandboxNetwork.macText(mac))
