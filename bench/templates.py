@@ -24,7 +24,7 @@ def frame(type_code, request_id, body):
     payload = bytes([type_code]) + struct.pack(">I", request_id) + body
     return struct.pack(">I", len(payload)) + payload
 
-HELLO = frame(1, 0, struct.pack(">I", 3) + struct.pack(">I", 5) + b"bench")
+HELLO = frame(1, 0, struct.pack(">I", 4) + struct.pack(">I", 5) + b"bench")
 
 def msb(*args, check=True):
     return subprocess.run([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=check)
@@ -89,9 +89,12 @@ qmp.buffer = b""
 def raw_restore(argv, ram_path, state_path):
     """msb's restore command line run by hand; seconds until the agent answers hello."""
     agent, console, control = socket.socketpair(), socket.socketpair(), socket.socketpair()
+    network = socket.socketpair()  # the card's connection (to nowhere here: no passt)
     ram = os.open(ram_path, os.O_RDONLY)
     state = os.open(state_path, os.O_RDONLY)
     wanted = {5: agent[1].fileno(), 6: console[1].fileno(), 7: control[1].fileno(), 10: ram, 11: state}
+    if any(a.startswith("stream,id=net0") for a in argv):
+        wanted[12] = network[1].fileno()
     def place():
         moved = {target: os.dup(source) + 0 for target, source in wanted.items()}
         for target, source in moved.items():
@@ -99,7 +102,7 @@ def raw_restore(argv, ram_path, state_path):
     start = time.monotonic()
     qemu = subprocess.Popen(argv, preexec_fn=place, pass_fds=list(wanted), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    for end in (agent[1], console[1], control[1]):
+    for end in (agent[1], console[1], control[1], network[1]):
         end.close()
     os.close(ram); os.close(state)
     threading.Thread(target=drain, args=(console[0],), daemon=True).start()

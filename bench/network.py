@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""What a sandbox's network costs, in one run:
+  1. warm `msb create` + first `msb exec -- true` with the network (passt, its nftables
+     table, the card; the default) and with `--no-net`, alternating rounds, medians side
+     by side (goal: the network adds <= 20 ms);
+  2. TCP throughput guest -> host through a published port: the guest writes N MiB of
+     zeros to the connection the host opened to 127.0.0.1:PORT (whole transfer timed).
+Traffic stays on the host's loopback.
+
+usage: bench/network.py [--rounds N] [--mebibytes N]
+       (MSB_BIN default .build/release/msb; MSB_HOME, MSB_ARTIFACTS as usual)
+"""
+import argparse, os, socket, statistics, subprocess, sys, time
+
+BIN = os.environ.get("MSB_BIN", ".build/release/msb")
+
+def msb(*args, check=True):
+    return subprocess.run([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=check)
+
+def create_and_exec(name, extra):
+    start = time.monotonic()
+    msb("create", "--name", name, *extra)
+    msb("exec", name, "--", "true")
+    elapsed = time.monotonic() - start
+    msb("rm", "-f", name)
+    return elapsed
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+    return port
+
+def throughput(mebibytes):
+    name = f"bench-net-tp-{os.getpid()}"
+    port = free_port()
+    msb("create", "--name", name, "-p", f"{port}:9000")
+    try:
+        # busybox nc serves one connection: the guest sends, the host reads to the end.
+        msb("exec", name, "--", "sh", "-c",
+            f"nohup sh -c 'dd if=/dev/zero bs=1M count={mebibytes} 2>/dev/null | nc -l -p 9000' >/dev/null 2>&1 &")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+                start = time.monotonic()
+                received = 0
+                while True:
+                    chunk = conn.recv(1 << 20)
+                    if not chunk:
+                        break
+                    received += len(chunk)
+                elapsed = time.monotonic() - start
+                conn.close()
+                if received == 0 and time.monotonic() < deadline:
+                    time.sleep(0.2); continue   # nc was not listening yet: passt closed at once
+                return received, elapsed
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("throughput: the guest's listener never answered")
+                time.sleep(0.2)
+    finally:
+        msb("rm", "-f", name, check=False)
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--mebibytes", type=int, default=256)
+    args = parser.parse_args()
+    # Both templates exist before timing (with and without a card).
+    for extra in ([], ["--no-net"]):
+        create_and_exec(f"bench-net-warm-{os.getpid()}", extra)
+    with_net, without = [], []
+    for round in range(args.rounds):
+        with_net.append(create_and_exec(f"bench-net-{os.getpid()}-{round}", []))
+        without.append(create_and_exec(f"bench-nonet-{os.getpid()}-{round}", ["--no-net"]))
+    a, b = statistics.median(with_net) * 1000, statistics.median(without) * 1000
+    print(f"create + first exec, network on (median of {args.rounds}):  {a:7.1f} ms")
+    print(f"create + first exec, --no-net   (median of {args.rounds}):  {b:7.1f} ms")
+    print(f"the network adds:                                {a - b:7.1f} ms  (x{a / b:.2f}; goal <= 20 ms)")
+    received, elapsed = throughput(args.mebibytes)
+    print(f"TCP guest -> host through a published port:      {received / elapsed / (1 << 20):7.1f} MiB/s "
+          f"({received >> 20} MiB in {elapsed:.2f} s)")
+
+if __name__ == "__main__":
+    main()
