@@ -221,5 +221,23 @@ import Testing
         let out = try MSBHarness.ok(["exec", name, "--", "sh", "-c",
                                      "ip -4 -o addr show eth0 | awk '{print $4}'; ip route show default | cut -d' ' -f1-3; cat /etc/resolv.conf; grep -c 'host.msb.internal' /etc/hosts"])
         #expect(out == "10.0.2.15/24\ndefault via 10.0.2.2\nnameserver 10.0.2.3\n1\n", "\(out)")
+
+        // passt is the supervisor's child, unprivileged, no_new_privs, and not QEMU's uid.
+        let supervisor = try #require(Self.supervisor(of: name))
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        func status(_ pid: Int32) -> [String: String] {
+            let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            return Dictionary(text.split(separator: "\n").compactMap { line -> (String, String)? in
+                guard let colon = line.firstIndex(of: ":") else { return nil }
+                return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            }, uniquingKeysWith: { a, _ in a })
+        }
+        let children = entries.compactMap { Int32($0) }.filter { status($0)["PPid"] == "\(supervisor)" }
+        let passt = try #require(children.first { status($0)["Name"]?.hasPrefix("passt") == true }, "no passt under the supervisor")
+        let qemu = try #require(children.first { status($0)["Name"]?.hasPrefix("qemu") == true })
+        let passtUid = status(passt)["Uid"]?.split(separator: "\t").first.map(String.init)
+        #expect(passtUid != nil && passtUid != "0")
+        #expect(passtUid != status(qemu)["Uid"]?.split(separator: "\t").first.map(String.init))
+        #expect(status(passt)["NoNewPrivs"] == "1")
     }
 }
