@@ -31,6 +31,13 @@ import Testing
                         hint: "use a positive duration such as 500ms, 30s, 5m or 1h", env: env)
         try expectError(["create", "--accel", "warp"], status: 2, "invalid accelerator 'warp'", hint: "use auto, kvm or tcg", env: env)
         try expectError(["create", "-e", "NOEQUALS"], status: 2, "invalid environment variable 'NOEQUALS'", hint: "use KEY=VALUE", env: env)
+        try expectError(["create", "--no-net", "-p", "8080:80"], status: 2,
+                        "--no-net leaves the sandbox without a network; drop -p/--publish or drop --no-net", env: env)
+        try expectError(["create", "-p", "8080:80", "-p", "0.0.0.0:8080-8081:90-91"], status: 2,
+                        "published ports overlap: 127.0.0.1:8080:80/tcp and 0.0.0.0:8080-8081:90-91/tcp both bind host port 8080/tcp",
+                        hint: "publish each host port once", env: env)
+        try expectError(["create", "--net-deny", "10.1.2.3/33"], status: 2, "invalid network rule '10.1.2.3/33'",
+                        hint: "use CIDR[:PORT], for example 10.20.0.0/16, 10.30.1.5:5432 or [fd00::/8]:443", env: env)
         try expectError(["create", "--image", "nope"], status: 1, "image not found: nope", hint: "available images: base; pull one with 'msb pull REFERENCE' or build 'msb image build python'", env: env)
         #expect(try MSBHarness.run(["ls", "--format", "json"], env: env).out == before)
         try expectError(["create", "--name", "keeper"], status: 1, "sandbox already exists: keeper",

@@ -15,7 +15,7 @@ import Testing
         sleep(3)
         let idle = try metrics(name)
         #expect(Set(idle.keys) == ["name", "namespace", "running", "status", "cpu_usage", "memory_usage", "memory_limit",
-                                   "disk_usage", "uptime_seconds"])
+                                   "disk_usage", "uptime_seconds", "network_rx_bytes", "network_tx_bytes"])
         #expect(idle["name"] as? String == name)
         #expect(idle["namespace"] as? String == "default")
         #expect(idle["running"] as? Bool == true)
@@ -54,7 +54,7 @@ import Testing
         let table = try MSBHarness.ok(["metrics", name])
         #expect(table.hasPrefix("NAME"))
         #expect(table.split(separator: "\n").first?.split(separator: " ", omittingEmptySubsequences: true)
-                == ["NAME", "STATUS", "CPU%", "MEM(MiB)", "MEM-LIMIT", "DISK", "UPTIME"])
+                == ["NAME", "STATUS", "CPU%", "MEM(MiB)", "MEM-LIMIT", "DISK", "NET-RX", "NET-TX", "UPTIME"])
         // --watch with JSON: one line per interval until interrupted.
         let watcher = Process()
         watcher.executableURL = URL(fileURLWithPath: MSBHarness.binary)

@@ -86,7 +86,11 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
         SandboxInfo(config: SandboxConfig(name: name), status: status, createdAt: Date(timeIntervalSince1970: 1_700_000_000))
     }
 
+    private var configs: [SandboxConfig] = []
+
     var calls: [String] { lock.withLock { recorded } }
+    /// The configs `create` was given, in order.
+    var createdConfigs: [SandboxConfig] { lock.withLock { configs } }
     private func record(_ call: String) { lock.withLock { recorded.append(call) } }
 
     private func find(_ name: String) throws(MSBError) -> SandboxInfo {
@@ -96,6 +100,7 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
 
     func create(_ config: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo {
         record("create \(config.name)" + (config.snapshot.map { " from \($0)" } ?? ""))
+        lock.withLock { configs.append(config) }
         throw MSBError(.unsupported, "the fake backend creates nothing")
     }
     func start(_ name: String) throws(MSBError) -> SandboxInfo { record("start \(name)"); return try find(name) }

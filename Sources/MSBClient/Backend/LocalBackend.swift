@@ -252,6 +252,9 @@ package final class LocalBackend: SupervisorStreamBackend {
         // A disk image's writable layer is its overlay file on the host.
         metrics.diskUsedBytes = RootDisk.writtenBytes(overlay: paths.rootDisk(name)) ?? Int(clamping: stats.diskUsedBytes)
         metrics.uptimeSeconds = Double(stats.uptimeMilliseconds) / 1000
+        // The guest's own counts (0 without a network): informational, like its memory figures.
+        metrics.networkReceivedBytes = Int(clamping: stats.networkReceivedBytes)
+        metrics.networkSentBytes = Int(clamping: stats.networkSentBytes)
         return metrics
     }
 

@@ -75,6 +75,10 @@ package struct SandboxMetrics: Sendable, Equatable {
     package var memoryLimitMiB: Int
     package var diskUsedBytes: Int?
     package var uptimeSeconds: Double?
+    /// Bytes the guest's network interface received and sent since boot, as the guest
+    /// counts them; nil when the sandbox is not running.
+    package var networkReceivedBytes: Int?
+    package var networkSentBytes: Int?
 
     package init(name: String, namespace: String = "default", status: SandboxStatus, memoryLimitMiB: Int) {
         self.name = name

@@ -47,6 +47,9 @@ package enum RemoteWire {
         package var workdir: String?
         package var user: String?
         package var max_duration_ms: UInt64?
+        /// null: no network (only lo). Always written, so a client can tell "none" from an
+        /// older server that does not say.
+        package var network: Network?
 
         package init(_ info: SandboxInfo) {
             name = info.name
@@ -65,6 +68,28 @@ package enum RemoteWire {
             workdir = info.config.workingDirectory
             user = info.config.user
             max_duration_ms = info.config.maxDurationMilliseconds
+            network = info.config.network.map(Network.init)
+        }
+
+        package func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(namespace, forKey: .namespace)
+            try c.encode(image, forKey: .image)
+            try c.encode(status, forKey: .status)
+            try c.encode(running, forKey: .running)
+            try c.encode(cpus, forKey: .cpus)
+            try c.encode(memory_mib, forKey: .memory_mib)
+            try c.encode(created_at, forKey: .created_at)
+            try c.encodeIfPresent(started_at, forKey: .started_at)
+            try c.encodeIfPresent(status_reason, forKey: .status_reason)
+            try c.encodeIfPresent(accelerator, forKey: .accelerator)
+            try c.encodeIfPresent(boot, forKey: .boot)
+            try c.encodeIfPresent(envs, forKey: .envs)
+            try c.encodeIfPresent(workdir, forKey: .workdir)
+            try c.encodeIfPresent(user, forKey: .user)
+            try c.encodeIfPresent(max_duration_ms, forKey: .max_duration_ms)
+            try c.encode(network, forKey: .network)
         }
 
         package var info: SandboxInfo {
@@ -72,6 +97,7 @@ package enum RemoteWire {
                                        environment: envs ?? [], workingDirectory: workdir ?? "",
                                        maxDurationMilliseconds: max_duration_ms)
             config.user = user
+            config.network = network?.policy
             var info = SandboxInfo(config: config, status: SandboxStatus(rawValue: status) ?? .crashed,
                                    statusReason: status_reason, createdAt: RemoteWire.date(created_at) ?? Date(timeIntervalSince1970: 0),
                                    startedAt: started_at.flatMap(RemoteWire.date), activeAccelerator: accelerator, boot: boot)
@@ -127,6 +153,9 @@ package enum RemoteWire {
         package var status: String?
         package var memory_limit: Int?
         package var uptime_seconds: Double?
+        /// Bytes the guest's network interface received and sent since boot.
+        package var network_rx_bytes: Int?
+        package var network_tx_bytes: Int?
 
         package init(_ m: SandboxMetrics, detail: Bool) {
             name = m.name
@@ -139,11 +168,14 @@ package enum RemoteWire {
                 status = m.status.rawValue
                 memory_limit = m.memoryLimitMiB
                 uptime_seconds = m.uptimeSeconds
+                network_rx_bytes = m.networkReceivedBytes
+                network_tx_bytes = m.networkSentBytes
             }
         }
 
         enum CodingKeys: String, CodingKey {
             case name, namespace, running, status, cpu_usage, memory_usage, memory_limit, disk_usage, uptime_seconds
+            case network_rx_bytes, network_tx_bytes
         }
 
         package func encode(to encoder: any Encoder) throws {
@@ -158,6 +190,8 @@ package enum RemoteWire {
                 try c.encode(status, forKey: .status)
                 try c.encode(memory_limit, forKey: .memory_limit)
                 try c.encode(uptime_seconds, forKey: .uptime_seconds)
+                try c.encode(network_rx_bytes, forKey: .network_rx_bytes)
+                try c.encode(network_tx_bytes, forKey: .network_tx_bytes)
             }
         }
 
@@ -169,6 +203,8 @@ package enum RemoteWire {
             m.memoryUsedMiB = memory_usage
             m.diskUsedBytes = disk_usage
             m.uptimeSeconds = uptime_seconds
+            m.networkReceivedBytes = network_rx_bytes
+            m.networkSentBytes = network_tx_bytes
             return m
         }
     }

@@ -11,7 +11,8 @@ struct CreateCommand: Subcommand {
                   OptionSpec(long: "no-start", short: nil, valueName: nil, help: "Only create the sandbox; boot it later with 'msb start'")]
             + CommandTable.sandboxOptions,
         examples: ["msb create --name web", "msb create --name big --memory 1G --cpus 2 -e MODE=test",
-                   "msb create --name web2 --from web-ready"])
+                   "msb create --name web2 --from web-ready", "msb create --name api -p 8080:80 -p 127.0.0.1:5353:53/udp",
+                   "msb create --name iso --no-net", "msb create --name db --net-allow 10.20.0.0/16 --net-allow 10.30.1.5:5432"])
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         let config = try sandboxConfig(from: arguments, context: context)
@@ -51,6 +52,8 @@ struct CreateCommand: Subcommand {
             config.accelerator = try AcceleratorChoice.parse(accel)
         }
         if arguments.flag("cold") { config.coldBoot = true }
+        // Host-side, so allowed with --from too: a fork gets a network of its own.
+        config.network = try NetworkOptions.policy(from: arguments)
         return config
     }
 

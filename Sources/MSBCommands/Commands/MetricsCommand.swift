@@ -5,7 +5,7 @@ import MSBCore
 
 struct MetricsCommand: Subcommand {
     static let spec = CommandSpec(
-        name: "metrics", summary: "Show CPU, memory and disk use of sandboxes",
+        name: "metrics", summary: "Show CPU, memory, disk and network use of sandboxes",
         usage: "[OPTIONS] [NAME...]",
         options: [
             OptionSpec(long: "all", short: "a", valueName: nil, help: "Every running sandbox (the default without names)"),
@@ -72,13 +72,15 @@ struct MetricsCommand: Subcommand {
 
     static func table(_ rows: [SandboxMetrics]) -> String {
         OutputFormatting.table(
-            header: ["NAME", "STATUS", "CPU%", "MEM(MiB)", "MEM-LIMIT", "DISK", "UPTIME"],
+            header: ["NAME", "STATUS", "CPU%", "MEM(MiB)", "MEM-LIMIT", "DISK", "NET-RX", "NET-TX", "UPTIME"],
             rows: rows.map { m in
                 [m.name, m.status.rawValue,
                  m.cpuPercent.map { String(format: "%.1f%%", $0) } ?? "-",
                  m.memoryUsedMiB.map(String.init) ?? "-",
                  String(m.memoryLimitMiB),
                  m.diskUsedBytes.map(OutputFormatting.bytes) ?? "-",
+                 m.networkReceivedBytes.map(OutputFormatting.bytes) ?? "-",
+                 m.networkSentBytes.map(OutputFormatting.bytes) ?? "-",
                  m.uptimeSeconds.map(OutputFormatting.duration) ?? "-"]
             })
     }

@@ -125,7 +125,7 @@ package enum CompletionScripts {
                 let exclusive = option.short.map { "'(-\($0) --\(option.long))'" } ?? ""
                 let prefix = option.repeatable ? "'*'" : exclusive
                 var value = ""
-                if let valueName = option.valueName {
+                if let valueName = option.valueName.map(zshText) {  // `CIDR[:PORT]`: no colons in a zsh message
                     switch option.completion {
                     case .sandboxName: value = ":\(valueName):_msb_sandboxes"
                     case .image: value = ":\(valueName):_msb_images"
