@@ -4,7 +4,7 @@ _msb() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "create start exec cp shell repl run ls metrics pull image snapshot pause resume stop rm server completion help version --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "create start exec cp shell repl run ls port metrics pull image snapshot pause resume stop rm server completion help version --help --version" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -21,9 +21,12 @@ _msb() {
                 --workdir|-w) return ;;
                 --max-duration) return ;;
                 --accel) COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")); return ;;
+                --publish|-p) return ;;
+                --net-allow) return ;;
+                --net-deny) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --from --memory -m --cpus --env -e --workdir -w --max-duration --accel --cold --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --from --memory -m --cpus --env -e --workdir -w --max-duration --accel --cold --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -86,6 +89,9 @@ _msb() {
                 --cpus) return ;;
                 --max-duration) return ;;
                 --accel) COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")); return ;;
+                --publish|-p) return ;;
+                --net-allow) return ;;
+                --net-deny) return ;;
                 --env|-e) return ;;
                 --workdir|-w) return ;;
                 --timeout) return ;;
@@ -93,7 +99,7 @@ _msb() {
                 --detach-keys) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --image --from --memory -m --cpus --max-duration --accel --cold --env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --image --from --memory -m --cpus --max-duration --accel --cold --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -105,6 +111,16 @@ _msb() {
                 COMPREPLY=($(compgen -W "--format --quiet -q --help -h" -- "$cur"))
                 return
             fi
+            ;;
+        port)
+            case "$prev" in
+                --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
+            esac
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--format --help -h" -- "$cur"))
+                return
+            fi
+            COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
             ;;
         metrics)
             case "$prev" in
@@ -184,6 +200,8 @@ _msb() {
                 --max-cpus) return ;;
                 --allow-volume) return ;;
                 --allow-port) return ;;
+                --default-net) COMPREPLY=($(compgen -W "on off" -- "$cur")); return ;;
+                --namespace-net-allow) return ;;
                 --prewarm) COMPREPLY=($(compgen -W "$(msb _complete images 2>/dev/null)" -- "$cur")); return ;;
                 --max-connections) return ;;
                 --max-attach-sessions) return ;;
@@ -198,7 +216,7 @@ _msb() {
                 --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--host --port -p --tls-cert --tls-key --insecure-http --detach -d --dev --max-sandboxes --max-memory --max-cpus --allow-volume --allow-port --allow-insecure-registries --keep-sandboxes --prewarm --max-connections --max-attach-sessions --attach-idle-timeout --request-timeout --max-calls-per-namespace --max-sandboxes-per-namespace --max-pulls-per-namespace --max-snapshots-per-namespace --namespace -n --expire --format --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--host --port -p --tls-cert --tls-key --insecure-http --detach -d --dev --max-sandboxes --max-memory --max-cpus --allow-volume --allow-port --default-net --namespace-net-allow --remote-allow-host --remote-net-unrestricted --allow-insecure-registries --keep-sandboxes --prewarm --max-connections --max-attach-sessions --attach-idle-timeout --request-timeout --max-calls-per-namespace --max-sandboxes-per-namespace --max-pulls-per-namespace --max-snapshots-per-namespace --namespace -n --expire --format --help -h" -- "$cur"))
                 return
             fi
             COMPREPLY=($(compgen -W "start stop status keygen keys" -- "$cur"))
@@ -215,7 +233,7 @@ _msb() {
                 COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
                 return
             fi
-            COMPREPLY=($(compgen -W "create start exec cp shell repl run ls metrics pull image snapshot pause resume stop rm server completion help version" -- "$cur"))
+            COMPREPLY=($(compgen -W "create start exec cp shell repl run ls port metrics pull image snapshot pause resume stop rm server completion help version" -- "$cur"))
             ;;
         version)
             if [[ "$cur" == -* ]]; then

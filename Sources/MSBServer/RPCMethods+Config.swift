@@ -7,7 +7,10 @@ extension RPCDispatcher {
     /// server lets remote clients ask for.
     func sandboxConfig(name: String, _ params: RPC.SandboxConfigParams?) throws(MSBError) -> SandboxConfig {
         var config = SandboxConfig(name: name)
-        guard let params else { return config }
+        guard let params else {
+            config.network = try networkPolicy(nil)
+            return config
+        }
         if let image = params.image, !image.isEmpty { config.image = image }
         if let memory = try RPCParams.wholeNumber(params.memory, "memory", in: 64...(1024 * 1024)) { config.memoryMiB = memory }
         if let cpus = try RPCParams.wholeNumber(params.cpus, "cpus", in: 1...64) { config.cpus = cpus }
@@ -36,7 +39,7 @@ extension RPCDispatcher {
             config.snapshot = try RPCParams.snapshot(snapshot)
         }
         try checkVolumes(params.volumes ?? [])
-        try checkPorts(params.ports ?? [])
+        config.network = try networkPolicy(params)
         // `depends_on`, `shell`, `scripts` and `exec` describe how microsandbox's own tools run
         // a project; a sandbox here has no start script, so they are accepted and not used.
         return config
@@ -56,22 +59,6 @@ extension RPCDispatcher {
                                hint: "the server's operator can allow it with 'msb server start --allow-volume DIR'")
             }
             throw MSBError(.unsupported, "volume \(volume) is allowed, but msb sandboxes cannot share host directories yet")
-        }
-    }
-
-    /// `HOST:GUEST` ports: privileged host ports (< 1024) need the operator's allow-list.
-    private func checkPorts(_ ports: [String]) throws(MSBError) {
-        for port in ports {
-            let parts = port.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, let hostPort = Int(parts[0]), let guestPort = Int(parts[1]),
-                  (1...65535).contains(hostPort), (1...65535).contains(guestPort) else {
-                throw MSBError(.invalidArgument, "invalid params: port '\(port)' must be HOST:GUEST with ports from 1 to 65535")
-            }
-            if hostPort < 1024 && !configuration.privilegedPortAllowList.contains(hostPort) {
-                throw MSBError(.accessDenied, "publishing privileged host port \(hostPort) is not allowed on this server",
-                               hint: "the server's operator can allow it with 'msb server start --allow-port \(hostPort)'")
-            }
-            throw MSBError(.unsupported, "port \(port) cannot be published: msb sandboxes have no guest network yet")
         }
     }
 }

@@ -13,8 +13,16 @@ package struct ServerConfiguration: Sendable {
     package var limits = ServerLimits()
     /// Host paths (and their subtrees) that `config.volumes` may name.
     package var volumeAllowList: [String] = []
-    /// Host ports below 1024 that `config.ports` may publish.
-    package var privilegedPortAllowList: Set<Int> = []
+    /// `--allow-port`: host ports (and the addresses) remote clients may publish; none by default.
+    package var portAllowList: [PortAllowance] = []
+    /// `--default-net on|off`: the network of a sandbox whose request says nothing of one.
+    package var defaultNetwork = true
+    /// `--namespace-net-allow`: the ranges a remote client's `net_allow` rules must lie inside.
+    package var netAllowList: [EgressRule] = []
+    /// `--remote-allow-host`: remote clients may let sandboxes reach this host's loopback.
+    package var remoteAllowHost = false
+    /// `--remote-net-unrestricted`: remote clients may turn a sandbox's egress filter off.
+    package var remoteNetUnrestricted = false
     /// Let `image.pull` use plain HTTP registries (`insecure`).
     package var allowInsecureRegistries = false
     /// Leave running sandboxes running when the server shuts down (they are stopped otherwise).

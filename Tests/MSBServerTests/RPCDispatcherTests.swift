@@ -128,15 +128,15 @@ import Testing
         #expect(answers[0]["result"] != nil && answers[1]["error"] != nil)
     }
 
-    @Test func hostPathsAndPrivilegedPortsNeedTheOperatorsAllowList() throws {
-        let d = dispatcher { $0.volumeAllowList = ["/srv/data"]; $0.privilegedPortAllowList = [80] }
+    @Test func hostPathsAndPortsNeedTheOperatorsAllowList() throws {
+        let d = dispatcher { $0.volumeAllowList = ["/srv/data"]; $0.portAllowList = [PortAllowance(ports: 80...80)] }
         let etc = try call(request("sandbox.start", #"{"sandbox":"v","config":{"volumes":["/srv/data/../../etc:/mnt"]}}"#), on: d)
         #expect(etc.status == 403)
         #expect(error(etc).message == "mounting host path /etc is not allowed on this server")
         let allowed = try call(request("sandbox.start", #"{"sandbox":"v","config":{"volumes":["/srv/data/x:/mnt"]}}"#), on: d)
         #expect(error(allowed).message == "volume /srv/data/x:/mnt is allowed, but msb sandboxes cannot share host directories yet")
         let port = try call(request("sandbox.start", #"{"sandbox":"v","config":{"ports":["22:22"]}}"#), on: d)
-        #expect(port.status == 403 && error(port).message == "publishing privileged host port 22 is not allowed on this server")
+        #expect(port.status == 403 && error(port).message == "port 22 is not allowed by this server (--allow-port)")
         let badPort = try call(request("sandbox.start", #"{"sandbox":"v","config":{"ports":["http"]}}"#), on: d)
         #expect(error(badPort).code == -32602)
     }

@@ -40,7 +40,18 @@ package enum RPC {
         package var max_duration_ms: Double?
         package var accelerator: String?
         package var volumes: [String]?
+        /// `[HOSTIP:]HOSTPORT:GUESTPORT[/tcp|udp]` (the SDKs send `"8080:80"`); allowed only
+        /// under the server's `--allow-port` rules.
         package var ports: [String]?
+        /// msb's extensions for the network (`create -p/--no-net/--allow-host/--net-*`):
+        /// `network` false: none, only lo; true, or any of the other network keys: a network;
+        /// absent with none of them: the server's `--default-net`.
+        package var network: Bool?
+        package var allow_host: Bool?
+        /// `CIDR[:PORT]` rules.
+        package var net_allow: [String]?
+        package var net_deny: [String]?
+        package var net_unrestricted: Bool?
         /// msb's extension: boot the kernel instead of resuming a start template.
         package var cold: Bool?
         /// msb's extension: start from this snapshot of the namespace (`create --from`); its
@@ -61,6 +72,23 @@ package enum RPC {
             max_duration_ms = config.maxDurationMilliseconds.map(Double.init)
             accelerator = config.accelerator.rawValue
             cold = config.coldBoot
+            setNetwork(config.network)
+        }
+
+        /// The default policy is left unsaid, so the server's `--default-net` decides for a
+        /// create that gave no network option; anything else is sent whole.
+        private mutating func setNetwork(_ policy: NetworkPolicy?) {
+            guard let policy else {
+                network = false
+                return
+            }
+            guard policy != NetworkPolicy() else { return }
+            network = true
+            if !policy.publishedPorts.isEmpty { ports = policy.publishedPorts.map(\.specification) }
+            if policy.allowHost { allow_host = true }
+            if !policy.allowed.isEmpty { net_allow = policy.allowed.map(\.description) }
+            if !policy.denied.isEmpty { net_deny = policy.denied.map(\.description) }
+            if policy.unrestricted { net_unrestricted = true }
         }
     }
 

@@ -57,7 +57,11 @@ enum ServerDaemon {
                      "--max-memory", String(c.limits.maxTotalMemoryMiB), "--max-cpus", String(c.limits.maxTotalCPUs)]
         if c.dev { words.append("--dev") }
         for dir in c.volumeAllowList { words += ["--allow-volume", dir] }
-        for port in c.privilegedPortAllowList.sorted() { words += ["--allow-port", String(port)] }
+        for rule in c.portAllowList { words += ["--allow-port", rule.description] }
+        words += ["--default-net", c.defaultNetwork ? "on" : "off"]
+        for rule in c.netAllowList { words += ["--namespace-net-allow", rule.description] }
+        if c.remoteAllowHost { words.append("--remote-allow-host") }
+        if c.remoteNetUnrestricted { words.append("--remote-net-unrestricted") }
         if c.allowInsecureRegistries { words.append("--allow-insecure-registries") }
         if c.keepSandboxesOnShutdown { words.append("--keep-sandboxes") }
         for image in c.prewarmImages { words += ["--prewarm", image] }

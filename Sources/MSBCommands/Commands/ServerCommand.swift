@@ -21,7 +21,16 @@ struct ServerCommand: Subcommand {
             OptionSpec(long: "max-memory", short: nil, valueName: "SIZE", help: "start: memory of all running sandboxes (default: 3/4 of RAM)"),
             OptionSpec(long: "max-cpus", short: nil, valueName: "N", help: "start: vCPUs of all running sandboxes (default: 4 per core)"),
             OptionSpec(long: "allow-volume", short: nil, valueName: "DIR", help: "start: host directory clients may name in volumes (repeatable)", repeatable: true),
-            OptionSpec(long: "allow-port", short: nil, valueName: "PORT", help: "start: privileged host port clients may publish (repeatable)", repeatable: true),
+            OptionSpec(long: "allow-port", short: nil, valueName: "[ADDR:]PORT[-PORT]",
+                       help: "start: host ports clients may publish, on 127.0.0.1 or on ADDR if given (repeatable; default: none)", repeatable: true),
+            OptionSpec(long: "default-net", short: nil, valueName: "on|off",
+                       help: "start: network of a sandbox whose request does not say (default: on)", completion: .values(["on", "off"])),
+            OptionSpec(long: "namespace-net-allow", short: nil, valueName: "CIDR[:PORT]",
+                       help: "start: range inside which a client's --net-allow may open destinations (repeatable; default: none)", repeatable: true),
+            OptionSpec(long: "remote-allow-host", short: nil, valueName: nil,
+                       help: "start: let clients give sandboxes --allow-host (this host's loopback services)"),
+            OptionSpec(long: "remote-net-unrestricted", short: nil, valueName: nil,
+                       help: "start: let clients turn a sandbox's egress filter off (--net-unrestricted)"),
             OptionSpec(long: "allow-insecure-registries", short: nil, valueName: nil, help: "start: let clients pull from plain-HTTP registries"),
             OptionSpec(long: "keep-sandboxes", short: nil, valueName: nil, help: "start: leave sandboxes running when the server stops"),
             OptionSpec(long: "prewarm", short: nil, valueName: "IMAGE", help: "start: build the start template of this image at once (repeatable)",
@@ -99,10 +108,7 @@ struct ServerCommand: Subcommand {
             guard dir.hasPrefix("/") else { throw MSBError(.invalidArgument, "--allow-volume needs an absolute path: \(dir)") }
             configuration.volumeAllowList.append(URL(fileURLWithPath: dir).standardizedFileURL.path)
         }
-        for text in arguments.allValues("allow-port") {
-            guard let port = Int(text), (1...65535).contains(port) else { throw MSBError(.invalidArgument, "invalid --allow-port '\(text)'") }
-            configuration.privilegedPortAllowList.insert(port)
-        }
+        try network(arguments, into: &configuration)
         configuration.allowInsecureRegistries = arguments.flag("allow-insecure-registries")
         configuration.keepSandboxesOnShutdown = arguments.flag("keep-sandboxes")
         configuration.prewarmImages = arguments.allValues("prewarm")
@@ -132,6 +138,19 @@ struct ServerCommand: Subcommand {
         // Refused here, before a detached server is even started.
         try configuration.checkTransport()
         return configuration
+    }
+
+    /// What remote clients may ask of sandbox networks.
+    private static func network(_ arguments: ParsedArguments, into configuration: inout ServerConfiguration) throws(MSBError) {
+        for text in arguments.allValues("allow-port") { configuration.portAllowList.append(try PortAllowance.parse(text)) }
+        switch arguments.value("default-net") {
+        case nil, "on"?: configuration.defaultNetwork = true
+        case "off"?: configuration.defaultNetwork = false
+        case let other?: throw MSBError(.invalidArgument, "invalid --default-net '\(other)'", hint: "use on or off")
+        }
+        for text in arguments.allValues("namespace-net-allow") { configuration.netAllowList.append(try EgressRule.parse(text)) }
+        configuration.remoteAllowHost = arguments.flag("remote-allow-host")
+        configuration.remoteNetUnrestricted = arguments.flag("remote-net-unrestricted")
     }
 
     private static func wholeNumber(_ arguments: ParsedArguments, _ option: String, into value: inout Int) throws(MSBError) {
