@@ -240,4 +240,38 @@ import Testing
         #expect(passtUid != status(qemu)["Uid"]?.split(separator: "\t").first.map(String.init))
         #expect(status(passt)["NoNewPrivs"] == "1")
     }
+
+    @Test func remoteClientsPublishOnlyWhatTheServerAllows() throws {
+        #expect(ImageTests.built)
+        let cliPort = try Self.freePort(), sdkPort = try Self.freePort(), outside = try Self.freePort()
+        let server = try TestServer(name: "srvnet-\(getpid() % 10_000)", options: ["--dev", "--allow-port", "\(cliPort)", "--allow-port", "\(sdkPort)"])
+        let published = MSBHarness.uniqueName("rnet"), bare = MSBHarness.uniqueName("rnone"), sdk = MSBHarness.uniqueName("rsdk")
+        defer {
+            for name in [published, bare, sdk] { _ = try? server.msb(["rm", "-f", name], key: nil) }
+            server.stop()
+        }
+        // The CLI through the server: -p and --no-net do what they do locally.
+        let created = try server.msb(["create", "--name", published, "-p", "\(cliPort):8000"], key: nil)
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(try server.msb(["port", published], key: nil).out == "8000/tcp -> 127.0.0.1:\(cliPort)\n")
+        #expect(try server.msb(["exec", published, "--", "sh", "-c",
+                                "mkdir -p /tmp/www && echo remote > /tmp/www/f && busybox httpd -p 8000 -h /tmp/www"], key: nil).status == 0)
+        let fetch = "import urllib.request, sys; print(urllib.request.urlopen('http://127.0.0.1:%s/f' % sys.argv[1], timeout=5).read().decode().strip())"
+        #expect(try Self.eventually(15) { (try? Self.hostPython(fetch, ["\(cliPort)"])) == "remote\n" })
+        #expect(try server.msb(["create", "--name", bare, "--no-net"], key: nil).status == 0)
+        #expect(try server.msb(["exec", bare, "--", "ls", "/sys/class/net"], key: nil).out == "lo\n")
+
+        // An SDK's sandbox.start with ports: refused (403) outside --allow-port, honoured inside.
+        let config: [String: Any] = ["image": "python", "memory": 512, "cpus": 1]
+        let refused = try server.rpc("sandbox.start", ["sandbox": sdk, "namespace": "default",
+                                                        "config": config.merging(["ports": ["\(outside):80"]]) { $1 }], key: nil)
+        #expect(refused.status == 403)
+        let message = (refused.json["error"] as? [String: Any])?["message"] as? String ?? ""
+        #expect(message.contains("port \(outside) is not allowed by this server"), "\(message)")
+        #expect(try server.msb(["ls", "-q"], key: nil).out.split(separator: "\n").contains { $0 == sdk } == false)
+        let started = try server.rpc("sandbox.start", ["sandbox": sdk, "namespace": "default",
+                                                        "config": config.merging(["ports": ["\(sdkPort):80"]]) { $1 }], key: nil)
+        #expect(started.status == 200 && started.json["error"] == nil, "\(started.json)")
+        #expect(try server.msb(["port", sdk], key: nil).out == "80/tcp -> 127.0.0.1:\(sdkPort)\n")
+    }
 }
