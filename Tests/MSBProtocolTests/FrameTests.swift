@@ -11,10 +11,17 @@ import Testing
         .execFailed(ExecFailure(kind: .notFound, message: "nope")), .shutdown, .shutdownAck,
         .error("bad"), .stopSandbox(force: true), .stopped("stopped by user"), .detach, .statsRequest,
         .stats(GuestStats(memoryTotalKiB: 1, memoryAvailableKiB: 2, diskUsedBytes: 3, uptimeMilliseconds: 4, cpuPercentMilli: 5)),
+        .stats(GuestStats(memoryTotalKiB: 1, memoryAvailableKiB: 2, diskUsedBytes: 3, uptimeMilliseconds: 4, cpuPercentMilli: 5,
+                          networkReceivedBytes: 6, networkSentBytes: UInt64.max)),
         .replRun(language: "python", code: "x = 1\nprint(x)"), .replDone(ReplOutcome(status: "exception", message: "boom")),
         .setup(GuestSetup(hostname: "web", wallClockNanoseconds: 1_700_000_000_123_456_789, entropy: Array(0..<64),
                           rootDevice: "/dev/vda", restored: true)),
         .setup(GuestSetup(hostname: "", wallClockNanoseconds: 0, entropy: [], rootDevice: "", restored: false)),
+        .setup(GuestSetup(hostname: "net", wallClockNanoseconds: 1, entropy: [9], rootDevice: "/dev/vda", restored: false,
+                          network: GuestNetwork(interface: "eth0", macAddress: [0x02, 0x6d, 0x73, 0x62, 0, 1],
+                                                address: [10, 0, 2, 15], prefixLength: 24, gateway: [10, 0, 2, 2],
+                                                nameserver: [10, 0, 2, 3], mtu: 65520,
+                                                hostsEntries: ["10.0.2.2 host.msb.internal"]))),
         .setupDone(""), .setupDone("cannot mount /dev/vda: No such device"),
     ]
 
