@@ -12,7 +12,8 @@ enum GuestIdentity {
     nonisolated(unsafe) private static var rootMounted = false
 
     /// Applies `setup`; returns what failed, or "" when all of it was applied. The clock
-    /// and the hostname are best effort; fresh randomness and the root disk are not.
+    /// and the hostname are best effort; fresh randomness, the root disk and the network
+    /// interface are not.
     static func apply(_ setup: GuestSetup) -> String {
         var problems: [String] = []
         if msb_reseed_random(setup.entropy, UInt(setup.entropy.count)) != 0 {
@@ -27,6 +28,8 @@ enum GuestIdentity {
         if !setup.rootDevice.isEmpty, !rootMounted {
             if let problem = switchRoot(to: setup.rootDevice) { problems.append(problem) } else { rootMounted = true }
         }
+        // After the root switch: /etc/resolv.conf and /etc/hosts are the root disk's.
+        if let network = setup.network { problems += GuestNetworkSetup.apply(network) }
         return problems.joined(separator: "; ")
     }
 

@@ -37,7 +37,17 @@ enum GuestStatistics {
         if let uptime = readFile("/proc/uptime"), let seconds = Double(uptime.split(separator: " ").first ?? "") {
             stats.uptimeMilliseconds = UInt64(seconds * 1000)
         }
+        let interface = GuestNetworkSetup.configuredInterface
+        if !interface.isEmpty {
+            stats.networkReceivedBytes = counter("/sys/class/net/\(interface)/statistics/rx_bytes")
+            stats.networkSentBytes = counter("/sys/class/net/\(interface)/statistics/tx_bytes")
+        }
         return stats
+    }
+
+    /// A sysfs counter (one decimal number), 0 when it cannot be read.
+    static func counter(_ path: String) -> UInt64 {
+        UInt64((readFile(path) ?? "").trimmingCharacters(in: "\n ")) ?? 0
     }
 
     static func readFile(_ path: String) -> String? {

@@ -84,4 +84,16 @@ int msb_sigint_take(void);
 /// children with SIGINT or SIGWINCH blocked, which would make Ctrl-C and resizes vanish).
 void msb_unblock_signals(void);
 
+/// The guest's interface setup (SIOC* ioctls on an AF_INET socket). Each returns 0, or
+/// -1 with errno (EINVAL for a name of IFNAMSIZ bytes or more).
+/// Sets or clears IFF_UP, keeping the other flags.
+int msb_net_set_up(const char *interface, int up);
+/// Sets the Ethernet address (6 bytes); the interface should be down.
+int msb_net_set_mac(const char *interface, const unsigned char mac[6]);
+int msb_net_set_mtu(const char *interface, unsigned int mtu);
+/// Sets the IPv4 address and then the netmask (4 bytes each, network order).
+int msb_net_set_ipv4(const char *interface, const unsigned char address[4], const unsigned char netmask[4]);
+/// Deletes every IPv4 default route, then adds one through `gateway` on `interface`.
+int msb_net_replace_default_route(const char *interface, const unsigned char gateway[4]);
+
 #endif

@@ -1,0 +1,117 @@
+import CMSBSys
+import Glibc
+import MSBOS
+import MSBProtocol
+
+/// Configures the guest's one network interface from `setup.network`, after the root
+/// switch so /etc is the image's. Every step is idempotent: setup runs again after each
+/// restore of a saved guest, whose interface may be up already with another MAC address,
+/// address and default route.
+enum GuestNetworkSetup {
+    /// How long the interface may take to appear: virtio_net is loaded before the agent
+    /// starts, so this only covers a slow probe.
+    static let interfaceWaitSeconds = 2.0
+    /// /etc/hosts is read whole to be merged; one larger than this is left alone.
+    static let maximumHostsFileBytes = 1 << 20
+
+    /// The interface the last setup configured, for the statistics ("" when none).
+    nonisolated(unsafe) private(set) static var configuredInterface = ""
+
+    /// Applies `network`; returns what failed (nothing when all of it was applied).
+    static func apply(_ network: GuestNetwork) -> [String] {
+        if let problem = network.problem { return ["bad network configuration: \(problem)"] }
+        if msb_net_set_up("lo", 1) != 0 { log("cannot bring up lo: \(errnoText())") }
+        if let problem = configureInterface(network) { return [problem] }
+        configuredInterface = network.interface
+        var problems: [String] = []
+        if let problem = replaceEtcFile("resolv.conf", with: network.resolvConf) { problems.append(problem) }
+        switch readEtcFile("hosts") {
+        case .failure(let problem): problems.append(problem)
+        case .success(let existing):
+            if let problem = replaceEtcFile("hosts", with: network.hostsFile(merging: existing)) { problems.append(problem) }
+        }
+        return problems
+    }
+
+    private static func configureInterface(_ network: GuestNetwork) -> String? {
+        let name = network.interface
+        let waitStart = MonotonicClock.now()
+        while if_nametoindex(name) == 0 {
+            if MonotonicClock.now() - waitStart > interfaceWaitSeconds {
+                return "no network interface \(name) appeared in the guest (is virtio_net loaded?)"
+            }
+            usleep(10_000)
+        }
+        // The MAC address changes only while the interface is down; a restored guest's is up.
+        guard msb_net_set_up(name, 0) == 0 else { return "cannot take \(name) down: \(errnoText())" }
+        guard msb_net_set_mac(name, network.macAddress) == 0 else {
+            return "cannot set the MAC address of \(name): \(errnoText())"
+        }
+        guard msb_net_set_mtu(name, network.mtu) == 0 else { return "cannot set the MTU of \(name) to \(network.mtu): \(errnoText())" }
+        let address = GuestNetwork.dottedQuad(network.address)
+        guard msb_net_set_ipv4(name, network.address, network.netmask) == 0 else {
+            return "cannot give \(name) the address \(address)/\(network.prefixLength): \(errnoText())"
+        }
+        guard msb_net_set_up(name, 1) == 0 else { return "cannot bring \(name) up: \(errnoText())" }
+        guard msb_net_replace_default_route(name, network.gateway) == 0 else {
+            return "cannot add the default route via \(GuestNetwork.dottedQuad(network.gateway)): \(errnoText())"
+        }
+        return nil
+    }
+
+    private enum ReadOutcome { case success(String), failure(String) }
+
+    /// /etc/`name`, "" when there is none.
+    private static func readEtcFile(_ name: String) -> ReadOutcome {
+        let fd = open("/etc/" + name, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            return errno == ENOENT ? .success("") : .failure("cannot read /etc/\(name): \(errnoText())")
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0, errno == EINTR { continue }
+            if count < 0 { return .failure("cannot read /etc/\(name): \(errnoText())") }
+            if count == 0 { break }
+            bytes += buffer[0..<count]
+            if bytes.count > maximumHostsFileBytes { return .failure("/etc/\(name) is larger than \(maximumHostsFileBytes) bytes") }
+        }
+        return .success(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// Writes /etc/`name` through a temporary file renamed over it: readers see the old
+    /// or the new file, and a symbolic link there (to a resolver's stub file) is replaced.
+    private static func replaceEtcFile(_ name: String, with text: String) -> String? {
+        mkdir("/etc", 0o755)
+        let path = "/etc/" + name
+        let temporary = "/etc/.\(name).msb-new"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else { return "cannot write \(path): \(errnoText())" }
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            guard count > 0 else {
+                let problem = "cannot write \(path): \(errnoText())"
+                close(fd); unlink(temporary)
+                return problem
+            }
+            written += count
+        }
+        // fchmod: the mode given to open is reduced by the umask.
+        let synced = fchmod(fd, 0o644) == 0 && fsync(fd) == 0
+        let problem = synced ? nil : "cannot write \(path): \(errnoText())"
+        close(fd)
+        if let problem { unlink(temporary); return problem }
+        guard rename(temporary, path) == 0 else {
+            let problem = "cannot replace \(path): \(errnoText())"
+            unlink(temporary)
+            return problem
+        }
+        return nil
+    }
+}
