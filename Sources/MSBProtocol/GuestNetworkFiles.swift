@@ -51,10 +51,9 @@ extension GuestNetwork {
         bytes.map { byte in (byte < 0x10 ? "0" : "") + String(byte, radix: 16) }.joined(separator: ":")
     }
 
-    /// The whole of /etc/resolv.conf: the sandbox's one resolver (passt's DNS forwarder).
-    package var resolvConf: String {
-        "# Written by msb at every sandbox start.\nnameserver \(Self.dottedQuad(nameserver))\n"
-    }
+    /// The whole of /etc/resolv.conf: the sandbox's one resolver (passt's DNS forwarder),
+    /// nothing else (NetworkTests reads it back verbatim).
+    package var resolvConf: String { "nameserver \(Self.dottedQuad(nameserver))\n" }
 
     /// `existing` /etc/hosts with the lines an earlier setup added replaced by this one's
     /// `hostsEntries`, and a `127.0.0.1 localhost` line when the image has none.
