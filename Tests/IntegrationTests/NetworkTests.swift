@@ -219,7 +219,7 @@ import Testing
         #expect(try TemplateTests.boot(name).hasPrefix("template "))
         // Configured by the agent before create returned: address, route, resolver, alias.
         let out = try MSBHarness.ok(["exec", name, "--", "sh", "-c",
-                                     "ip -4 -o addr show eth0 | awk '{print $4}'; ip route show default | cut -d' ' -f1-3; cat /etc/resolv.conf; grep -c 'host.msb.internal' /etc/hosts"])
+                                     "ip -4 -o addr show eth0 | awk '{print $4}'; ip route | grep '^default' | cut -d' ' -f1-3; cat /etc/resolv.conf; grep -c 'host.msb.internal' /etc/hosts"])
         #expect(out == "10.0.2.15/24\ndefault via 10.0.2.2\nnameserver 10.0.2.3\n1\n", "\(out)")
 
         // passt is the supervisor's child, unprivileged, no_new_privs, and not QEMU's uid.
