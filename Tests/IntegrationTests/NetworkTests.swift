@@ -22,8 +22,11 @@ import Testing
     /// A one-line TCP server on the host (in `namespace` when given): prints its port, then
     /// greets every connection with `greeting`.
     static func startServer(address: String, greeting: String, namespace: String? = nil) throws -> (process: Process, port: Int) {
+        // It ends when its stdin closes (the test process ending included): a killed test
+        // leaves no server behind holding the test runner's output open.
         let script = """
-        import socket, sys
+        import os, socket, sys, threading
+        threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
         s = socket.socket(); s.bind((sys.argv[1], 0)); s.listen(8)
         print(s.getsockname()[1], flush=True)
         while True:
@@ -34,6 +37,8 @@ import Testing
         process.arguments = (namespace.map { ["netns", "exec", $0, "python3"] } ?? []) + ["-c", script, address, greeting]
         let out = Pipe()
         process.standardOutput = out
+        process.standardInput = Pipe()
+        process.standardError = FileHandle.nullDevice
         try process.run()
         var line = Data()
         while !line.contains(10) {
@@ -44,6 +49,12 @@ import Testing
         let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
         try #require(port > 0, "the test server did not start")
         return (process, port)
+    }
+
+    /// Ends a server from startServer: its stdin closes (it exits by itself), then SIGTERM.
+    static func stop(_ server: Process) {
+        try? (server.standardInput as? Pipe)?.fileHandleForWriting.close()
+        server.terminate()
     }
 
     @discardableResult
@@ -62,6 +73,7 @@ import Testing
         process.arguments = ["-c", script] + arguments
         let out = Pipe()
         process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -130,9 +142,9 @@ import Testing
             ip -n \(namespace) addr add \(subnet).2/30 dev \(nsEnd); ip -n \(namespace) link set \(nsEnd) up; ip -n \(namespace) link set lo up
             """) == 0)
         let hostServer = try Self.startServer(address: "127.0.0.1", greeting: "hello-host")
-        defer { hostServer.process.terminate() }
+        defer { Self.stop(hostServer.process) }
         let privateServer = try Self.startServer(address: "\(subnet).2", greeting: "hello-private", namespace: namespace)
-        defer { privateServer.process.terminate() }
+        defer { Self.stop(privateServer.process) }
 
         let tcpPort = try Self.freePort(), udpPort = try Self.freePort(udp: true)
         try MSBHarness.ok(["create", "--name", open, "--image", "python", "-p", "\(tcpPort):8000", "-p", "127.0.0.1:\(udpPort):5300/udp"])
