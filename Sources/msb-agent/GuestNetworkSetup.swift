@@ -102,8 +102,9 @@ enum GuestNetworkSetup {
             }
             written += count
         }
-        // fchmod: the mode given to open is reduced by the umask.
-        let synced = fchmod(fd, 0o644) == 0 && fsync(fd) == 0
+        // fchmod: the mode given to open is reduced by the umask. No fsync: both files are
+        // written again at every start, and a start should not wait on the disk.
+        let synced = fchmod(fd, 0o644) == 0
         let problem = synced ? nil : "cannot write \(path): \(errnoText())"
         close(fd)
         if let problem { unlink(temporary); return problem }
