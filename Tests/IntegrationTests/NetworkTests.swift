@@ -251,6 +251,23 @@ import Testing
         #expect(passtUid != nil && passtUid != "0")
         #expect(passtUid != status(qemu)["Uid"]?.split(separator: "\t").first.map(String.init))
         #expect(status(passt)["NoNewPrivs"] == "1")
+
+        // A fork of it gets its own MAC address (and passt) before its first command too.
+        let snapshot = MSBHarness.uniqueName("net-snap"), fork = MSBHarness.uniqueName("net-fork")
+        defer {
+            _ = try? MSBHarness.run(["rm", "-f", fork])
+            _ = try? MSBHarness.run(["snapshot", "rm", snapshot])
+        }
+        let addressCommand = ["--", "sh", "-c", "cat /sys/class/net/eth0/address; ip -4 -o addr show eth0 | awk '{print $4}'"]
+        let sourceAddress = try MSBHarness.ok(["exec", name] + addressCommand)
+        try MSBHarness.ok(["snapshot", "create", name, snapshot])
+        try MSBHarness.ok(["create", "--name", fork, "--from", snapshot])
+        let forkAddress = try MSBHarness.ok(["exec", fork] + addressCommand)
+        #expect(forkAddress.hasSuffix("\n10.0.2.15/24\n") && sourceAddress.hasSuffix("\n10.0.2.15/24\n"), "\(forkAddress)")
+        #expect(forkAddress.split(separator: "\n").first != sourceAddress.split(separator: "\n").first)
+        let forkSupervisor = try #require(Self.supervisor(of: fork))
+        #expect(Self.children(of: forkSupervisor).contains { $0.hasPrefix("passt") })
+        #expect(try Self.hasFilterTable(fork))
     }
 
     @Test func remoteClientsPublishOnlyWhatTheServerAllows() throws {
