@@ -101,7 +101,7 @@ let package = Package(
         // where libFuzzer provides `main` and every Swift module is coverage-instrumented.
         .executableTarget(
             name: "msb-fuzz",
-            dependencies: ["MSBProtocol", "MSBCore", "MSBImages", "MSBArchive", "MSBClient", "MSBServer", "MSBCommands"],
+            dependencies: ["MSBProtocol", "MSBCore", "MSBImages", "MSBArchive", "MSBClient", "MSBServer", "MSBCommands", "MSBNetwork"],
             path: "Fuzz/Targets"
         ),
         .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),

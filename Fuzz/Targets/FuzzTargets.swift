@@ -12,6 +12,7 @@ enum FuzzTargets {
         "image-reference": fuzzImageReference,
         "input-values": fuzzInputValues,
         "json-rpc": fuzzJSONRPC,
+        "network-spec": fuzzNetworkSpecs,
         "tar": fuzzArchive,
     ]
 

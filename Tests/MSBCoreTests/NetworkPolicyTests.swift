@@ -118,3 +118,14 @@ import Testing
         #expect(throws: MSBError.self) { try HostPorts.checkAvailable([PublishedPort(hostPort: 80, guestPort: 80)], unprivilegedFrom: 1024) }
     }
 }
+
+extension NetworkPolicyTests {
+    /// Found by the network-spec fuzz target: C's parser stops at a NUL byte, so the text
+    /// after it rode along into passt's command line unchecked.
+    @Test func anAddressWithANulByteIsRefused() {
+        #expect(throws: MSBError.self) { try PublishedPort.parse("126.2.0.1\u{0}junk:8080:80") }
+        #expect(throws: MSBError.self) { try EgressRule.parse("10.0.0.1\u{0}/8") }
+        #expect(IPAddress.bytes(of: "10.0.0.1\u{0}") == nil)
+        #expect(IPAddress.bytes(of: "10.0.0.1") == [10, 0, 0, 1])
+    }
+}

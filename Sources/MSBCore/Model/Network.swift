@@ -201,7 +201,8 @@ package enum IPAddress {
 
     /// 4 or 16 bytes for a literal, or nil.
     package static func bytes(of text: String) -> [UInt8]? {
-        guard !text.isEmpty, text.utf8.count <= 45 else { return nil }
+        // Only printable ASCII: C would stop at a NUL byte and accept "10.0.0.1\0junk".
+        guard !text.isEmpty, text.utf8.count <= 45, text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
         var v4 = [UInt8](repeating: 0, count: 4)
         if inet_pton(AF_INET, text, &v4) == 1 { return v4 }
         var v6 = [UInt8](repeating: 0, count: 16)
