@@ -3,8 +3,9 @@
   1. warm `msb create` + first `msb exec -- true` with the network (passt, its nftables
      table, the card; the default) and with `--no-net`, alternating rounds, medians side
      by side (goal: the network adds <= 20 ms);
-  2. TCP throughput guest -> host through a published port: the guest writes N MiB of
-     zeros to the connection the host opened to 127.0.0.1:PORT (whole transfer timed).
+  2. TCP throughput guest -> host through a published port: a python sender in the guest
+     (the python image: msb image build python) writes N MiB of zeros to the connection
+     the host opened to 127.0.0.1:PORT (whole transfer timed).
 Traffic stays on the host's loopback.
 
 usage: bench/network.py [--rounds N] [--mebibytes N]
@@ -30,17 +31,21 @@ def free_port():
     return port
 
 def throughput(mebibytes):
+    """The python image's guest sends zeros to the host's connection; whole transfer timed."""
     name = f"bench-net-tp-{os.getpid()}"
     port = free_port()
-    msb("create", "--name", name, "-p", f"{port}:9000")
+    msb("create", "--name", name, "--image", "python", "-p", f"{port}:9000")
+    sender = ("import socket\n"
+              "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+              "s.bind(('0.0.0.0', 9000)); s.listen(1); c, _ = s.accept(); z = bytes(1 << 20)\n"
+              f"for _ in range({mebibytes}): c.sendall(z)\n"
+              "c.close()\n")
     try:
-        # busybox nc serves one connection: the guest sends, the host reads to the end.
-        msb("exec", name, "--", "sh", "-c",
-            f"nohup sh -c 'dd if=/dev/zero bs=1M count={mebibytes} 2>/dev/null | nc -l -p 9000' >/dev/null 2>&1 &")
-        deadline = time.monotonic() + 20
+        msb("exec", name, "--", "sh", "-c", f"nohup python3 -c \"{sender}\" >/dev/null 2>&1 &")
+        deadline = time.monotonic() + 30
         while True:
             try:
-                conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+                conn = socket.create_connection(("127.0.0.1", port), timeout=30)
                 start = time.monotonic()
                 received = 0
                 while True:
@@ -51,11 +56,11 @@ def throughput(mebibytes):
                 elapsed = time.monotonic() - start
                 conn.close()
                 if received == 0 and time.monotonic() < deadline:
-                    time.sleep(0.2); continue   # nc was not listening yet: passt closed at once
+                    time.sleep(0.2); continue   # the sender was not listening yet
                 return received, elapsed
             except OSError:
                 if time.monotonic() > deadline:
-                    raise SystemExit("throughput: the guest's listener never answered")
+                    raise SystemExit("throughput: the guest's sender never answered")
                 time.sleep(0.2)
     finally:
         msb("rm", "-f", name, check=False)

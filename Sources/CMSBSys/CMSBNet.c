@@ -9,6 +9,8 @@
 #include <net/if_arp.h>
 #include <net/route.h>
 #include <netinet/in.h>
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
 
 // The guest agent's interface setup, through the classic ioctls on an AF_INET socket:
 // no netlink library in a static binary, and these few calls are all a static IPv4
@@ -101,4 +103,31 @@ int msb_net_replace_default_route(const char *interface, const unsigned char gat
     route.rt_dev = device;
     if (control_ioctl(SIOCADDRT, &route) != 0 && errno != EEXIST) return -1;
     return 0;
+}
+
+int msb_net_announce(const char *interface, const unsigned char mac[6], const unsigned char address[4],
+                     const unsigned char gateway[4]) {
+    unsigned int index = if_nametoindex(interface);
+    if (index == 0) return -1;
+    int sock = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+    if (sock < 0) return -1;
+    // An ARP request for the gateway from our address: passt answers it (a gratuitous
+    // one, for our own address, it ignores without learning from it).
+    unsigned char packet[28] = {0, 1, 8, 0, 6, 4, 0, 1};
+    memcpy(packet + 8, mac, 6);
+    memcpy(packet + 14, address, 4);
+    memset(packet + 18, 0, 6);
+    memcpy(packet + 24, gateway, 4);
+    struct sockaddr_ll to;
+    memset(&to, 0, sizeof to);
+    to.sll_family = AF_PACKET;
+    to.sll_protocol = htons(ETH_P_ARP);
+    to.sll_ifindex = (int)index;
+    to.sll_halen = 6;
+    memset(to.sll_addr, 0xff, 6);
+    ssize_t sent = sendto(sock, packet, sizeof packet, 0, (struct sockaddr *)&to, sizeof to);
+    int saved = errno;
+    close(sock);
+    errno = saved;
+    return sent == (ssize_t)sizeof packet ? 0 : -1;
 }

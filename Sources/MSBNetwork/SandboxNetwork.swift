@@ -130,14 +130,7 @@ package final class SandboxNetwork {
     /// SIGTERM, then SIGKILL after `graceSeconds`; reaped either way.
     package func terminate(graceSeconds: Double) {
         guard pollExit() == nil else { return }
-        passt.signal(SIGTERM)
-        let deadline = MonotonicClock.now() + graceSeconds
-        while MonotonicClock.now() < deadline {
-            if pollExit() != nil { return }
-            usleep(5_000)
-        }
-        passt.signal(SIGKILL)
-        reaped = passt.wait()
+        reaped = passt.terminate(graceSeconds: graceSeconds)
     }
 
     /// The sandbox's MAC address: locally administered, from a hash of its state directory,

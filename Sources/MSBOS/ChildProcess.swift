@@ -122,6 +122,19 @@ package struct ChildProcess: Sendable {
         return nil
     }
 
+    /// SIGTERM, then SIGKILL once `graceSeconds` have passed; returns how it ended (reaped).
+    /// Blocks up to the grace: for an owner's exit paths, not inside a serving loop.
+    package func terminate(graceSeconds: Double) -> WaitStatus {
+        signal(SIGTERM)
+        let deadline = MonotonicClock.now() + graceSeconds
+        while MonotonicClock.now() < deadline {
+            if let status = poll() { return status }
+            usleep(10_000)
+        }
+        signal(SIGKILL)
+        return wait()
+    }
+
     /// Sends a signal to the child (or, with `group`, to its process group).
     @discardableResult
     package func signal(_ signo: Int32, group: Bool = false) -> Bool {

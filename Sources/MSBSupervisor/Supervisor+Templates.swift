@@ -1,5 +1,6 @@
 import Foundation
 import MSBCore
+import MSBNetwork
 import MSBOS
 import MSBProtocol
 import MSBVMM
@@ -16,6 +17,8 @@ struct VirtualMachineStart: CustomStringConvertible {
 }
 
 extension Supervisor {
+    /// The template guest's MAC address: no sandbox's (each sets its own after the restore).
+    static let templateMACAddress: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
     /// How long a restored guest gets to answer hello before the restore counts as failed.
     static let restoreAnswerSeconds = 20.0
     /// How long a start waits for another process that is building the same template.
@@ -135,7 +138,7 @@ extension Supervisor {
         config.vmmLogPath = work + "/qemu.log"
         config.confinement = confinement
         // The card without the sandbox's network: the template's guest never uses it.
-        config.network = base.network.map { NetworkAttachment(descriptor: nil, macAddress: $0.macAddress) }
+        config.network = base.network.map { _ in NetworkAttachment(descriptor: nil, macAddress: SandboxNetwork.macText(Self.templateMACAddress)) }
         if let disk = base.rootDiskBasePath {
             config.rootDiskPath = work + "/disk.qcow2"
             try RootDisk.createOverlay(base: disk, at: work + "/disk.qcow2")
@@ -146,6 +149,12 @@ extension Supervisor {
         let agent = AgentChannel(fd: try vm.dialAgent(timeoutSeconds: 10))
         defer { agent.close() }
         try handshake(agent, vm: vm, consoleLogPath: config.consoleLogPath)
+        // With a card, the guest's interface is configured here once (address, route,
+        // MTU, the initramfs's /etc files): a sandbox restored from the template then only
+        // sets its own MAC address (see GuestNetworkSetup.apply).
+        if config.network != nil {
+            try setUpGuest(agent, restored: false, rootDevice: "", network: Self.guestNetwork(macAddress: Self.templateMACAddress))
+        }
         warmUp(agent)
         try vm.saveState(to: work + "/state.bin")
         vm.terminate(graceSeconds: 1)

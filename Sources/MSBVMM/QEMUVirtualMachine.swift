@@ -262,15 +262,8 @@ package final class QEMUInstance: VirtualMachineInstance {
     }
 
     package func terminate(graceSeconds: Double) {
-        guard let child, reaped == nil else { return }
-        child.signal(SIGTERM)
-        let deadline = MonotonicClock.now() + graceSeconds
-        while MonotonicClock.now() < deadline {
-            if pollExit() != nil { return }
-            usleep(10_000)
-        }
-        child.signal(SIGKILL)
-        reaped = VirtualMachineExit(child.wait())
+        guard let child, pollExit() == nil else { return }
+        reaped = VirtualMachineExit(child.terminate(graceSeconds: graceSeconds))
     }
 
     package func signal(_ signo: Int32) {

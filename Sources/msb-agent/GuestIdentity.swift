@@ -29,7 +29,7 @@ enum GuestIdentity {
             if let problem = switchRoot(to: setup.rootDevice) { problems.append(problem) } else { rootMounted = true }
         }
         // After the root switch: /etc/resolv.conf and /etc/hosts are the root disk's.
-        if let network = setup.network { problems += GuestNetworkSetup.apply(network) }
+        if let network = setup.network { problems += GuestNetworkSetup.apply(network, onRootDisk: rootMounted) }
         return problems.joined(separator: "; ")
     }
 

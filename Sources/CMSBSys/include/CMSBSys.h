@@ -95,5 +95,11 @@ int msb_net_set_mtu(const char *interface, unsigned int mtu);
 int msb_net_set_ipv4(const char *interface, const unsigned char address[4], const unsigned char netmask[4]);
 /// Deletes every IPv4 default route, then adds one through `gateway` on `interface`.
 int msb_net_replace_default_route(const char *interface, const unsigned char gateway[4]);
+/// Broadcasts an ARP request for `gateway` from `mac` and `address`: the network process
+/// (passt) learns the guest's MAC address from the guest's frames, and a restored guest
+/// whose MAC address just changed would otherwise send none until it opens a connection,
+/// so connections to its published ports would go to the template's address.
+int msb_net_announce(const char *interface, const unsigned char mac[6], const unsigned char address[4],
+                     const unsigned char gateway[4]);
 
 #endif
