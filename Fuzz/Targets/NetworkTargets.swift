@@ -18,8 +18,7 @@ extension FuzzTargets {
                   port.hostPort >= 1, port.guestPort >= 1, IPAddress.bytes(of: port.hostAddress) != nil else {
                 violated("'\(text)' parsed as \(port)")
             }
-            let address = port.hostAddress.contains(":") ? "[\(port.hostAddress)]" : port.hostAddress
-            let again = "\(address):\(PublishedPort.range(port.hostPorts)):\(PublishedPort.range(port.guestPorts))/\(port.transport.rawValue)"
+            let again = port.specification
             guard (try? PublishedPort.parse(again)) == port else { violated("'\(text)' parsed as \(port), '\(again)' does not give it back") }
             let argument = SandboxNetwork.passtArguments(NetworkPolicy(publishedPorts: [port]), descriptor: 3)
             guard !argument.contains(where: { $0.contains(" ") || $0.contains("\n") }) else { violated("'\(text)' put a space into passt's arguments") }

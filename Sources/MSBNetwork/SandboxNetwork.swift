@@ -136,8 +136,7 @@ package final class SandboxNetwork {
     /// The sandbox's MAC address: locally administered, from a hash of its state directory,
     /// so stable across its starts.
     package static func macAddress(forSandboxDirectory directory: String) -> [UInt8] {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in directory.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        let hash = directoryHash(directory)
         return [0x02] + (0..<5).map { UInt8(truncatingIfNeeded: hash >> (8 * $0)) }
     }
 
@@ -151,9 +150,14 @@ package final class SandboxNetwork {
 
     /// The nftables table of the sandbox in `directory`: 16 hex digits of a hash of it.
     package static func tableName(forSandboxDirectory directory: String) -> String {
+        let hex = String(directoryHash(directory), radix: 16)
+        return "msb_" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    /// 64-bit FNV-1a of a sandbox's directory: what its MAC address and table name derive from.
+    private static func directoryHash(_ directory: String) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         for byte in directory.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        let hex = String(hash, radix: 16)
-        return "msb_" + String(repeating: "0", count: 16 - hex.count) + hex
+        return hash
     }
 }
