@@ -9,8 +9,8 @@ export PATH=/opt/swift/usr/bin:$PATH
 # zsh and fish: the completion tests load the scripts into real shells; docker-registry
 # and skopeo: the pull tests run a real registry on 127.0.0.1; python3-cryptography:
 # its token server signs JWTs; python3-venv: the published microsandbox SDK (PyPI) is
-# run against msb server.
-MSB_EXTRA_PACKAGES="zsh fish docker-registry skopeo python3-cryptography python3-venv" scripts/setup.sh --deps-only
+# run against msb server; iproute2: the network tests make a namespace and a veth pair.
+MSB_EXTRA_PACKAGES="zsh fish docker-registry skopeo python3-cryptography python3-venv iproute2" scripts/setup.sh --deps-only
 
 if [ ! -x .build/sdk-venv/bin/python ] || ! .build/sdk-venv/bin/python -c 'import microsandbox' 2>/dev/null; then
     echo "test: installing the microsandbox Python SDK 0.1.8 from PyPI" >&2
