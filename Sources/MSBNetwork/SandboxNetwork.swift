@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import MSBCore
 import MSBOS
@@ -20,7 +21,7 @@ package final class SandboxNetwork {
     package static let passtPath = "/usr/bin/passt"
 
     /// Everything one sandbox's network needs from the supervisor.
-    package struct Launch {
+    package struct Launch: Sendable {
         package var policy: NetworkPolicy
         /// passt's own uid and gid (the filter matches this uid); nil when msb is not root,
         /// and then only an unrestricted network can run (nothing could filter it).
@@ -52,45 +53,102 @@ package final class SandboxNetwork {
         if vmmDescriptor >= 0 { close(vmmDescriptor) }
     }
 
-    /// Checks the ports, installs the filter, starts passt. Nothing is left behind on failure.
-    package static func start(_ launch: Launch) throws(MSBError) -> SandboxNetwork {
-        let policy = launch.policy
-        try HostPorts.checkAvailable(policy.publishedPorts)
+    /// Starts the network alongside QEMU. Here: the checks (a taken port fails the start
+    /// before QEMU runs) and the connection (QEMU gets its end now). On a thread of its own:
+    /// the filter; `PendingStart.wait` joins it, then starts passt. The guest may run
+    /// meanwhile: its frames wait in the connection until passt reads them, and passt runs
+    /// only once its filter is in place. First, the filter (libnftables) added 7–30 ms to
+    /// every start; beside QEMU's restore it adds nothing.
+    package static func begin(_ launch: Launch) throws(MSBError) -> PendingStart {
+        try HostPorts.checkAvailable(launch.policy.publishedPorts)
         guard access(passtPath, X_OK) == 0 else {
             throw MSBError(.unsupported, "passt is not installed (\(passtPath)): sandboxes need it for their network",
                            hint: "install the passt package (scripts/setup.sh does), or use --no-net")
         }
-        var filter: NFTablesSession?
-        if !policy.unrestricted {
+        var filterOwner: UInt32?
+        if !launch.policy.unrestricted {
             guard let identity = launch.identity else {
                 throw MSBError(.unsupported, "msb cannot filter this sandbox's network: it does not run as root",
                                hint: "run msb as root, or use --no-net, or --net-unrestricted to run without a filter")
             }
-            let resolvers = (try? String(contentsOfFile: launch.resolvConfPath, encoding: .utf8)).map(EgressFilter.resolvers(inResolvConf:)) ?? []
-            let session = try NFTablesSession()
-            try session.apply(EgressFilter(tableName: launch.tableName, uid: UInt32(bitPattern: identity.uid), policy: policy,
-                                           resolvers: resolvers, comment: launch.tableComment).ruleset)
-            filter = session
+            filterOwner = UInt32(bitPattern: identity.uid)
         }
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw MSBError(.internalError, "cannot create the network connection: \(String(cString: strerror(errno)))")
         }
-        defer { close(pair[1]) }
+        let pending = PendingStart(launch: launch, vmmDescriptor: pair[0], passtDescriptor: pair[1])
+        if let filterOwner {
+            Thread.detachNewThread {
+                pending.filterInstalled(Result { () throws(MSBError) in
+                    let resolvers = (try? String(contentsOfFile: launch.resolvConfPath, encoding: .utf8))
+                        .map(EgressFilter.resolvers(inResolvConf:)) ?? []
+                    let session = try NFTablesSession()
+                    try session.apply(EgressFilter(tableName: launch.tableName, uid: filterOwner, policy: launch.policy,
+                                                   resolvers: resolvers, comment: launch.tableComment).ruleset)
+                    return session
+                })
+            }
+        } else {
+            pending.filterInstalled(.success(nil))
+        }
+        return pending
+    }
+
+    /// The network `begin` started: its filter being installed, passt not yet running.
+    package final class PendingStart: @unchecked Sendable {
+        /// QEMU's end of the connection; `wait` hands it to the network (or closes it).
+        package let vmmDescriptor: Int32
+        private let passtDescriptor: Int32
+        private let launch: Launch
+        private let installed = DispatchSemaphore(value: 0)
+        /// Written once by the filter's thread before `installed` is signalled.
+        private var filter: Result<NFTablesSession?, MSBError>?
+
+        fileprivate init(launch: Launch, vmmDescriptor: Int32, passtDescriptor: Int32) {
+            self.launch = launch
+            self.vmmDescriptor = vmmDescriptor
+            self.passtDescriptor = passtDescriptor
+        }
+
+        fileprivate func filterInstalled(_ outcome: Result<NFTablesSession?, MSBError>) {
+            filter = outcome
+            installed.signal()
+        }
+
+        /// Waits for the filter, then starts passt; call once. Bounded: installing the
+        /// filter is one netlink transaction, which the kernel answers or fails. passt is
+        /// spawned here, not on the filter's thread: its death signal follows the thread
+        /// that spawned it, and that thread ends.
+        package func wait() throws(MSBError) -> SandboxNetwork {
+            installed.wait()
+            defer { close(passtDescriptor) }
+            do throws(MSBError) {
+                guard let filter else { throw MSBError(.internalError, "the network's filter thread ended without an outcome") }
+                let session = try filter.get()
+                return SandboxNetwork(vmmDescriptor: vmmDescriptor, passt: try startPasst(launch, descriptor: passtDescriptor),
+                                      filter: session)
+            } catch {
+                close(vmmDescriptor)
+                throw error
+            }
+        }
+    }
+
+    /// passt, as its own user, on `descriptor` (its end of the connection to QEMU).
+    private static func startPasst(_ launch: Launch, descriptor: Int32) throws(MSBError) -> ChildProcess {
         let logFd = open(launch.logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         defer { if logFd >= 0 { close(logFd) } }
-        var spec = SpawnSpec(passtPath, arguments: passtArguments(policy, descriptor: 3), environment: ["PATH=/usr/bin:/bin"])
-        spec.inheritedDescriptors = [pair[1]]
+        var spec = SpawnSpec(passtPath, arguments: passtArguments(launch.policy, descriptor: 3), environment: ["PATH=/usr/bin:/bin"])
+        spec.inheritedDescriptors = [descriptor]
         spec.standardError = logFd >= 0 ? logFd : nil
         spec.workingDirectory = "/"
         spec.dieWithParent = true
         spec.noNewPrivileges = true
         if let identity = launch.identity { spec.credentials = identity }
         do {
-            let passt = try ChildProcess.spawn(spec)
-            return SandboxNetwork(vmmDescriptor: pair[0], passt: passt, filter: filter)
+            return try ChildProcess.spawn(spec)
         } catch {
-            close(pair[0])
             throw MSBError(.unsupported, "cannot start passt: \(error.reason)")
         }
     }

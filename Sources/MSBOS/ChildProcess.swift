@@ -23,7 +23,8 @@ package struct SpawnSpec: Sendable {
     package var inheritedDescriptors: [Int32] = []
     /// Own session and process group: no terminal signals reach it, killable as a group.
     package var newSession = true
-    /// SIGKILL when the spawning thread's process dies, so nothing outlives its owner.
+    /// SIGKILL when its parent ends, so nothing outlives its owner. Linux sends it when the
+    /// *thread* that spawned the child ends: spawn from a thread that lives as long as the owner.
     package var dieWithParent = false
     /// Resolve a bare `executable` through the PATH in `environment`.
     package var searchPath = false

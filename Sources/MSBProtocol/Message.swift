@@ -133,6 +133,11 @@ package struct GuestSetup: Equatable, Sendable {
 /// How the guest configures its one network interface (static: no DHCP round trip at
 /// start, and the same steps after a restore, where the MAC address is what changes).
 package struct GuestNetwork: Equatable, Sendable {
+    /// The MAC address a template's guest is saved with. The guest sends no frame under it
+    /// (IPv6 off, no announcements), so a sandbox's passt has never learned it and a
+    /// sandbox restored from a template need not announce its own.
+    package static let templateMACAddress: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
+
     package var interface: String
     /// 6 bytes, locally administered: the sandbox's own.
     package var macAddress: [UInt8]

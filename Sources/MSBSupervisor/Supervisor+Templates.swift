@@ -17,8 +17,6 @@ struct VirtualMachineStart: CustomStringConvertible {
 }
 
 extension Supervisor {
-    /// The template guest's MAC address: no sandbox's (each sets its own after the restore).
-    static let templateMACAddress: [UInt8] = [0x02, 0, 0, 0, 0, 0x01]
     /// How long a restored guest gets to answer hello before the restore counts as failed.
     static let restoreAnswerSeconds = 20.0
     /// How long a start waits for another process that is building the same template.
@@ -138,7 +136,7 @@ extension Supervisor {
         config.vmmLogPath = work + "/qemu.log"
         config.confinement = confinement
         // The card without the sandbox's network: the template's guest never uses it.
-        config.network = base.network.map { _ in NetworkAttachment(descriptor: nil, macAddress: SandboxNetwork.macText(Self.templateMACAddress)) }
+        config.network = base.network.map { _ in NetworkAttachment(descriptor: nil, macAddress: SandboxNetwork.macText(GuestNetwork.templateMACAddress)) }
         if let disk = base.rootDiskBasePath {
             config.rootDiskPath = work + "/disk.qcow2"
             try RootDisk.createOverlay(base: disk, at: work + "/disk.qcow2")
@@ -153,7 +151,7 @@ extension Supervisor {
         // MTU, the initramfs's /etc files): a sandbox restored from the template then only
         // sets its own MAC address (see GuestNetworkSetup.apply).
         if config.network != nil {
-            try setUpGuest(agent, restored: false, rootDevice: "", network: Self.guestNetwork(macAddress: Self.templateMACAddress))
+            try setUpGuest(agent, restored: false, rootDevice: "", network: Self.guestNetwork(macAddress: GuestNetwork.templateMACAddress))
         }
         warmUp(agent)
         try vm.saveState(to: work + "/state.bin")

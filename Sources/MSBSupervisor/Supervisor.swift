@@ -44,6 +44,8 @@ package final class Supervisor {
     var agent: AgentChannel?
     /// The sandbox's network (passt and its filter), when it has one.
     var network: SandboxNetwork?
+    /// The network while its filter is installed beside QEMU's start (`joinNetwork`).
+    private var pendingNetwork: SandboxNetwork.PendingStart?
     /// Why the sandbox crashed although the VM itself did not fail (its network process died).
     var crashReason: String?
     var listenFd: Int32 = -1
@@ -156,17 +158,24 @@ package final class Supervisor {
                 policy: policy, identity: identity.map { ($0.uid, $0.gid) },
                 tableName: SandboxNetwork.tableName(forSandboxDirectory: directory), logPath: directory + "/passt.log")
             launch.tableComment = "msb sandbox \(name)"
-            let network = try SandboxNetwork.start(launch)
-            self.network = network
+            let pending = try SandboxNetwork.begin(launch)
+            pendingNetwork = pending
             let mac = SandboxNetwork.macAddress(forSandboxDirectory: directory)
-            vmConfig.network = NetworkAttachment(descriptor: network.vmmDescriptor, macAddress: SandboxNetwork.macText(mac))
+            vmConfig.network = NetworkAttachment(descriptor: pending.vmmDescriptor, macAddress: SandboxNetwork.macText(mac))
             guestNetwork = Self.guestNetwork(macAddress: mac)
         }
         let prepared = MonotonicClock.now()
         // A fork resumes its snapshot on its first start only: later its disk has moved on
         // from the snapshot's memory, and it starts like any sandbox.
-        let started = try startVirtualMachine(vmConfig, coldBootRequested: config.coldBoot == true,
+        let started: VirtualMachineStart
+        do {
+            started = try startVirtualMachine(vmConfig, coldBootRequested: config.coldBoot == true,
                                               snapshot: record.startedAt == nil ? config.snapshot : nil)
+        } catch {
+            try? joinNetwork()  // so that `fail` reaps passt too
+            throw error
+        }
+        try joinNetwork()
         let answered = MonotonicClock.now()
         network?.releaseVMMEnd()
         let agent = started.agent
@@ -192,6 +201,13 @@ package final class Supervisor {
             record.activeAccelerator = decision.accelerator.rawValue
             record.boot = started.description
         }
+    }
+
+    /// The network `begin` started beside QEMU, once: its filter installed, passt running.
+    private func joinNetwork() throws(MSBError) {
+        guard let pending = pendingNetwork else { return }
+        pendingNetwork = nil
+        network = try pending.wait()
     }
 
     /// The guest's interface: the fixed addressing every sandbox network has, its own MAC.

@@ -117,9 +117,14 @@ package final class QEMUInstance: VirtualMachineInstance {
         ]
         if let network = c.network {
             // passt's end is connected already: QEMU opens nothing and listens on nothing.
+            // After a restore QEMU announces the card (RARP frames from the `mac` below,
+            // which teach a fresh passt the sandbox's MAC address before the guest has sent
+            // anything), but the guest is not asked to announce itself (guest_announce=off):
+            // under TCG its gratuitous ARPs cost a start ~30 ms, and it would send them
+            // under the template's MAC address, teaching passt the wrong one.
             args += [
                 "-netdev", "stream,id=net0,server=off,addr.type=fd,addr.str=\(Descriptor.network.rawValue)",
-                "-device", "virtio-net-device,netdev=net0,mac=\(network.macAddress)",
+                "-device", "virtio-net-device,netdev=net0,mac=\(network.macAddress),guest_announce=off",
             ]
         }
         if c.rootDiskPath != nil {

@@ -30,6 +30,7 @@ enum GuestNetworkSetup {
     static func apply(_ network: GuestNetwork, onRootDisk: Bool) -> [String] {
         if let problem = network.problem { return ["bad network configuration: \(problem)"] }
         var previous = applied
+        let previousMACAddress = previous?.macAddress
         previous?.macAddress = network.macAddress
         let onlyTheMACChanged = previous == network && configuredInterface == network.interface
         if onlyTheMACChanged {
@@ -44,7 +45,14 @@ enum GuestNetworkSetup {
         }
         applied = network
         configuredInterface = network.interface
-        if msb_net_announce(network.interface, network.macAddress, network.address, network.gateway) != 0 {
+        // passt learns the guest's MAC address from its frames: an ARP request for the
+        // gateway teaches it ours (a cold-booted guest has sent nothing yet; a fork's guest
+        // ran on and sent frames under its source's address). A guest restored from a
+        // template sends nothing before its MAC changes (IPv6 off, no announcements), and
+        // QEMU's announcement after the restore carried ours already: skipping the request
+        // there saves a start the guest's first transmit and receive paths, ~30 ms under TCG.
+        let restoredFromTemplate = onlyTheMACChanged && previousMACAddress == GuestNetwork.templateMACAddress
+        if !restoredFromTemplate, msb_net_announce(network.interface, network.macAddress, network.address, network.gateway) != 0 {
             log("cannot announce \(network.interface)'s address: \(errnoText())")
         }
         if onlyTheMACChanged && filesOnRootDisk == onRootDisk { return [] }
@@ -77,6 +85,10 @@ enum GuestNetworkSetup {
                 return "cannot set the MAC address of \(name): \(errnoText())"
             }
         }
+        // IPv4 only (passt offers no IPv6): without this the kernel gives the interface a
+        // link-local address from its MAC and runs duplicate detection and multicast
+        // reports, again after every MAC change; under TCG that cost each start ~20 ms.
+        if let problem = disableIPv6(on: name) { return problem }
         guard msb_net_set_mtu(name, network.mtu) == 0 else { return "cannot set the MTU of \(name) to \(network.mtu): \(errnoText())" }
         let address = GuestNetwork.dottedQuad(network.address)
         guard msb_net_set_ipv4(name, network.address, network.netmask) == 0 else {
@@ -86,6 +98,16 @@ enum GuestNetworkSetup {
         guard msb_net_replace_default_route(name, network.gateway) == 0 else {
             return "cannot add the default route via \(GuestNetwork.dottedQuad(network.gateway)): \(errnoText())"
         }
+        return nil
+    }
+
+    /// Turns IPv6 off on `interface`; nothing to do on a kernel without IPv6.
+    private static func disableIPv6(on interface: String) -> String? {
+        let path = "/proc/sys/net/ipv6/conf/\(interface)/disable_ipv6"
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { return errno == ENOENT ? nil : "cannot turn IPv6 off on \(interface): \(errnoText())" }
+        defer { close(fd) }
+        guard write(fd, "1", 1) == 1 else { return "cannot turn IPv6 off on \(interface): \(errnoText())" }
         return nil
     }
 

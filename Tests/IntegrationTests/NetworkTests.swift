@@ -270,6 +270,24 @@ import Testing
         #expect(try Self.hasFilterTable(fork))
     }
 
+    /// passt learns the guest's MAC address from frames: after a restore from a template
+    /// QEMU's announcement teaches it, after a cold boot the agent's ARP request. Either way
+    /// a published port answers before the guest has sent anything of its own.
+    @Test func aPublishedPortAnswersFirstAfterARestoreAndAfterAColdBoot() throws {
+        let restored = MSBHarness.uniqueName("net-warm"), cold = MSBHarness.uniqueName("net-cold")
+        defer { _ = try? MSBHarness.run(["rm", "-f", restored, cold]) }
+        for (name, extra) in [(restored, [String]()), (cold, ["--cold"])] {
+            let port = try Self.freePort()
+            try MSBHarness.ok(["create", "--name", name, "-p", "\(port):80"] + extra)
+            #expect(try TemplateTests.boot(name).hasPrefix(extra.isEmpty ? "template " : "cold"), "\(name)")
+            // IPv4 only: no link-local address, no autoconfiguration traffic.
+            #expect(try MSBHarness.ok(["exec", name, "--", "cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"]) == "1\n")
+            try MSBHarness.ok(["exec", name, "--", "sh", "-c", "mkdir -p /tmp/www && echo first-\(name) > /tmp/www/f && busybox httpd -p 80 -h /tmp/www"])
+            let fetch = "import urllib.request, sys; print(urllib.request.urlopen('http://127.0.0.1:%s/f' % sys.argv[1], timeout=5).read().decode().strip())"
+            #expect(try Self.eventually(15) { (try? Self.hostPython(fetch, ["\(port)"])) == "first-\(name)\n" }, "\(name)")
+        }
+    }
+
     @Test func remoteClientsPublishOnlyWhatTheServerAllows() throws {
         #expect(ImageTests.built)
         let cliPort = try Self.freePort(), sdkPort = try Self.freePort(), outside = try Self.freePort()

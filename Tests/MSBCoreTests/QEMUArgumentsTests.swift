@@ -139,7 +139,7 @@ import Testing
     @Test func aNetworkCardTalksToItsInheritedConnectionAndOpensNothing() throws {
         let args = try Self.arguments(.anonymous, network: NetworkAttachment(descriptor: 99, macAddress: "02:11:22:33:44:55"))
         #expect(Self.values(of: "-netdev", in: args) == ["stream,id=net0,server=off,addr.type=fd,addr.str=12"])
-        #expect(Self.values(of: "-device", in: args).contains("virtio-net-device,netdev=net0,mac=02:11:22:33:44:55"))
+        #expect(Self.values(of: "-device", in: args).contains("virtio-net-device,netdev=net0,mac=02:11:22:33:44:55,guest_announce=off"))
         // Without a network there is no card at all (--no-net: only lo in the guest).
         let none = try Self.arguments(.anonymous)
         #expect(Self.values(of: "-netdev", in: none).isEmpty)

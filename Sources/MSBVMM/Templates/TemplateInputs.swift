@@ -11,7 +11,7 @@ import MSBCore
 package struct TemplateInputs: Codable, Equatable, Sendable {
     /// Bump when QEMU's device arguments or the guest's start sequence change in a way the
     /// file identities below do not show.
-    package static let currentLayout = 4
+    package static let currentLayout = 5
 
     package var layout: Int
     package var accelerator: String
