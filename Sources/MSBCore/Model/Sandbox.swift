@@ -27,6 +27,9 @@ public struct SandboxConfig: Codable, Equatable, Sendable {
     /// The sandbox's network; nil means none at all, only `lo` (`--no-net`, and sandboxes
     /// made before msb had networking).
     public var network: NetworkPolicy?
+    /// Directories shared into the guest (`-v`); nil means none. A sandbox with volumes
+    /// always boots cold: QEMU 7.2 cannot save a virtio-fs device.
+    public var volumes: [VolumeMount]?
 
     public init(
         name: String, image: String = "base", cpus: Int = 1, memoryMiB: Int = 512,
