@@ -21,7 +21,7 @@ extension RPCDispatcher {
         if let workdir = p.workdir { parameters.workingDirectory = workdir }
         if let user = p.user { parameters.user = user }
         let output = OutputCollector(limitBytes: configuration.limits.maxOutputBytes, limitLines: configuration.limits.maxOutputLines)
-        let outcome = try host.backend(namespace).exec(
+        let outcome = try host.sandboxes(namespace).exec(
             name, parameters, io: ExecIO(stdinFd: nil, stdout: { output.append(.stdout, $0) }, stderr: { output.append(.stderr, $0) }))
         switch outcome {
         case .failed(let failure): output.note(redact(failure.message))
@@ -40,7 +40,7 @@ extension RPCDispatcher {
         }
         let seconds = try RPCParams.timeoutSeconds(p.timeout, limits: configuration.limits)
         let output = OutputCollector(limitBytes: configuration.limits.maxOutputBytes, limitLines: configuration.limits.maxOutputLines)
-        let outcome = try host.backend(namespace).runCode(
+        let outcome = try host.sandboxes(namespace).runCode(
             name, language: p.language, code: p.code, timeoutMilliseconds: UInt64(seconds * 1000), interruptFd: nil,
             stdout: { output.append(.stdout, $0) }, stderr: { output.append(.stderr, $0) })
         if !outcome.message.isEmpty { output.note(redact(outcome.message)) }

@@ -141,7 +141,7 @@ extension RPCDispatcher {
         }
         var entries: [RemoteWire.Metrics] = []
         for namespace in namespaces {
-            let backend = try host.backend(namespace)
+            let backend = try host.sandboxes(namespace)
             var names = [String]()
             if let name = p.sandbox { names = [name] } else { names = try backend.list().map(\.name) }
             for sandbox in names {

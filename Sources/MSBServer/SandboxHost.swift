@@ -18,6 +18,9 @@ package final class SandboxHost: @unchecked Sendable {
     package let calls: NamespaceSlots
     /// `image.pull` calls running per namespace.
     package let pulls: NamespaceSlots
+    /// What `sandboxes(_:)` hands out instead of the namespace's `LocalBackend`: the seam
+    /// where unit tests put a fake, so the SDK methods run end to end without a VM.
+    private let makeSandboxes: (@Sendable (String) -> any SandboxBackend)?
 
     package struct Usage: Sendable, Equatable {
         package var sandboxes = 0
@@ -29,9 +32,10 @@ package final class SandboxHost: @unchecked Sendable {
         }
     }
 
-    package init(paths: MSBPaths, limits: ServerLimits) {
+    package init(paths: MSBPaths, limits: ServerLimits, sandboxes: (@Sendable (String) -> any SandboxBackend)? = nil) {
         self.paths = paths
         self.limits = limits
+        makeSandboxes = sandboxes
         calls = NamespaceSlots(limit: limits.maxCallsPerNamespace, what: "calls", option: "--max-calls-per-namespace")
         pulls = NamespaceSlots(limit: limits.maxPullsPerNamespace, what: "image pulls", option: "--max-pulls-per-namespace")
     }
@@ -41,6 +45,14 @@ package final class SandboxHost: @unchecked Sendable {
     package func backend(_ namespace: String) throws(MSBError) -> LocalBackend {
         try InputParsing.validateNamespace(namespace)
         return LocalBackend(paths: paths.namespaced(namespace), namespace: namespace)
+    }
+
+    /// A namespace's sandboxes as the SDK's exec, code and metrics calls reach them: its
+    /// `LocalBackend`, or the fake a test gave `init`.
+    package func sandboxes(_ namespace: String) throws(MSBError) -> any SandboxBackend {
+        guard let makeSandboxes else { return try backend(namespace) }
+        try InputParsing.validateNamespace(namespace)
+        return makeSandboxes(namespace)
     }
 
     /// Image calls that act for every namespace (build, remove, prune): images are shared.
