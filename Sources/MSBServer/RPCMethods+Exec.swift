@@ -12,7 +12,7 @@ extension RPCDispatcher {
         guard !p.command.isEmpty else { throw MSBError(.invalidArgument, "invalid params: 'command' must not be empty") }
         let args = p.args ?? []
         let seconds = try RPCParams.timeoutSeconds(p.timeout, limits: configuration.limits)
-        var parameters = ExecParameters(argv: [p.command] + args, timeoutMilliseconds: UInt64(seconds * 1000))
+        var parameters = ExecParameters(argv: [p.command] + args, timeoutMilliseconds: RPCParams.timeoutMilliseconds(seconds))
         // Extensions: the CLI's -e, -w and -u.
         if let envs = p.envs {
             for item in envs { try InputParsing.validateEnvironment(item) }
@@ -41,7 +41,7 @@ extension RPCDispatcher {
         let seconds = try RPCParams.timeoutSeconds(p.timeout, limits: configuration.limits)
         let output = OutputCollector(limitBytes: configuration.limits.maxOutputBytes, limitLines: configuration.limits.maxOutputLines)
         let outcome = try host.sandboxes(namespace).runCode(
-            name, language: p.language, code: p.code, timeoutMilliseconds: UInt64(seconds * 1000), interruptFd: nil,
+            name, language: p.language, code: p.code, timeoutMilliseconds: RPCParams.timeoutMilliseconds(seconds), interruptFd: nil,
             stdout: { output.append(.stdout, $0) }, stderr: { output.append(.stderr, $0) })
         if !outcome.message.isEmpty { output.note(redact(outcome.message)) }
         return RPC.ReplRun.Result(status: outcome.status, language: p.language, output: output.outputLines())

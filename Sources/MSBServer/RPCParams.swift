@@ -61,14 +61,24 @@ struct RPCParams {
         return Int(exactly: value)  // whole and within `range`, checked above
     }
 
-    /// `timeout` in seconds, bounded by the server's limit; the default when absent.
-    static func timeoutSeconds(_ seconds: Double?, limits: ServerLimits) throws(MSBError) -> Double {
-        guard let seconds else { return limits.defaultExecTimeoutSeconds }
-        guard seconds.isFinite, seconds > 0 else { throw invalid("timeout", "a positive number of seconds") }
-        guard seconds <= limits.maxExecTimeoutSeconds else {
-            throw MSBError(.invalidArgument, "invalid params: 'timeout' \(seconds)s is over this server's limit of \(secondsText(limits.maxExecTimeoutSeconds))s")
-        }
-        return seconds
+    /// A `timeout` this large can only be nanoseconds (in seconds it would be over 31 years):
+    /// the Go SDK sends its HTTP client's timeout, a `time.Duration`, as it is.
+    static let nanosecondTimeoutThreshold = 1e9
+
+    /// `timeout` in seconds; the default when absent. 10^9 or more is read as nanoseconds,
+    /// and anything over the server's limit is clamped to the limit: an SDK cannot know the
+    /// limit, and the server would end the command there anyway.
+    static func timeoutSeconds(_ value: Double?, limits: ServerLimits) throws(MSBError) -> Double {
+        guard let value else { return limits.defaultExecTimeoutSeconds }
+        guard value.isFinite, value > 0 else { throw invalid("timeout", "a positive number of seconds") }
+        let seconds = value >= nanosecondTimeoutThreshold ? value / 1e9 : value
+        return min(seconds, limits.maxExecTimeoutSeconds)
+    }
+
+    /// `seconds` (from `timeoutSeconds`) as the guest's deadline: rounded up to a whole
+    /// millisecond and never 0, which the guest reads as "no timeout".
+    static func timeoutMilliseconds(_ seconds: Double) -> UInt64 {
+        max(1, UInt64(exactly: (seconds * 1000).rounded(.up)) ?? 1)
     }
 
     /// A sandbox name, validated.

@@ -49,4 +49,37 @@ import Testing
         #expect(answer.result?["exit_code"] as? Int == 0 && answer.result?["success"] as? Bool == true)
         #expect(sandboxes.calls == ["default/web exec echo hi there timeout=30000ms"])
     }
+
+    // MARK: timeout
+
+    /// The Go SDK sends its HTTP client's timeout in nanoseconds
+    /// (`WithHTTPClient(&http.Client{Timeout: 2*time.Minute})`): read as 120 s.
+    @Test func goSDKNanosecondTimeout() throws {
+        let command = #"{"jsonrpc":"2.0","method":"sandbox.command.run","params":{"args":["hi"],"command":"echo","namespace":"default","sandbox":"web","timeout":120000000000},"id":"5b0c2d1e-8f3a-4e6b-9c7d-2a1b3c4d5e6f"}"#
+        let ran = try call(command)
+        #expect(ran.status == 200 && ran.code == nil, "\(ran.message ?? "")")
+        #expect(ran.lines == ["stdout: hi"])
+        let code = #"{"jsonrpc":"2.0","method":"sandbox.repl.run","params":{"code":"print(1)","language":"python","namespace":"default","sandbox":"web","timeout":120000000000},"id":"6c1d3e2f-9a4b-4f7c-8d8e-3b2c4d5e6f70"}"#
+        let evaluated = try call(code)
+        #expect(evaluated.status == 200 && evaluated.result?["status"] as? String == "success", "\(evaluated.message ?? "")")
+        #expect(sandboxes.calls == ["default/web exec echo hi timeout=120000ms", "default/web code python timeout=120000ms"])
+    }
+
+    /// Over the server's limit is clamped to it, in seconds or nanoseconds; a timeout under a
+    /// millisecond is one millisecond, never 0 (which the guest reads as no timeout at all).
+    @Test func timeoutsAreClampedNeverUnlimited() throws {
+        let d = dispatcher { $0.limits.maxExecTimeoutSeconds = 600 }
+        for timeout in ["99999", "7200000000000", "1e300", "600.0001", "0.0001", "1000000000", "2.5"] {
+            let answer = try call(#"{"jsonrpc":"2.0","method":"sandbox.command.run","params":{"sandbox":"web","command":"true","timeout":\#(timeout)},"id":1}"#, on: d)
+            #expect(answer.code == nil, "\(timeout): \(answer.message ?? "")")
+        }
+        #expect(sandboxes.calls.map { $0.replacingOccurrences(of: "default/web exec true ", with: "") } == [
+            "timeout=600000ms", "timeout=600000ms", "timeout=600000ms", "timeout=600000ms", "timeout=1ms", "timeout=1000ms", "timeout=2500ms",
+        ])
+        for refused in ["0", "-1", "\"soon\"", "true"] {
+            let answer = try call(#"{"jsonrpc":"2.0","method":"sandbox.command.run","params":{"sandbox":"web","command":"true","timeout":\#(refused)},"id":1}"#, on: d)
+            #expect(answer.code == -32602, "\(refused)")
+        }
+        #expect(sandboxes.calls.count == 7)
+    }
 }
