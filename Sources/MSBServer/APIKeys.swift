@@ -13,6 +13,11 @@ package struct APIKeyClaims: Sendable, Equatable {
     package var id: String? = nil
 
     package func allows(_ namespace: String) -> Bool { self.namespace == "*" || self.namespace == namespace }
+
+    /// The namespace of a request that names none: the key's own when it has exactly one
+    /// (the older Rust SDK sends no `namespace` in `command.run` and `metrics.get`), else
+    /// `default`, as for a key for all namespaces or a development server.
+    package var defaultNamespace: String { namespace == "*" ? RemoteWire.defaultNamespace : namespace }
 }
 
 /// Issues and verifies API keys: JWTs (HS256) signed with a per-server secret that is

@@ -81,10 +81,10 @@ final class AttachUpgrader: HTTPServerProtocolUpgrader {
             let name = try RPCParams.sandbox(request.sandbox)
             let purpose = SupervisorStreamPurpose(rawValue: query["purpose"] ?? "exec") ?? .exec
             let fd = try dispatcher.host.backend(namespace).openSupervisorStream(name, purpose: purpose)
-            dispatcher.logCall("attach", params, started: started, error: nil)
+            dispatcher.logCall("attach", params, claims: claims, started: started, error: nil)
             return .connected(fd)
         } catch {
-            dispatcher.logCall("attach", params, started: started, error: error)
+            dispatcher.logCall("attach", params, claims: claims, started: started, error: error)
             return .refused(dispatcher.refusal(error))
         }
     }

@@ -35,8 +35,8 @@ package final class RPCDispatcher: Sendable {
 
     /// `2026-11-25T15:30:00Z sandbox.start ns=default sandbox=web ok 1834ms`; whatever came
     /// from the client is escaped (`sandbox="a\nb"`), so a name cannot forge a line.
-    func logCall(_ what: String, _ params: RPCParams, started: Date, error: MSBError?) {
-        let namespace = LogText.field((params.raw["namespace"] as? String) ?? RemoteWire.defaultNamespace)
+    func logCall(_ what: String, _ params: RPCParams, claims: APIKeyClaims, started: Date, error: MSBError?) {
+        let namespace = LogText.field((params.raw["namespace"] as? String) ?? claims.defaultNamespace)
         let sandbox = params.raw["sandbox"].map { " sandbox=\(LogText.field(($0 as? String) ?? "\($0)"))" } ?? ""
         let outcome = error.map { "error \($0.code): \(LogText.quoted($0.description))" } ?? "ok"
         log("\(RemoteWire.iso8601(Date())) \(LogText.field(what)) ns=\(namespace)\(sandbox) \(outcome) \(Int(clamping: UInt64(exactly: (Date().timeIntervalSince(started) * 1000).rounded()) ?? 0))ms")
@@ -117,16 +117,16 @@ package final class RPCDispatcher: Sendable {
         let started = Date()
         // Counted against the namespace the call names (once the key may use it), so one
         // namespace holds at most its share of the workers.
-        let namespace = (params.raw["namespace"] as? String) ?? RemoteWire.defaultNamespace
+        let namespace = (params.raw["namespace"] as? String) ?? claims.defaultNamespace
         let call = RPCCall(claims: claims, params: params)
         do {
             let answer = try claims.allows(namespace)
                 ? host.calls.withSlot(namespace) { () throws(MSBError) in try handler(self, call, id) }
                 : handler(self, call, id)
-            logCall(method, params, started: started, error: nil)
+            logCall(method, params, claims: claims, started: started, error: nil)
             return (200, isNotification ? nil : answer)
         } catch {
-            logCall(method, params, started: started, error: error)
+            logCall(method, params, claims: claims, started: started, error: error)
             // A key used outside its namespace is refused with 403, too many calls with 429,
             // as HTTP clients expect.
             return (error.code.edges.rpcHTTPStatus, isNotification ? nil : errorBody(id: id, error))
@@ -153,9 +153,10 @@ struct RPCCall {
     let claims: APIKeyClaims
     let params: RPCParams
 
-    /// The request's namespace (`default` when absent), which the key must cover.
+    /// The request's namespace, which the key must cover; when absent, the key's own
+    /// (`claims.defaultNamespace`).
     func namespace(_ requested: String?) throws(MSBError) -> String {
-        let namespace = requested ?? RemoteWire.defaultNamespace
+        let namespace = requested ?? claims.defaultNamespace
         try InputParsing.validateNamespace(namespace)
         try authorize(namespace)
         return namespace

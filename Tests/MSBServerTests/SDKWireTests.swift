@@ -82,4 +82,46 @@ import Testing
         }
         #expect(sandboxes.calls.count == 7)
     }
+
+    // MARK: namespace
+
+    /// The older Rust SDK sends no `namespace` in `command.run` and `metrics.get`: with a
+    /// key for one namespace, that namespace is meant (not `default`, which was a 403).
+    @Test func olderRustSDKWithoutNamespaceUsesTheKeysNamespace() throws {
+        let lines = LogLines()
+        let configuration = ServerConfiguration(paths: MSBPaths(environment: ["MSB_HOME": home]))
+        let d = RPCDispatcher(configuration: configuration, host: sandboxes.host(home: home), authority: authority, log: lines.append)
+        let teamA = key("team-a")
+        let command = #"{"jsonrpc":"2.0","method":"sandbox.command.run","params":{"sandbox":"api","command":"echo","args":["hi"]},"id":"0f4e5a6b-7c8d-4e9f-a0b1-c2d3e4f5a6b7"}"#
+        let ran = try call(command, key: teamA, on: d)
+        #expect(ran.status == 200 && ran.code == nil, "\(ran.message ?? "")")
+        #expect(ran.lines == ["stdout: hi"])
+        #expect(sandboxes.calls == ["team-a/api exec echo hi timeout=300000ms"])
+        #expect(lines.all.first?.contains(" sandbox.command.run ns=team-a sandbox=api ok ") == true, "\(lines.all)")
+        let metrics = #"{"jsonrpc":"2.0","method":"sandbox.metrics.get","params":{"sandbox":"api"},"id":"1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"}"#
+        let measured = try call(metrics, key: teamA, on: d)
+        let entries = measured.result?["sandboxes"] as? [[String: Any]]
+        #expect(entries?.count == 1, "\(measured.message ?? "")")
+        #expect(entries?.first?["namespace"] as? String == "team-a" && entries?.first?["name"] as? String == "api")
+        #expect(entries?.first?["running"] as? Bool == true)
+        let all = try call(#"{"jsonrpc":"2.0","method":"sandbox.metrics.get","params":{},"id":"2"}"#, key: teamA, on: d)
+        #expect((all.result?["sandboxes"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["api"])
+    }
+
+    /// Without a namespace, a key for all namespaces (and a development server) still means
+    /// `default`, and a namespace key still cannot name another namespace.
+    @Test func withoutNamespaceEverythingElseIsAsBefore() throws {
+        let admin = try call(#"{"jsonrpc":"2.0","method":"sandbox.command.run","params":{"sandbox":"web","command":"true"},"id":1}"#)
+        #expect(admin.code == nil, "\(admin.message ?? "")")
+        let dev = RPCDispatcher(configuration: ServerConfiguration(paths: MSBPaths(environment: ["MSB_HOME": home])),
+                                host: sandboxes.host(home: home), authority: nil)
+        let devRan = try call(#"{"jsonrpc":"2.0","method":"sandbox.command.run","params":{"sandbox":"web","command":"true"},"id":1}"#, on: dev)
+        #expect(devRan.code == nil, "\(devRan.message ?? "")")
+        #expect(sandboxes.calls == ["default/web exec true timeout=300000ms", "default/web exec true timeout=300000ms"])
+        let cross = try call(#"{"jsonrpc":"2.0","method":"sandbox.command.run","params":{"sandbox":"web","namespace":"default","command":"true"},"id":1}"#,
+                             key: key("team-a"))
+        #expect(cross.status == 403 && cross.code == -32004)
+        #expect(sandboxes.calls.count == 2)
+    }
 }
+
