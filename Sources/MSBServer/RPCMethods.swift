@@ -147,12 +147,13 @@ extension RPCDispatcher {
             for sandbox in names {
                 do throws(MSBError) {
                     entries.append(RemoteWire.Metrics(try backend.metrics(sandbox), detail: detail))
-                } catch where error.code == .notFound && namespaces.count > 1 {
-                    continue  // `*` with a name: only the namespaces that have it
+                } catch where error.code == .notFound {
+                    // A name that is not there (or went while listing) is left out: the SDKs'
+                    // reference answers an empty list, and `*` keeps the namespaces that have it.
+                    continue
                 }
             }
         }
-        if let name = p.sandbox, entries.isEmpty { throw MSBError.sandboxNotFound(name) }
         return RPC.MetricsGet.Result(sandboxes: entries)
     }
 

@@ -111,8 +111,10 @@ import Testing
         #expect(error(stop) == (-32001, "sandbox not found: ghost"))
         let data = (stop.json["error"] as? [String: Any])?["data"] as? [String: Any]
         #expect(data?["kind"] as? String == "notFound")
+        // As the SDKs' reference answers: no such sandbox, no entries.
         let metrics = try call(request("sandbox.metrics.get", #"{"sandbox":"ghost"}"#))
-        #expect(error(metrics).code == -32001)
+        #expect(metrics.json["error"] == nil)
+        #expect(((metrics.json["result"] as? [String: Any])?["sandboxes"] as? [Any])?.isEmpty == true)
         let none = try call(request("sandbox.metrics.get", #"{"namespace":"default"}"#))
         #expect(((none.json["result"] as? [String: Any])?["sandboxes"] as? [Any])?.isEmpty == true)
     }

@@ -123,5 +123,21 @@ import Testing
         #expect(cross.status == 403 && cross.code == -32004)
         #expect(sandboxes.calls.count == 2)
     }
-}
 
+    // MARK: metrics
+
+    /// An unknown name is an empty list, as the reference answers, not an error; `*` too.
+    @Test func metricsOfAnUnknownNameIsAnEmptyList() throws {
+        for params in [#"{"namespace":"default","sandbox":"ghost"}"#, #"{"namespace":"team-a","sandbox":"web"}"#,
+                       #"{"namespace":"*","sandbox":"ghost"}"#] {
+            let answer = try call(#"{"jsonrpc":"2.0","method":"sandbox.metrics.get","params":\#(params),"id":"m"}"#)
+            #expect(answer.status == 200 && answer.code == nil, "\(params): \(answer.message ?? "")")
+            #expect(answer.result?.keys.sorted() == ["sandboxes"])
+            #expect((answer.result?["sandboxes"] as? [Any])?.isEmpty == true, "\(params)")
+        }
+        let known = try call(#"{"jsonrpc":"2.0","method":"sandbox.metrics.get","params":{"namespace":"default","sandbox":"web"},"id":"m"}"#)
+        #expect((known.result?["sandboxes"] as? [[String: Any]])?.first?["name"] as? String == "web")
+        let badName = try call(#"{"jsonrpc":"2.0","method":"sandbox.metrics.get","params":{"sandbox":"../x"},"id":"m"}"#)
+        #expect(badName.code == -32602)
+    }
+}
