@@ -61,7 +61,7 @@ final class AttachUpgrader: HTTPServerProtocolUpgrader {
 
     /// Checks the request and connects to the supervisor; runs on a worker thread.
     private static func connect(uri: String, authorization: String?, dispatcher: RPCDispatcher) -> Outcome {
-        guard let components = URLComponents(string: uri), components.path == RemoteWire.attachPath else {
+        guard let components = URLComponents(string: uri), HTTPHandler.routePath(components.path) == RemoteWire.attachPath else {
             return .refused(dispatcher.refusal(MSBError(.notFound, "no such endpoint: \(LogText.field(uri))")))
         }
         var query: [String: String] = [:]

@@ -64,8 +64,16 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    /// The path a request target names, as it is routed: the query cut off, each run of '/'
+    /// one '/', no trailing '/'. SDKs join `MSB_SERVER_URL` and `/api/v1/rpc` as text, so a
+    /// URL that ends in '/' asks for `//api/v1/rpc`; some clients write `/api/v1/rpc/`.
+    static func routePath(_ target: String) -> String {
+        let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return "/" + path.split(separator: "/").joined(separator: "/")
+    }
+
     private func route(context: ChannelHandlerContext, request: HTTPRequestHead) {
-        let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
+        let path = Self.routePath(request.uri)
         switch (request.method, path) {
         case (.GET, RemoteWire.healthPath), (.HEAD, RemoteWire.healthPath):
             respond(context: context, request: request,

@@ -50,7 +50,11 @@ package struct RemoteEndpoint: Sendable, Equatable {
         }
         guard !host.isEmpty, !host.contains("@") else { throw bad("no host") }
         try InputParsing.validateNamespace(namespace)
-        self.url = text.hasSuffix("/") ? String(text.dropLast()) : text
+        // Requests are made from `origin`, so trailing '/'s are only dropped from what
+        // error messages show.
+        var shown = Substring(text)
+        while shown.hasSuffix("/") { shown = shown.dropLast() }
+        self.url = String(shown)
         self.host = host
         self.port = port
         self.tls = tls
