@@ -3,8 +3,8 @@ import MSBClient
 import MSBCore
 
 /// The server's sandboxes: one `LocalBackend` per namespace, each with its own database and
-/// sandbox directories under `$MSB_HOME/namespaces/NS` (images and the guest are shared),
-/// and the server-wide limits on what runs at once.
+/// sandbox directories under `$MSB_HOME/namespaces/DIR` (`NamespaceDirectory`; images and
+/// the guest are shared), and the server-wide limits on what runs at once.
 package final class SandboxHost: @unchecked Sendable {
     package let paths: MSBPaths
     package let limits: ServerLimits
@@ -44,7 +44,8 @@ package final class SandboxHost: @unchecked Sendable {
     /// Its state directory is made (0700) when its database is first opened.
     package func backend(_ namespace: String) throws(MSBError) -> LocalBackend {
         try InputParsing.validateNamespace(namespace)
-        return LocalBackend(paths: paths.namespaced(namespace), namespace: namespace)
+        try NamespaceDirectory.claim(namespace, in: paths.namespacesDirectory)
+        return LocalBackend(paths: paths.namespaced(NamespaceDirectory.name(for: namespace)), namespace: namespace)
     }
 
     /// A namespace's sandboxes as the SDK's exec, code and metrics calls reach them: its
@@ -60,8 +61,9 @@ package final class SandboxHost: @unchecked Sendable {
 
     /// Namespaces that have state on disk.
     package func namespaces() -> [String] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: paths.namespacesDirectory)) ?? []
-        return names.filter { (try? InputParsing.validateNamespace($0)) != nil }.sorted()
+        let root = paths.namespacesDirectory
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return entries.compactMap { NamespaceDirectory.namespace(ofDirectory: $0, in: root) }.sorted()
     }
 
     /// Sandboxes of every namespace.

@@ -25,14 +25,17 @@ public enum InputParsing {
         }
     }
 
-    /// Server namespaces: `[a-z0-9][a-z0-9_-]{0,31}`, short enough to leave room for socket paths.
+    /// Server namespaces: `[A-Za-z0-9][A-Za-z0-9_-]{0,62}`, the SDKs' reference rule. Case
+    /// matters (`Team` and `team` are two namespaces). Never a path: no '/', '.', NUL or
+    /// anything outside ASCII; on disk each gets a directory name of its own
+    /// (`NamespaceDirectory` in MSBServer), whatever the file system does with case.
     public static func validateNamespace(_ namespace: String) throws(MSBError) {
         let bytes = Array(namespace.utf8)
-        func isLowerAlnum(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 97 && b <= 122) }
-        guard !bytes.isEmpty, bytes.count <= 32, isLowerAlnum(bytes[0]),
-              bytes.allSatisfy({ isLowerAlnum($0) || $0 == 95 || $0 == 45 }) else {
+        func isAlnum(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) }
+        guard !bytes.isEmpty, bytes.count <= 63, isAlnum(bytes[0]),
+              bytes.allSatisfy({ isAlnum($0) || $0 == 95 || $0 == 45 }) else {
             throw MSBError(.invalidArgument, "invalid namespace '\(namespace)'",
-                           hint: "namespaces are 1-32 characters of lower-case letters, digits, '_' and '-', starting with a letter or digit")
+                           hint: "namespaces are 1-63 characters of letters, digits, '_' and '-', starting with a letter or digit")
         }
     }
 

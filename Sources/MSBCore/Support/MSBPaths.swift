@@ -27,10 +27,12 @@ public struct MSBPaths: Sendable {
         self.templates = MSBPaths.absolute(environment["MSB_TEMPLATES"].flatMap { $0.isEmpty ? nil : $0 } ?? self.home + "/templates")
     }
 
-    /// The home of one server namespace: its own database and sandboxes, shared images and guest.
-    package func namespaced(_ namespace: String) -> MSBPaths {
+    /// The home of one server namespace, `directory` under `namespacesDirectory` (the server
+    /// maps each namespace to a directory name): its own database and sandboxes, shared
+    /// images and guest.
+    package func namespaced(_ directory: String) -> MSBPaths {
         var paths = self
-        paths.home = namespacesDirectory + "/" + namespace
+        paths.home = namespacesDirectory + "/" + directory
         return paths
     }
 
