@@ -8,10 +8,16 @@ package struct OptionSpec: Sendable, Equatable {
     package var valueName: String?
     package var help: String
     package var repeatable = false
+    /// What the README's option tables and the man page say of the option, where that is
+    /// more than `help` (which `--help` prints): plain text with `code` spans.
+    package var details: String? = nil
     /// What the shells should complete for the value.
     package var completion: ValueCompletion = .none
 
     package var takesValue: Bool { valueName != nil }
+
+    /// The reference text: `details`, else `help`.
+    package var documentation: String { details ?? help }
 
     package var synopsis: String {
         let names = (short.map { "-\($0), " } ?? "    ") + "--\(long)"

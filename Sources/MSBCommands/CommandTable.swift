@@ -12,7 +12,7 @@ package enum CommandTable {
     package static let commands: [any Subcommand.Type] = [
         CreateCommand.self, StartCommand.self, ExecCommand.self, CopyCommand.self, ShellCommand.self, ReplCommand.self, RunCommand.self, ListCommand.self, PortCommand.self, MetricsCommand.self, PullCommand.self, ImageCommand.self,
         SnapshotCommand.self, PauseCommand.self, ResumeCommand.self, StopCommand.self, RemoveCommand.self, ServerCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
-        CompleteCommand.self, ManPageCommand.self,
+        CompleteCommand.self, ManPageCommand.self, ReadmeCommand.self,
     ]
 
     package static var specs: [CommandSpec] { commands.map { $0.spec } }
@@ -23,7 +23,7 @@ package enum CommandTable {
     }
 
     /// Commands that act on this host only, whatever --server / MSB_SERVER_URL say.
-    static let hostOnlyCommands: Set<String> = ["server", "completion", "help", "version", "_manpage"]
+    static let hostOnlyCommands: Set<String> = ["server", "completion", "help", "version", "_manpage", "_readme"]
 
     /// Options that come before the command and apply to all of them.
     package static let globalOptions: [OptionSpec] = [
@@ -42,18 +42,32 @@ package enum CommandTable {
         return globalOptions.first { $0.long == name }
     }
 
+    /// The sandbox's name, for create and run.
+    static let nameOption = OptionSpec(
+        long: "name", short: "n", valueName: "NAME", help: "Sandbox name (default: generated)",
+        details: "1–63 characters of letters, digits, `_`, `.`, `-`, starting with a letter or digit (default: generated, e.g. `calm-otter-3fa2`)")
+
     /// Options shared by the sandbox-defining commands (create, run).
     static let sandboxOptions: [OptionSpec] = [
-        OptionSpec(long: "image", short: nil, valueName: "IMAGE", help: "Image to boot (default: base)", completion: .image),
+        OptionSpec(long: "image", short: nil, valueName: "IMAGE", help: "Image to boot (default: base)",
+                   details: "image to boot: `base` (the busybox initramfs, default), a built image such as `python` or `node` (`microsandbox/python` and `microsandbox/node` resolve to them), or a pulled one (`docker.io/library/alpine:3.20`)",
+                   completion: .image),
         OptionSpec(long: "from", short: nil, valueName: "SNAP",
-                   help: "Start from snapshot SNAP (see 'msb snapshot'), with its image, memory and cpus", completion: .snapshotName),
-        OptionSpec(long: "memory", short: "m", valueName: "SIZE", help: "Memory, e.g. 512M or 1G (default: 512M)"),
-        OptionSpec(long: "cpus", short: nil, valueName: "N", help: "Virtual CPUs (default: 1)"),
-        OptionSpec(long: "env", short: "e", valueName: "KEY=VALUE", help: "Set an environment variable (repeatable)", repeatable: true),
-        OptionSpec(long: "workdir", short: "w", valueName: "DIR", help: "Working directory for commands (default: /)"),
-        OptionSpec(long: "max-duration", short: nil, valueName: "DURATION", help: "Stop the sandbox after this long, e.g. 30m"),
+                   help: "Start from snapshot SNAP (see 'msb snapshot'), with its image, memory and cpus",
+                   details: "start from snapshot `SNAP` (see `msb snapshot`): its memory, processes and disk as they were; the image, memory and cpus are the snapshot's, so `--image`, `--memory` and `--cpus` are refused with it",
+                   completion: .snapshotName),
+        OptionSpec(long: "memory", short: "m", valueName: "SIZE", help: "Memory, e.g. 512M or 1G (default: 512M)",
+                   details: "`512M`, `1G`, `2048` (a bare number is MiB); 64M to 1024G (default: 512M)"),
+        OptionSpec(long: "cpus", short: nil, valueName: "N", help: "Virtual CPUs (default: 1)", details: "virtual CPUs, 1–64 (default: 1)"),
+        OptionSpec(long: "env", short: "e", valueName: "KEY=VALUE", help: "Set an environment variable (repeatable)", repeatable: true,
+                   details: "default environment for every exec (repeatable)"),
+        OptionSpec(long: "workdir", short: "w", valueName: "DIR", help: "Working directory for commands (default: /)",
+                   details: "default working directory for every exec, absolute (default: `/`)"),
+        OptionSpec(long: "max-duration", short: nil, valueName: "DURATION", help: "Stop the sandbox after this long, e.g. 30m",
+                   details: "stop the sandbox after this long, e.g. `30m`"),
         OptionSpec(long: "accel", short: nil, valueName: "MODE", help: "Accelerator: auto, kvm or tcg (default: $MSB_ACCEL or auto)",
-                   completion: .values(["auto", "kvm", "tcg"])),
-        OptionSpec(long: "cold", short: nil, valueName: nil, help: "Boot the kernel instead of resuming a saved start template"),
+                   details: "`auto`, `kvm` or `tcg` (default: `$MSB_ACCEL`, else `auto`)", completion: .values(["auto", "kvm", "tcg"])),
+        OptionSpec(long: "cold", short: nil, valueName: nil, help: "Boot the kernel instead of resuming a saved start template",
+                   details: "boot the kernel instead of resuming a start template"),
     ] + NetworkOptions.options
 }

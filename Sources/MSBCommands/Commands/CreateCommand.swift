@@ -6,9 +6,11 @@ struct CreateCommand: Subcommand {
     static let spec = CommandSpec(
         name: "create", summary: "Create a sandbox and boot it in the background",
         usage: "[OPTIONS]",
-        options: [OptionSpec(long: "name", short: "n", valueName: "NAME", help: "Sandbox name (default: generated)"),
-                  OptionSpec(long: "user", short: "u", valueName: "USER", help: "Default user for execs: name, uid or uid:gid"),
-                  OptionSpec(long: "no-start", short: nil, valueName: nil, help: "Only create the sandbox; boot it later with 'msb start'")]
+        options: [CommandTable.nameOption,
+                  OptionSpec(long: "user", short: "u", valueName: "USER", help: "Default user for execs: name, uid or uid:gid",
+                             details: "default user for every exec: a name or uid looked up in the image's `/etc/passwd`, or `uid:gid` (default: the image's `User`, else root)"),
+                  OptionSpec(long: "no-start", short: nil, valueName: nil, help: "Only create the sandbox; boot it later with 'msb start'",
+                             details: "only create the sandbox (its record and, for a disk image, its disk layer); boot it later with `msb start`")]
             + CommandTable.sandboxOptions,
         examples: ["msb create --name web", "msb create --name big --memory 1G --cpus 2 -e MODE=test",
                    "msb create --name web2 --from web-ready", "msb create --name api -p 8080:80 -p 127.0.0.1:5353:53/udp",

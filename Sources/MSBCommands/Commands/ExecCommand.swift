@@ -3,13 +3,20 @@ import MSBCore
 
 struct ExecCommand: Subcommand {
     static let execOptions: [OptionSpec] = [
-        OptionSpec(long: "env", short: "e", valueName: "KEY=VALUE", help: "Set an environment variable (repeatable)", repeatable: true),
-        OptionSpec(long: "workdir", short: "w", valueName: "DIR", help: "Working directory in the guest"),
-        OptionSpec(long: "timeout", short: nil, valueName: "DURATION", help: "Kill the command after this long (exit 124), e.g. 30s"),
-        OptionSpec(long: "interactive", short: "i", valueName: nil, help: "Forward stdin even when it is a terminal"),
-        OptionSpec(long: "user", short: "u", valueName: "USER", help: "Run as name, uid or uid:gid (default: the image's User, else root)"),
-        OptionSpec(long: "tty", short: "t", valueName: nil, help: "Run the command on a pseudo-terminal (full-screen programs work)"),
-        OptionSpec(long: "detach-keys", short: nil, valueName: "KEYS", help: "Keys that detach from a -t session (default: ctrl-])"),
+        OptionSpec(long: "env", short: "e", valueName: "KEY=VALUE", help: "Set an environment variable (repeatable)", repeatable: true,
+                   details: "environment for the command (repeatable); overrides the sandbox's `create -e` defaults"),
+        OptionSpec(long: "workdir", short: "w", valueName: "DIR", help: "Working directory in the guest",
+                   details: "working directory for the command, absolute; overrides `create -w`"),
+        OptionSpec(long: "timeout", short: nil, valueName: "DURATION", help: "Kill the command after this long (exit 124), e.g. 30s",
+                   details: "kill the command's whole process group after this long and exit 124, e.g. `30s`"),
+        OptionSpec(long: "interactive", short: "i", valueName: nil, help: "Forward stdin even when it is a terminal",
+                   details: "forward stdin even when it is a terminal (without `-i` it is forwarded only from a pipe or a file)"),
+        OptionSpec(long: "user", short: "u", valueName: "USER", help: "Run as name, uid or uid:gid (default: the image's User, else root)",
+                   details: "run as a name or uid looked up in the image's `/etc/passwd`, or `uid:gid` (default: `create -u`, else the image's `User`, else root)"),
+        OptionSpec(long: "tty", short: "t", valueName: nil, help: "Run the command on a pseudo-terminal (full-screen programs work)",
+                   details: "run the command on a pseudo-terminal in the guest, so full-screen programs work; needs a terminal on stdin"),
+        OptionSpec(long: "detach-keys", short: nil, valueName: "KEYS", help: "Keys that detach from a -t session (default: ctrl-])",
+                   details: "keys that leave a `-t` session and let the command run on, in docker's format (default: `ctrl-]`; e.g. `ctrl-p,ctrl-q`)"),
     ]
 
     static let spec = CommandSpec(

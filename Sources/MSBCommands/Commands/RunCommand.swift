@@ -5,7 +5,7 @@ struct RunCommand: Subcommand {
     static let spec = CommandSpec(
         name: "run", summary: "Create a temporary sandbox, run one command in it, remove it",
         usage: "[OPTIONS] [--] [COMMAND [ARG...]]",
-        options: [OptionSpec(long: "name", short: "n", valueName: "NAME", help: "Sandbox name (default: generated)")]
+        options: [CommandTable.nameOption]
             + CommandTable.sandboxOptions.filter { $0.long != "env" && $0.long != "workdir" }
             + ExecCommand.execOptions,
         maxPositionals: 0, commandAfterPositionals: 0,
