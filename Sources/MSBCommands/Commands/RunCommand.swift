@@ -26,6 +26,7 @@ struct RunCommand: Subcommand {
         let backend = context.backend
         _ = try backend.create(config)
         defer { try? backend.remove(config.name, force: true) }
-        return try TerminalExec.run(backend, name: config.name, parameters, forceStdin: arguments.flag("interactive"))
+        return try TerminalExec.run(backend, name: config.name, parameters, forceStdin: arguments.flag("interactive"),
+                                    detachKeys: arguments.value("detach-keys") ?? TerminalExec.defaultDetachKeys)
     }
 }
