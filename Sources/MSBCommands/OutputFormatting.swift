@@ -23,9 +23,11 @@ enum OutputFormatting {
         return line(header) + rows.map(line).joined()
     }
 
-    static func json<T: Encodable>(_ value: T) throws(MSBError) -> String {
+    /// Sorted keys; `pretty` indents it for people (`msb inspect`), else one line.
+    static func json<T: Encodable>(_ value: T, pretty: Bool = false) throws(MSBError) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        if pretty { encoder.outputFormatting.insert(.prettyPrinted) }
         do {
             return String(decoding: try encoder.encode(value), as: UTF8.self)
         } catch {

@@ -47,6 +47,13 @@ package enum RemoteWire {
         package var workdir: String?
         package var user: String?
         package var max_duration_ms: UInt64?
+        /// The rest of the config (`msb inspect` shows it all): the image's content digest
+        /// (absent for the built-in image), the snapshot it was made from, `--accel` as
+        /// asked (`accelerator` is the one in use), and `--cold`.
+        package var image_digest: String?
+        package var snapshot: String?
+        package var accel: String?
+        package var cold: Bool?
         /// null: no network (only lo). Always written, so a client can tell "none" from an
         /// older server that does not say.
         package var network: Network?
@@ -68,6 +75,10 @@ package enum RemoteWire {
             workdir = info.config.workingDirectory
             user = info.config.user
             max_duration_ms = info.config.maxDurationMilliseconds
+            image_digest = info.config.imageDigest
+            snapshot = info.config.snapshot
+            accel = info.config.accelerator.rawValue
+            cold = info.config.coldBoot
             network = info.config.network.map(Network.init)
         }
 
@@ -89,6 +100,10 @@ package enum RemoteWire {
             try c.encodeIfPresent(workdir, forKey: .workdir)
             try c.encodeIfPresent(user, forKey: .user)
             try c.encodeIfPresent(max_duration_ms, forKey: .max_duration_ms)
+            try c.encodeIfPresent(image_digest, forKey: .image_digest)
+            try c.encodeIfPresent(snapshot, forKey: .snapshot)
+            try c.encodeIfPresent(accel, forKey: .accel)
+            try c.encodeIfPresent(cold, forKey: .cold)
             try c.encode(network, forKey: .network)
         }
 
@@ -97,6 +112,10 @@ package enum RemoteWire {
                                        environment: envs ?? [], workingDirectory: workdir ?? "",
                                        maxDurationMilliseconds: max_duration_ms)
             config.user = user
+            config.imageDigest = image_digest
+            config.snapshot = snapshot
+            config.accelerator = accel.flatMap(AcceleratorChoice.init(rawValue:)) ?? .auto
+            config.coldBoot = cold
             config.network = network?.policy
             var info = SandboxInfo(config: config, status: SandboxStatus(rawValue: status) ?? .crashed,
                                    statusReason: status_reason, createdAt: RemoteWire.date(created_at) ?? Date(timeIntervalSince1970: 0),
