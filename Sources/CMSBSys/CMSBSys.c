@@ -320,6 +320,12 @@ int msb_receive_fd(int sock) {
 
 int msb_accept(int listen_fd) { return accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC); }
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+int msb_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
 long long msb_fs_used_bytes(const char *path) {
     struct statfs s;
     if (statfs(path, &s) != 0) return -1;

@@ -13,6 +13,10 @@ package enum CLI {
         package static let success: Int32 = 0
         package static let failure: Int32 = 1
         package static let usage: Int32 = 2
+        /// `msb wait`: a sandbox crashed instead of stopping.
+        package static let sandboxCrashed: Int32 = 4
+        /// `--timeout` passed (exec and run: the guest command was killed; wait: gave up).
+        package static let timedOut: Int32 = 124
     }
 
     package static func main(_ arguments: [String], context: CommandContext = CommandContext()) -> Int32 {

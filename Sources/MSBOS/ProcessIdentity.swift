@@ -1,3 +1,4 @@
+import CMSBSys
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -37,5 +38,37 @@ package struct ProcessIdentity: Equatable, Sendable {
     package func signal(_ signo: Int32) -> Bool {
         guard isAlive else { return false }
         return kill(pid, signo) == 0
+    }
+
+    /// Blocks until this process has exited or `timeoutSeconds` passed; true once it is gone.
+    /// A pidfd wakes at the exit (of any process, not only a child); where there is none
+    /// (Linux before 5.3) the process is looked at with a growing pause, up to half a second.
+    package func waitForExit(timeoutSeconds: Double) -> Bool {
+        let deadline = MonotonicClock.now() + max(0, timeoutSeconds)
+        let pidfd = msb_pidfd_open(pid)
+        guard pidfd >= 0 else { return lookForExit(until: deadline) }
+        defer { close(pidfd) }
+        // The descriptor names whichever process has the pid now: its exit is this one's
+        // only if it is still this very process (same start time).
+        guard isAlive else { return true }
+        while true {
+            var entry = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&entry, 1, MonotonicClock.milliseconds(until: deadline))
+            if ready > 0 { return true }
+            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 { return lookForExit(until: deadline) }
+            return !isAlive
+        }
+    }
+
+    private func lookForExit(until deadline: Double) -> Bool {
+        var pauseSeconds = 0.01
+        while isAlive {
+            let leftSeconds = deadline - MonotonicClock.now()
+            guard leftSeconds > 0 else { return false }
+            usleep(UInt32(min(pauseSeconds, leftSeconds) * 1_000_000))
+            pauseSeconds = min(pauseSeconds * 2, 0.5)
+        }
+        return true
     }
 }

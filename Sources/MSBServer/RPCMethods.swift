@@ -19,6 +19,7 @@ extension RPCDispatcher {
         method(RPC.Create.self) { $0.create },
         method(RPC.List.self) { $0.list },
         method(RPC.Inspect.self) { $0.inspect },
+        method(RPC.Wait.self) { $0.wait },
         method(RPC.Remove.self) { $0.remove },
         method(RPC.SnapshotCreate.self) { $0.snapshotCreate },
         method(RPC.SnapshotList.self) { $0.snapshotList },
@@ -110,6 +111,14 @@ extension RPCDispatcher {
     func inspect(_ call: RPCCall, _ p: RPC.SandboxParams) throws(MSBError) -> RPC.SandboxResult {
         let namespace = try call.namespace(p.namespace)
         return RPC.SandboxResult(shown(try host.backend(namespace).inspect(RPCParams.sandbox(p.sandbox))))
+    }
+
+    /// Holds a worker (and one of the namespace's call slots) for at most the wait limit.
+    func wait(_ call: RPCCall, _ p: RPC.Wait.Params) throws(MSBError) -> RPC.SandboxResult {
+        let namespace = try call.namespace(p.namespace)
+        let name = try RPCParams.sandbox(p.sandbox)
+        let seconds = try RPCParams.waitSeconds(p.timeout, limits: configuration.limits)
+        return RPC.SandboxResult(shown(try host.backend(namespace).wait(name, timeoutSeconds: seconds)))
     }
 
     func remove(_ call: RPCCall, _ p: RPC.SandboxParams) throws(MSBError) -> String {

@@ -81,6 +81,13 @@ struct RPCParams {
         max(1, UInt64(exactly: (seconds * 1000).rounded(.up)) ?? 1)
     }
 
+    /// `sandbox.wait`'s `timeout` in seconds, cut to the server's wait limit (also when absent).
+    static func waitSeconds(_ seconds: Double?, limits: ServerLimits) throws(MSBError) -> Double {
+        guard let seconds else { return limits.maxWaitSeconds }
+        guard seconds.isFinite, seconds >= 0 else { throw invalid("timeout", "a number of seconds, 0 or more") }
+        return min(seconds, limits.maxWaitSeconds)
+    }
+
     /// A sandbox name, validated.
     static func sandbox(_ name: String) throws(MSBError) -> String {
         try InputParsing.validateName(name)

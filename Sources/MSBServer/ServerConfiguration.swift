@@ -78,6 +78,9 @@ package struct ServerLimits: Sendable, Equatable {
     package var defaultExecTimeoutSeconds = 300.0
     /// No request may ask for a longer `timeout`, seconds.
     package var maxExecTimeoutSeconds = 3600.0
+    /// One `sandbox.wait` call blocks at most this long, seconds (the client asks again):
+    /// short, so a waiting client holds a worker briefly and never delays a shutdown long.
+    package var maxWaitSeconds = 10.0
     /// What `sandbox.command.run` / `repl.run` keep of each stream; the rest is cut with a note.
     package var maxOutputBytes = 16 << 20
     /// A connection that sends nothing for this long between requests is closed, seconds.

@@ -87,6 +87,8 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
     }
 
     private var configs: [SandboxConfig] = []
+    private var waitAnswers: [String: [SandboxStatus]] = [:]
+    private var waitTimeouts: [Double] = []
 
     var calls: [String] { lock.withLock { recorded } }
     /// The configs `create` was given, in order.
@@ -119,6 +121,22 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
     func remove(_ name: String, force: Bool) throws(MSBError) { record("rm \(name)"); _ = try find(name) }
     func list() throws(MSBError) -> [SandboxInfo] { record("list"); return sandboxes }
     func inspect(_ name: String) throws(MSBError) -> SandboxInfo { record("inspect \(name)"); return try find(name) }
+    /// Answers the statuses queued with `queueWaits`, one per call, then the sandbox's own.
+    func wait(_ name: String, timeoutSeconds: Double) throws(MSBError) -> SandboxInfo {
+        record("wait \(name)")
+        var info = try find(name)
+        lock.withLock {
+            waitTimeouts.append(timeoutSeconds)
+            if let next = waitAnswers[name]?.first {
+                info.status = next
+                waitAnswers[name]?.removeFirst()
+            }
+        }
+        return info
+    }
+    func queueWaits(_ name: String, _ statuses: [SandboxStatus]) { lock.withLock { waitAnswers[name, default: []] += statuses } }
+    /// The `timeoutSeconds` of every `wait` call, in order.
+    var askedWaitSeconds: [Double] { lock.withLock { waitTimeouts } }
     func openExec(_ name: String, _ command: ExecParameters, attachStdin: Bool) throws(MSBError) -> ExecSession {
         record("exec \(name)")
         throw MSBError(.unsupported, "the fake backend runs nothing")

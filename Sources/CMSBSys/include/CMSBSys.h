@@ -67,6 +67,10 @@ int msb_receive_fd(int sock);
 /// accept4 with SOCK_CLOEXEC; -1 with errno (EAGAIN when none is pending).
 int msb_accept(int listen_fd);
 
+/// pidfd_open(2) (close-on-exec): a descriptor that becomes readable when the process
+/// exits, for any process, not only a child. -1 with errno (ENOSYS before Linux 5.3).
+int msb_pidfd_open(pid_t pid);
+
 /// Bytes in use on the file system holding path (statfs), or -1.
 long long msb_fs_used_bytes(const char *path);
 

@@ -31,7 +31,7 @@ package final class LocalBackend: SupervisorStreamBackend {
         return store
     }
 
-    private func described(_ record: SandboxRecord) -> SandboxInfo {
+    func described(_ record: SandboxRecord) -> SandboxInfo {
         var info = record.info
         info.namespace = namespace
         return info

@@ -16,6 +16,10 @@ package protocol SandboxBackend {
     func remove(_ name: String, force: Bool) throws(MSBError)
     func list() throws(MSBError) -> [SandboxInfo]
     func inspect(_ name: String) throws(MSBError) -> SandboxInfo
+    /// Blocks until the sandbox is not running (stopped, crashed, or never started) or
+    /// `timeoutSeconds` passed, and returns its state then: still running (or starting,
+    /// paused, stopping) when the time ran out. Callers wanting longer ask again.
+    func wait(_ name: String, timeoutSeconds: Double) throws(MSBError) -> SandboxInfo
     /// Starts a command in the sandbox; its session streams the I/O up to the end.
     func openExec(_ name: String, _ command: ExecParameters, attachStdin: Bool) throws(MSBError) -> ExecSession
     /// Evaluates code in the sandbox's long-lived interpreter for `language`.

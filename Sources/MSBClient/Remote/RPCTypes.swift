@@ -251,6 +251,20 @@ package enum RPC {
         package typealias Result = SandboxResult
     }
 
+    /// Blocks until the sandbox is not running or `timeout` seconds passed (at most the
+    /// server's wait limit: a longer one is cut to it) and returns it as `sandbox.inspect`
+    /// does; a status that still runs means the time ran out, and the client asks again.
+    package enum Wait: RPCMethodType {
+        package static let name = "sandbox.wait"
+        package struct Params: Codable, Sendable {
+            package var sandbox: String
+            package var namespace: String?
+            /// Seconds, 0 or more; absent: the server's limit.
+            package var timeout: Double?
+        }
+        package typealias Result = SandboxResult
+    }
+
     package enum Remove: RPCMethodType {
         package static let name = "sandbox.remove"
         package typealias Params = SandboxParams

@@ -106,6 +106,11 @@ package final class RemoteBackend: SupervisorStreamBackend {
         try call(RPC.Inspect.self, sandboxParams(name)).sandbox.info
     }
 
+    /// One bounded `sandbox.wait`: the server answers within its wait limit at the latest.
+    package func wait(_ name: String, timeoutSeconds: Double) throws(MSBError) -> SandboxInfo {
+        try call(RPC.Wait.self, .init(sandbox: name, namespace: namespace, timeout: max(0, timeoutSeconds))).sandbox.info
+    }
+
     // MARK: Streams
 
     /// A connection to the sandbox's supervisor through the server, or the reason there is none.

@@ -82,6 +82,17 @@ package enum ManPage {
             .B 75
             The server is busy for you: too many calls, pulls or attach sessions at once (HTTP 429); retry later.
             .PP
+            For \\fBwait\\fR:
+            .TP
+            .B 0
+            Every sandbox named stopped (or was never started).
+            .TP
+            .B 4
+            A sandbox crashed.
+            .TP
+            .B 124
+            The \\-\\-timeout passed while a sandbox still ran.
+            .PP
             For \\fBexec\\fR, \\fBrun\\fR and \\fBshell\\fR the guest command's own exit code is passed through, and:
             .TP
             .B 124
