@@ -85,6 +85,34 @@ import Testing
         #expect(try MSBHarness.ok(["rm", "-f"] + names) == names.map { "\($0)\n" }.joined())
     }
 
+    @Test func waitReturnsWhenAnotherProcessStopsTheSandbox() throws {
+        let name = MSBHarness.uniqueName("wait")
+        defer { _ = try? MSBHarness.run(["rm", "-f", name]) }
+        try MSBHarness.ok(["create", "--name", name])
+        let timedOut = try MSBHarness.run(["wait", "--timeout", "1s", name])
+        #expect(timedOut.status == 124)
+        #expect(timedOut.stderr == "error: timed out after 1s waiting for sandbox \(name) to stop\n  → stop it with 'msb stop \(name)', or wait longer with --timeout\n")
+
+        let waiter = ResultsBox()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            waiter.set(0, try? MSBHarness.run(["wait", "--timeout", "120s", name]))
+            done.signal()
+        }
+        // Still waiting while the sandbox runs.
+        #expect(done.wait(timeout: .now() + 1) == .timedOut)
+        try MSBHarness.ok(["stop", name])
+        #expect(done.wait(timeout: .now() + 30) == .success, "msb wait did not return after msb stop")
+        #expect(waiter.get(0)?.status == 0)
+        #expect(waiter.get(0)?.out == "")
+        #expect(waiter.get(0)?.stderr == "")
+        // A stopped sandbox is answered at once; inspect shows how it ended.
+        #expect(try MSBHarness.run(["wait", name]).status == 0)
+        let inspected = try JSONSerialization.jsonObject(with: Data(MSBHarness.ok(["inspect", name]).utf8)) as? [String: Any]
+        #expect(inspected?["status"] as? String == "stopped")
+        #expect(inspected?["status_reason"] as? String == "stopped by user")
+    }
+
     @Test func killedSupervisorIsReportedAndCleanedUp() throws {
         let name = MSBHarness.uniqueName("crash")
         defer { _ = try? MSBHarness.run(["rm", "-f", name]) }
@@ -96,6 +124,9 @@ import Testing
         var status = try MSBHarness.listed(name)?["status"] as? String
         #expect(status == "crashed")
         #expect((try MSBHarness.listed(name)?["status_reason"] as? String)?.contains("exited unexpectedly") == true)
+        let wait = try MSBHarness.run(["wait", name])
+        #expect(wait.status == 4)
+        #expect(wait.stderr.hasPrefix("error: sandbox \(name) crashed: supervisor process (pid "))
         // QEMU does not outlive its supervisor.
         let deadline = Date().addingTimeInterval(10)
         while !MSBHarness.processes(matching: "msb-\(name) ").isEmpty && Date() < deadline { usleep(50_000) }
