@@ -45,6 +45,8 @@ let package = Package(
         // A sandbox's network on the host: its passt process, the nftables filter on it,
         // and the published ports' checks. Used by the supervisor.
         .target(name: "MSBNetwork", dependencies: ["MSBCore", "MSBOS"]),
+        // A sandbox's volumes on the host: one virtiofsd per shared directory. Used by the supervisor.
+        .target(name: "MSBVolumes", dependencies: ["MSBCore", "MSBOS"]),
         // msb's one HTTP stack on SwiftNIO: AsyncHTTPClient calls, and the client side of
         // upgraded (attach) streams; the glue handler the server splices with.
         .target(
@@ -68,7 +70,7 @@ let package = Package(
             dependencies: ["MSBArchive", "MSBCore", "MSBOS", "MSBHTTP", .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")]
         ),
         // The per-sandbox supervisor daemon (`msb _supervise NAME`): owns the VMM and the agent channel.
-        .target(name: "MSBSupervisor", dependencies: ["MSBCore", "MSBVMM", "MSBNetwork", "MSBProtocol", "MSBOS"]),
+        .target(name: "MSBSupervisor", dependencies: ["MSBCore", "MSBVMM", "MSBNetwork", "MSBVolumes", "MSBProtocol", "MSBOS"]),
         // The client side: the SandboxBackend protocol, the local and remote backends, the
         // typed supervisor connection. The CLI and the server sit on it.
         .target(
@@ -105,7 +107,7 @@ let package = Package(
             path: "Fuzz/Targets"
         ),
         .testTarget(name: "MSBProtocolTests", dependencies: ["MSBProtocol"]),
-        .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore", "MSBOS", "MSBClient", "MSBProtocol", "MSBVMM", "MSBNetwork", "CMSBSys"]),
+        .testTarget(name: "MSBCoreTests", dependencies: ["MSBCore", "MSBOS", "MSBClient", "MSBProtocol", "MSBVMM", "MSBNetwork", "MSBVolumes", "CMSBSys"]),
         .testTarget(name: "MSBImagesTests", dependencies: ["MSBImages", "MSBArchive", "MSBCore", "MSBClient", "MSBVMM", "MSBSupervisor"]),
         .testTarget(name: "MSBArchiveTests", dependencies: ["MSBArchive", "MSBCore"]),
         .testTarget(name: "MSBSupervisorTests", dependencies: ["MSBSupervisor", "MSBClient", "MSBServer", "MSBVMM", "MSBCore", "MSBOS", "MSBProtocol"]),

@@ -18,7 +18,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 INIT_SCRIPT="$SCRIPT_DIR/guest-init.sh"
 META_PACKAGE=linux-image-cloud-amd64
-DEFAULT_MODULES="virtio_mmio virtio_console virtio_blk virtio_net virtio_balloon overlay"
+DEFAULT_MODULES="virtio_mmio virtio_console virtio_blk virtio_net virtio_balloon overlay virtiofs"
 
 PROG=build-guest
 step() { printf '%s: %s\n' "$PROG" "$*" >&2; }

@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <sys/vfs.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sched.h>
 #include <linux/random.h>
 #include <linux/fs.h>
 #include <grp.h>
@@ -25,6 +27,47 @@ static void report_and_exit(int pipe_fd, int stage, int err) {
     ssize_t ignored = write(pipe_fd, msg, sizeof msg);
     (void)ignored;
     _exit(127);
+}
+
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#endif
+#ifndef MOUNT_ATTR_NOSUID
+#define MOUNT_ATTR_NOSUID 0x00000002
+#endif
+#ifndef MOUNT_ATTR_NODEV
+#define MOUNT_ATTR_NODEV 0x00000004
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+struct msb_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+
+/// MSB_SPAWN_MOUNT_TREE, in the child: a private mount namespace, a detached copy of the
+/// tree at fd 3 (nosuid and nodev, read-only if asked, submounts included), moved onto
+/// `target`. The copy is of the directory fd 3 holds, not of a path: nothing renamed or
+/// swapped for a symbolic link since it was opened changes what the child gets.
+static int mount_tree(const char *target, int readonly) {
+    // The copy first: open_tree clones only mounts of the caller's own namespace, and fd 3
+    // was opened in the one we are about to leave. The copy is detached: the host's
+    // namespace does not change.
+    int tree = (int)syscall(SYS_open_tree, 3, "", OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH | O_CLOEXEC);
+    if (tree < 0) return -1;
+    if (unshare(CLONE_NEWNS) != 0) return -1;
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) return -1;
+    struct msb_mount_attr attr = {0};
+    attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (readonly ? MOUNT_ATTR_RDONLY : 0);
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) != 0) return -1;
+    if (syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) != 0) return -1;
+    close(tree);
+    close(3);
+    return 0;
 }
 
 static void close_from(int lowest, int keep) {
@@ -117,6 +160,10 @@ pid_t msb_spawn(const char *path, char *const argv[], char *const envp[], const 
         }
         close_from(nfds, rep);
         if ((flags & MSB_SPAWN_CTTY) && (flags & MSB_SPAWN_SETSID)) ioctl(0, TIOCSCTTY, 0);
+        if (flags & MSB_SPAWN_MOUNT_TREE) {
+            if (!cwd || !cwd[0] || nfds < 4) report_and_exit(rep, 5, EINVAL);
+            if (mount_tree(cwd, (flags & MSB_SPAWN_MOUNT_READONLY) != 0) != 0) report_and_exit(rep, 5, errno);
+        }
         if (cwd && cwd[0] && chdir(cwd) != 0) report_and_exit(rep, 2, errno);
         if (gid >= 0 && (setgroups(0, NULL) != 0 || setgid((gid_t)gid) != 0)) report_and_exit(rep, 4, errno);
         if (uid >= 0 && setuid((uid_t)uid) != 0) report_and_exit(rep, 4, errno);

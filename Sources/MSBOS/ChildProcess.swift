@@ -34,6 +34,12 @@ package struct SpawnSpec: Sendable {
     package var credentials: (uid: Int32, gid: Int32)?
     /// Set no_new_privs: a set-user-ID binary or file capabilities cannot raise the child again.
     package var noNewPrivileges = false
+    /// Mount, in a private mount namespace, a copy of the directory tree at the child's fd 3
+    /// (the first inherited descriptor; closed before exec) on `workingDirectory`: the child
+    /// sees exactly the directory that descriptor holds, nosuid and nodev, read-only if
+    /// `.readOnly`. Needs root.
+    package var mountTree: MountTree?
+    package enum MountTree: Sendable { case readWrite, readOnly }
 
     /// The PATH children get unless a caller has reason to pass another.
     package static let defaultSearchPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -52,6 +58,7 @@ package struct SpawnError: Error, Equatable, Sendable, CustomStringConvertible {
         case workingDirectory = 2
         case exec = 3
         case credentials = 4
+        case mountTree = 5
     }
     package var stage: Stage
     package var errorNumber: Int32
@@ -65,6 +72,7 @@ package struct SpawnError: Error, Equatable, Sendable, CustomStringConvertible {
         case .workingDirectory: "cannot change to the working directory for \(executable): \(reason)"
         case .exec: "cannot run \(executable): \(reason)"
         case .credentials: "cannot switch user for \(executable): \(reason)"
+        case .mountTree: "cannot give \(executable) its directory: \(reason)"
         }
     }
 }
@@ -82,6 +90,11 @@ package struct ChildProcess: Sendable {
         if spec.searchPath { flags |= Int32(MSB_SPAWN_SEARCH_PATH) }
         if spec.controllingTerminal { flags |= Int32(MSB_SPAWN_CTTY) }
         if spec.noNewPrivileges { flags |= Int32(MSB_SPAWN_NO_NEW_PRIVS) }
+        switch spec.mountTree {
+        case .readWrite?: flags |= Int32(MSB_SPAWN_MOUNT_TREE)
+        case .readOnly?: flags |= Int32(MSB_SPAWN_MOUNT_TREE) | Int32(MSB_SPAWN_MOUNT_READONLY)
+        case nil: break
+        }
         var errorCode: Int32 = 0, stage: Int32 = 0
         let descriptors = [spec.standardInput ?? -1, spec.standardOutput ?? -1, spec.standardError ?? -1] + spec.inheritedDescriptors
         guard descriptors.count <= Int(MSB_SPAWN_MAX_FDS) else {

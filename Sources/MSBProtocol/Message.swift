@@ -94,8 +94,9 @@ package enum Message: Equatable, Sendable {
 package struct Hello: Equatable, Sendable {
     /// 2: the agent sends heartbeats. 3: the host sends `setup` (the agent mounts the
     /// root disk itself, so a template can be saved before any disk is in use). 4: `setup`
-    /// may carry the network interface's configuration.
-    package static let currentVersion: UInt32 = 4
+    /// may carry the network interface's configuration. 5: `setup` carries the virtio-fs
+    /// volumes to mount.
+    package static let currentVersion: UInt32 = 5
     package var version: UInt32
     package var software: String
 
@@ -118,15 +119,34 @@ package struct GuestSetup: Equatable, Sendable {
     package var restored: Bool
     /// The network interface to bring up before the first command; nil leaves only `lo`.
     package var network: GuestNetwork?
+    /// virtio-fs volumes to mount before the first command, after the root switch.
+    package var volumes: [GuestVolume] = []
 
     package init(hostname: String, wallClockNanoseconds: UInt64, entropy: [UInt8], rootDevice: String, restored: Bool,
-                 network: GuestNetwork? = nil) {
+                 network: GuestNetwork? = nil, volumes: [GuestVolume] = []) {
         self.hostname = hostname
         self.wallClockNanoseconds = wallClockNanoseconds
         self.entropy = entropy
         self.rootDevice = rootDevice
         self.restored = restored
         self.network = network
+        self.volumes = volumes
+    }
+}
+
+/// One virtio-fs device the guest mounts: the device's tag, where, and read-only or not
+/// (the host enforces read-only; the guest's flag only makes writes fail early and clearly).
+package struct GuestVolume: Equatable, Sendable {
+    /// At most this many in one setup.
+    package static let maximumCount = 16
+    package var tag: String
+    package var guestPath: String
+    package var readOnly: Bool
+
+    package init(tag: String, guestPath: String, readOnly: Bool) {
+        self.tag = tag
+        self.guestPath = guestPath
+        self.readOnly = readOnly
     }
 }
 
@@ -308,6 +328,8 @@ extension Message {
                 w.string(n.interface); w.data(n.macAddress); w.data(n.address); w.u8(n.prefixLength); w.data(n.gateway)
                 w.data(n.nameserver); w.u32(n.mtu); w.strings(n.hostsEntries)
             }
+            w.u32(UInt32(clamping: g.volumes.count))
+            for volume in g.volumes { w.string(volume.tag); w.string(volume.guestPath); w.bool(volume.readOnly) }
         case .setupDone(let text): w.string(text)
         case .setPaused(let paused), .pausedState(let paused): w.bool(paused)
         }
@@ -352,6 +374,11 @@ extension Message {
                 setup.network = GuestNetwork(
                     interface: try r.string(), macAddress: try r.data(), address: try r.data(), prefixLength: try r.u8(),
                     gateway: try r.data(), nameserver: try r.data(), mtu: try r.u32(), hostsEntries: try r.strings())
+            }
+            let volumeCount = try r.u32()
+            guard volumeCount <= GuestVolume.maximumCount else { throw .malformed("too many volumes") }
+            for _ in 0..<volumeCount {
+                setup.volumes.append(GuestVolume(tag: try r.string(), guestPath: try r.string(), readOnly: try r.bool()))
             }
             message = .setup(setup)
         case 25: message = .setupDone(try r.string())

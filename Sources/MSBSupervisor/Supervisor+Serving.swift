@@ -33,7 +33,7 @@ extension Supervisor {
 
         if fds[0].revents != 0 { handleSignals(signals.drain()) }
         if vm.pollExit() != nil { return false }
-        checkNetworkProcess()
+        checkHelperProcesses()
         if let agent, fds[2].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
             if let envelopes = agent.receive() {
                 agentHeard()
@@ -61,9 +61,16 @@ extension Supervisor {
 
     /// passt ending while the VM runs leaves the guest without its network: the sandbox is
     /// ended as crashed, saying so (it ends by itself once QEMU has closed the connection).
-    private func checkNetworkProcess() {
-        guard crashReason == nil, stop == nil, channelClosedAt == nil, let status = network?.pollExit() else { return }
-        crashReason = "the sandbox's network process (passt) \(status)"
+    /// So does a volume's virtiofsd: the guest's file system there would hang or fail.
+    private func checkHelperProcesses() {
+        guard crashReason == nil, stop == nil, channelClosedAt == nil else { return }
+        if let status = network?.pollExit() {
+            crashReason = "the sandbox's network process (passt) \(status)"
+        } else if let server = volumeServers.first(where: { $0.pollExit() != nil }), let status = server.pollExit() {
+            crashReason = "the file server of the volume at \(server.guestPath) (virtiofsd) \(status)"
+        } else {
+            return
+        }
         log(crashReason ?? "")
         beginStop(reason: crashReason ?? "", force: true)
     }

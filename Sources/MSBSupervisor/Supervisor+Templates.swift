@@ -17,6 +17,8 @@ struct VirtualMachineStart: CustomStringConvertible {
 }
 
 extension Supervisor {
+    /// Why a sandbox with volumes boots its kernel (said in its `boot` line).
+    static let volumesBootCold = "it has volumes (QEMU 7.2 cannot save or restore a virtio-fs device)"
     /// How long a restored guest gets to answer hello before the restore counts as failed.
     static let restoreAnswerSeconds = 20.0
     /// How long a start waits for another process that is building the same template.
@@ -28,7 +30,9 @@ extension Supervisor {
     func startVirtualMachine(_ base: VirtualMachineConfiguration, coldBootRequested: Bool, snapshot: String?) throws(MSBError) -> VirtualMachineStart {
         if let snapshot { return try restoreFromSnapshot(base, snapshot: snapshot) }
         var reason = coldBootRequested ? "requested with --cold" : "the VMM (\(manager.name)) cannot resume saved guests"
-        if !coldBootRequested, manager.supportsSavedState {
+        if !base.volumes.isEmpty {
+            reason = Self.volumesBootCold
+        } else if !coldBootRequested, manager.supportsSavedState {
             do {
                 return try restoreFromTemplate(base)
             } catch {
@@ -201,7 +205,8 @@ extension Supervisor {
     }
 
     /// Sends the guest its identity for this start and waits until it was applied.
-    func setUpGuest(_ agent: AgentChannel, restored: Bool, rootDevice: String, network: GuestNetwork?) throws(MSBError) {
+    func setUpGuest(_ agent: AgentChannel, restored: Bool, rootDevice: String, network: GuestNetwork?,
+                    volumes: [GuestVolume] = []) throws(MSBError) {
         // The system generator is the kernel's getrandom(2).
         var generator = SystemRandomNumberGenerator()
         let entropy = (0..<8).flatMap { _ in withUnsafeBytes(of: generator.next() as UInt64, Array.init) }
@@ -209,7 +214,7 @@ extension Supervisor {
         clock_gettime(CLOCK_REALTIME, &now)
         let nanoseconds = UInt64(clamping: now.tv_sec) &* 1_000_000_000 &+ UInt64(clamping: now.tv_nsec)
         agent.setup(GuestSetup(hostname: name, wallClockNanoseconds: nanoseconds, entropy: entropy, rootDevice: rootDevice, restored: restored,
-                               network: network))
+                               network: network, volumes: volumes))
         let done = try awaitAgent(agent, timeoutSeconds: 30, during: "its setup") { envelope in
             if case .setupDone = envelope.message { true } else { false }
         }

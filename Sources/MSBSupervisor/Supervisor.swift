@@ -2,6 +2,7 @@ import CMSBSys
 import Foundation
 import MSBCore
 import MSBNetwork
+import MSBVolumes
 import MSBOS
 import MSBProtocol
 import MSBVMM
@@ -44,6 +45,8 @@ package final class Supervisor {
     var agent: AgentChannel?
     /// The sandbox's network (passt and its filter), when it has one.
     var network: SandboxNetwork?
+    /// One virtiofsd per volume, in the order of `SandboxConfig.volumes`.
+    var volumeServers: [VolumeServer] = []
     /// The network while its filter is installed beside QEMU's start (`joinNetwork`).
     private var pendingNetwork: SandboxNetwork.PendingStart?
     /// Why the sandbox crashed although the VM itself did not fail (its network process died).
@@ -109,6 +112,7 @@ package final class Supervisor {
     private func fail(_ message: String) -> Int32 {
         vm?.terminate(graceSeconds: 1)
         network?.terminate(graceSeconds: 1)
+        for server in volumeServers { server.terminate(graceSeconds: 1) }
         _ = try? store.update(name) { record in
             record.status = .crashed
             record.statusReason = message
@@ -164,6 +168,7 @@ package final class Supervisor {
             vmConfig.network = NetworkAttachment(descriptor: pending.vmmDescriptor, macAddress: SandboxNetwork.macText(mac))
             guestNetwork = Self.guestNetwork(macAddress: mac)
         }
+        let guestVolumes = try startVolumes(config.volumes ?? [], into: &vmConfig)
         let prepared = MonotonicClock.now()
         // A fork resumes its snapshot on its first start only: later its disk has moved on
         // from the snapshot's memory, and it starts like any sandbox.
@@ -178,9 +183,11 @@ package final class Supervisor {
         try joinNetwork()
         let answered = MonotonicClock.now()
         network?.releaseVMMEnd()
+        for server in volumeServers { server.releaseVMMEnd() }
         let agent = started.agent
         self.agent = agent
-        try setUpGuest(agent, restored: started.restored, rootDevice: rootDisk == nil ? "" : "/dev/vda", network: guestNetwork)
+        try setUpGuest(agent, restored: started.restored, rootDevice: rootDisk == nil ? "" : "/dev/vda", network: guestNetwork,
+                       volumes: guestVolumes)
         let setUp = MonotonicClock.now()
         let ms = Self.milliseconds
         // Where a start's time went, for anyone chasing start latency (bench/templates.py).
@@ -266,6 +273,7 @@ package final class Supervisor {
     private func finish() -> Int32 {
         let exit = vm?.pollExit() ?? VirtualMachineExit(exitCode: nil, signal: nil)
         network?.terminate(graceSeconds: 1)
+        for server in volumeServers { server.terminate(graceSeconds: 1) }
         let (status, reason): (SandboxStatus, String)
         if let crashReason {
             (status, reason) = (.crashed, crashReason)

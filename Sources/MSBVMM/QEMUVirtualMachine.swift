@@ -62,8 +62,13 @@ package final class QEMUInstance: VirtualMachineInstance {
     enum Descriptor: Int32, CaseIterable {
         case kernel = 3, initrd, agent, console, qmp, rootDisk, rootDiskBase, guestRAM, savedState, network
     }
-    /// Snapshot disk layers follow the fixed descriptors, one each.
+    /// Snapshot disk layers follow the fixed descriptors, one each; then the volumes' connections.
     static let firstLayerDescriptor: Int32 = 13
+
+    /// Where QEMU finds volume `index`'s connection.
+    func volumeDescriptor(_ index: Int) -> Int32 {
+        Self.firstLayerDescriptor + Int32(configuration.rootDiskLayers.count) + Int32(index)
+    }
 
     init(binaryPath: String, configuration: VirtualMachineConfiguration) {
         self.binaryPath = binaryPath
@@ -92,7 +97,9 @@ package final class QEMUInstance: VirtualMachineInstance {
             "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
             "-sandbox", Self.seccompPolicy,
         ]
-        if c.memory != .anonymous {
+        if c.memory == .sharedAnonymous {
+            args += ["-object", "memory-backend-memfd,id=mem,size=\(c.memoryMiB)M,share=on"]
+        } else if c.memory != .anonymous {
             // QEMU 7.2 opens the RAM file by path (read-write): the path is our descriptor.
             // Restored RAM is a sealed memfd: opening it read-write gives no way to change it.
             args += ["-object", "memory-backend-file,id=mem,size=\(c.memoryMiB)M,mem-path=\(fd(.guestRAM)),share=\(c.memory.isRestore ? "off" : "on")"]
@@ -125,6 +132,16 @@ package final class QEMUInstance: VirtualMachineInstance {
             args += [
                 "-netdev", "stream,id=net0,server=off,addr.type=fd,addr.str=\(Descriptor.network.rawValue)",
                 "-device", "virtio-net-device,netdev=net0,mac=\(network.macAddress),guest_announce=off",
+            ]
+        }
+        // libvhost-user (virtiofsd) serves only modern (virtio 1.0) devices, and microvm's
+        // virtio-mmio is legacy unless told otherwise. Only sandboxes with volumes change it:
+        // they boot cold, and every template's device layout stays as it was saved.
+        if !c.volumes.isEmpty { args += ["-global", "virtio-mmio.force-legacy=false"] }
+        for (index, volume) in c.volumes.enumerated() {
+            args += [
+                "-chardev", "socket,id=vol\(index),fd=\(volumeDescriptor(index))",
+                "-device", "vhost-user-fs-device,chardev=vol\(index),tag=\(volume.tag)",
             ]
         }
         if c.rootDiskPath != nil {
@@ -182,7 +199,7 @@ package final class QEMUInstance: VirtualMachineInstance {
         var descriptors: [Descriptor: Int32] = [:]
         let restoring = c.memory.isIncoming
         switch c.memory {
-        case .anonymous:
+        case .anonymous, .sharedAnonymous:
             break
         case .sharedFile(let path):
             descriptors[.guestRAM] = try openFile(path, O_RDWR, "guest memory file")
@@ -242,7 +259,7 @@ package final class QEMUInstance: VirtualMachineInstance {
         spec.standardError = logFd
         var layers: [Int32] = []
         for layer in c.rootDiskLayers { layers.append(try openFile(layer, O_RDONLY, "snapshot's disk layer")) }
-        spec.inheritedDescriptors = Descriptor.allCases.map { descriptors[$0] ?? -1 } + layers
+        spec.inheritedDescriptors = Descriptor.allCases.map { descriptors[$0] ?? -1 } + layers + c.volumes.map(\.descriptor)
         spec.workingDirectory = "/"
         spec.dieWithParent = true
         spec.noNewPrivileges = true

@@ -47,6 +47,9 @@ package struct VirtualMachineConfiguration: Sendable {
     package var translationCacheMiB = VirtualMachineConfiguration.defaultTranslationCacheMiB
     /// The guest's network card, or nil for none at all (`--no-net`).
     package var network: NetworkAttachment?
+    /// virtio-fs devices, one per volume: each the VMM's end of a connection to its
+    /// virtiofsd (vhost-user), which needs guest RAM it can map (`.sharedAnonymous`).
+    package var volumes: [VolumeAttachment] = []
     package static let defaultTranslationCacheMiB = 64
 
     package init(name: String, cpus: Int, memoryMiB: Int, accelerator: Accelerator, kernelPath: String, initrdPath: String,
@@ -85,10 +88,25 @@ package struct NetworkAttachment: Sendable, Equatable {
     }
 }
 
+/// A vhost-user-fs device: the guest mounts it by `tag`.
+package struct VolumeAttachment: Sendable, Equatable {
+    /// The VMM's end of its connection to the volume's virtiofsd.
+    package var descriptor: Int32
+    package var tag: String
+
+    package init(descriptor: Int32, tag: String) {
+        self.descriptor = descriptor
+        self.tag = tag
+    }
+}
+
 /// Where guest RAM lives (see the snapshot notes in docs/ARCHITECTURE.md).
 package enum GuestMemory: Sendable, Equatable {
     /// Private anonymous memory: a plain cold boot.
     case anonymous
+    /// Anonymous memory shared with other processes (a memfd): a cold boot whose RAM a
+    /// vhost-user device server (virtiofsd) maps too.
+    case sharedAnonymous
     /// A file mapped shared: everything the guest writes lands in the file, so that a
     /// template saved with `x-ignore-shared` needs no copy of its RAM in the state file.
     case sharedFile(path: String)
@@ -111,7 +129,7 @@ package enum GuestMemory: Sendable, Equatable {
     var isIncoming: Bool {
         switch self {
         case .restore, .receive: true
-        case .anonymous, .sharedFile: false
+        case .anonymous, .sharedAnonymous, .sharedFile: false
         }
     }
 }

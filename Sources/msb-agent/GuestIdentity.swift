@@ -30,6 +30,7 @@ enum GuestIdentity {
         }
         // After the root switch: /etc/resolv.conf and /etc/hosts are the root disk's.
         if let network = setup.network { problems += GuestNetworkSetup.apply(network, onRootDisk: rootMounted) }
+        problems += GuestVolumes.mount(setup.volumes)
         return problems.joined(separator: "; ")
     }
 

@@ -11,7 +11,7 @@ import Testing
     static let ramPath = "/proc/self/fd/10"
 
     static func arguments(_ memory: GuestMemory, rootDisk: Bool = true, accelerator: Accelerator = .tcg,
-                          layers: [String] = [], network: NetworkAttachment? = nil) throws -> [String] {
+                          layers: [String] = [], network: NetworkAttachment? = nil, volumes: [VolumeAttachment] = []) throws -> [String] {
         var configuration = VirtualMachineConfiguration(
             name: "web", cpus: 2, memoryMiB: 256, accelerator: accelerator,
             kernelPath: "/nonexistent/vmlinuz", initrdPath: "/nonexistent/initramfs",
@@ -21,6 +21,7 @@ import Testing
         configuration.memory = memory
         configuration.rootDiskLayers = layers
         configuration.network = network
+        configuration.volumes = volumes
         // makeInstance only checks that the binary is executable; nothing is started.
         let instance = try QEMUManager(binaryPath: "/bin/true").makeInstance(configuration)
         let qemu = try #require(instance as? QEMUInstance)
@@ -144,6 +145,22 @@ import Testing
         let none = try Self.arguments(.anonymous)
         #expect(Self.values(of: "-netdev", in: none).isEmpty)
         #expect(!Self.values(of: "-device", in: none).contains { $0.hasPrefix("virtio-net") })
+    }
+
+    /// Volumes: one vhost-user-fs device each, its connection after the snapshot layers,
+    /// guest RAM in a shared memfd virtiofsd can map, and modern virtio-mmio (libvhost-user
+    /// refuses legacy devices). Without volumes nothing of it appears.
+    @Test func volumesAreVhostUserFsDevicesOnSharedMemory() throws {
+        let volumes = [VolumeAttachment(descriptor: 40, tag: "msbvol0"), VolumeAttachment(descriptor: 41, tag: "msbvol1")]
+        let args = try Self.arguments(.sharedAnonymous, layers: ["/nonexistent/layer0"], volumes: volumes)
+        #expect(Self.values(of: "-chardev", in: args).suffix(2) == ["socket,id=vol0,fd=14", "socket,id=vol1,fd=15"])
+        #expect(Self.values(of: "-device", in: args).filter { $0.hasPrefix("vhost-user-fs") }
+            == ["vhost-user-fs-device,chardev=vol0,tag=msbvol0", "vhost-user-fs-device,chardev=vol1,tag=msbvol1"])
+        #expect(Self.values(of: "-object", in: args) == ["memory-backend-memfd,id=mem,size=256M,share=on"])
+        #expect(Self.values(of: "-M", in: args).first?.hasSuffix(",memory-backend=mem") == true)
+        #expect(Self.values(of: "-global", in: args).contains("virtio-mmio.force-legacy=false"))
+        let none = try Self.arguments(.anonymous)
+        #expect(!none.contains { $0.contains("vhost-user") || $0.contains("force-legacy") || $0.contains("memfd") })
     }
 
     @Test func aRestoreWithANetworkHasTheCardOfItsTemplate() throws {

@@ -26,9 +26,9 @@ import Testing
         return bytes
     }
 
-    @Test func theVersionThatAddedTheNetworkIsCurrent() {
-        #expect(Hello.currentVersion == 4)
-        #expect(Hello(software: "msb").version == 4)
+    @Test func theVersionThatAddedVolumesIsCurrent() {
+        #expect(Hello.currentVersion == 5)
+        #expect(Hello(software: "msb").version == 5)
         #expect(Message.setup(Self.setup).typeCode == 24)
         #expect(Message.setupDone("").typeCode == 25)
     }
@@ -74,6 +74,7 @@ import Testing
             0, 0, 0, 4, 10, 0, 2, 3,
             0, 0, 0x05, 0xDC,
             0, 0, 0, 1, 0, 0, 0, 1, 0x68,
+            0, 0, 0, 0,
         ])
     }
 
@@ -83,7 +84,7 @@ import Testing
         let bytes = Frame.encode(Envelope(id: 1, .setup(small)))
         // The host and the static agent are built apart: the order of fields is the contract.
         // hostname (u32 length + bytes), clock (u64), entropy (u32 length + bytes), root device, restored,
-        // whether a network follows
+        // whether a network follows, the volumes (u32 count, then tag, guest path, read-only each)
         #expect(Array(bytes.dropFirst(Frame.headerBytes + 5)) == [
             0, 0, 0, 1, 0x68,
             1, 2, 3, 4, 5, 6, 7, 8,
@@ -91,7 +92,21 @@ import Testing
             0, 0, 0, 0,
             1,
             0,
+            0, 0, 0, 0,
         ])
+    }
+
+    @Test func volumesRoundTripAndTooManyAreRefused() throws {
+        var setup = GuestSetup(hostname: "h", wallClockNanoseconds: 1, entropy: [], rootDevice: "", restored: false)
+        setup.volumes = [GuestVolume(tag: "msbvol0", guestPath: "/data", readOnly: false),
+                         GuestVolume(tag: "msbvol1", guestPath: "/ro", readOnly: true)]
+        var decoder = FrameDecoder()
+        decoder.append(Frame.encode(Envelope(id: 1, .setup(setup))))
+        #expect(try decoder.next() == Envelope(id: 1, .setup(setup)))
+        setup.volumes = Array(repeating: GuestVolume(tag: "t", guestPath: "/p", readOnly: false), count: GuestVolume.maximumCount + 1)
+        var refusing = FrameDecoder()
+        refusing.append(Frame.encode(Envelope(id: 1, .setup(setup))))
+        #expect(throws: ProtocolError.self) { _ = try refusing.next() }
     }
 
     @Test(arguments: [[UInt8]([0]), [1, 2, 3, 4]])

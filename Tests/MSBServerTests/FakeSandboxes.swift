@@ -53,6 +53,7 @@ final class FakeSandboxes: @unchecked Sendable {
             return infos
         }
         func inspect(_ name: String) throws(MSBError) -> SandboxInfo { try existing(name) }
+        func wait(_ name: String, timeoutSeconds: Double) throws(MSBError) -> SandboxInfo { try existing(name) }
         func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
             _ = try existing(name)
             return SandboxMetrics(name: name, namespace: namespace, status: .running, memoryLimitMiB: 512)

@@ -11,14 +11,19 @@ enum {
     MSB_SPAWN_SEARCH_PATH = 4,  // resolve a bare name through PATH taken from envp
     MSB_SPAWN_CTTY = 8,         // make fd 0 the controlling terminal (needs SETSID)
     MSB_SPAWN_NO_NEW_PRIVS = 16, // no set-user-ID or file capabilities can raise the child's privileges
-    MSB_SPAWN_MAX_FDS = 20,
+    // In a private mount namespace, a copy of the mount tree under the directory at the child's
+    // fd 3 (then closed) is mounted on cwd before the chdir: the child reaches exactly that
+    // directory, whatever its path resolves to now. Stage 5 on failure.
+    MSB_SPAWN_MOUNT_TREE = 32,
+    MSB_SPAWN_MOUNT_READONLY = 64, // with MOUNT_TREE: the copy is read-only, submounts included
+    MSB_SPAWN_MAX_FDS = 32,
 };
 
 /// fork + exec with the child's fd i set from fds[i] (0 <= i < nfds, 3 <= nfds <= MSB_SPAWN_MAX_FDS;
 /// -1 means /dev/null for 0..2 and closed above), every other fd closed, an optional working
 /// directory, uid/gid (each -1 to keep; supplementary groups dropped), and exec failures reported
 /// back. Returns the pid, or -1 with *error_out set to the errno of whatever failed.
-/// *stage_out is 1 for fork failure, 2 chdir, 3 exec, 4 credentials.
+/// *stage_out is 1 for fork failure, 2 chdir, 3 exec, 4 credentials, 5 the mount tree.
 pid_t msb_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
                 const int *fds, int nfds, int flags, int uid, int gid, int *error_out, int *stage_out);
 
