@@ -19,7 +19,8 @@ for arg in "$@"; do
     esac
 done
 
-PACKAGES=(qemu-system-x86 qemu-utils busybox-static e2fsprogs lz4 cpio libsqlite3-dev libedit-dev libarchive-dev zlib1g-dev pkg-config binutils mmdebstrap passt nftables)
+# qemu-system-common ships virtiofsd (volumes); qemu-system-x86 depends on it, named for clarity.
+PACKAGES=(qemu-system-x86 qemu-system-common qemu-utils busybox-static e2fsprogs lz4 cpio libsqlite3-dev libedit-dev libarchive-dev zlib1g-dev pkg-config binutils mmdebstrap passt nftables)
 # Extra packages a caller needs as well (scripts/test.sh: the shells for completion tests).
 read -r -a EXTRA <<<"${MSB_EXTRA_PACKAGES:-}"
 PACKAGES+=("${EXTRA[@]}")
