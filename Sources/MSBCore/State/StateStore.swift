@@ -49,12 +49,15 @@ package struct SandboxRecord: Equatable, Sendable {
 /// SQLite-backed sandbox records under `$MSB_HOME/state.db` (WAL mode, so readers
 /// never block the writer and a crash mid-write leaves the last committed state).
 package final class StateStore {
-    private let db: SQLiteDatabase
+    let db: SQLiteDatabase
+    /// Where the volumes the `volumes` table records keep their data.
+    let paths: MSBPaths
     private static let columns =
         "name, config, status, status_reason, created_at, started_at, supervisor_pid, supervisor_ticks, vmm_pid, vmm_ticks, accelerator, boot"
 
     package init(paths: MSBPaths) throws(MSBError) {
         try paths.prepare()
+        self.paths = paths
         db = try SQLiteDatabase(path: paths.database)
         try db.execute("PRAGMA journal_mode=WAL")
         try db.execute("PRAGMA synchronous=NORMAL")
@@ -74,6 +77,7 @@ package final class StateStore {
                 boot TEXT
             )
             """)
+        try db.execute("CREATE TABLE IF NOT EXISTS volumes (name TEXT PRIMARY KEY, created_at REAL NOT NULL)")
         // Databases made before `boot` existed gain the column (once; later it exists).
         let columns = try db.query("PRAGMA table_info(sandboxes)").compactMap { $0.count > 1 ? $0[1].text : nil }
         if !columns.contains("boot") { try db.execute("ALTER TABLE sandboxes ADD COLUMN boot TEXT") }

@@ -63,6 +63,12 @@ public struct MSBPaths: Sendable {
     public func controlSocket(_ name: String) -> String { sandboxDirectory(name) + "/ctl.sock" }
     public func consoleLog(_ name: String) -> String { sandboxDirectory(name) + "/console.log" }
     public func supervisorLog(_ name: String) -> String { sandboxDirectory(name) + "/supervisor.log" }
+    /// Named volumes (`msb volume`): per home, so per server namespace; each is
+    /// `volumes/NAME/` (0700) around the `data` directory the guest sees.
+    package var volumesDirectory: String { home + "/volumes" }
+    /// The directory a named volume shares into the guest; `storedName` is the volume's
+    /// name, already checked by `VolumeMount.isValidVolumeName`.
+    package func volumeDataDirectory(_ storedName: String) -> String { home + "/volumes/" + storedName + "/data" }
     /// The sandbox's writable layer over its image's root disk (qcow2), when it has one.
     public func rootDisk(_ name: String) -> String { sandboxDirectory(name) + "/disk.qcow2" }
     /// A named volume's files (`msb volume create`, `-v NAME:/path`).
