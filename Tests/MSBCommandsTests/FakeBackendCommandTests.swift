@@ -166,6 +166,39 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
         guard let index = snapshots.firstIndex(where: { $0.name == name }) else { throw MSBError.snapshotNotFound(name) }
         snapshots.remove(at: index)
     }
+    // Volumes: a list in memory, refused while a sandbox's config mounts one, like the store.
+    private var volumes: [VolumeInfo] = []
+    func createVolume(_ name: String) throws(MSBError) -> VolumeInfo {
+        record("volume create \(name)")
+        lock.lock()
+        defer { lock.unlock() }
+        guard !volumes.contains(where: { $0.name == name }) else { throw MSBError(.alreadyExists, "volume already exists: \(name)") }
+        let info = VolumeInfo(name: name, createdAt: Date(timeIntervalSince1970: 1_700_000_000), hostPath: "/msb/volumes/\(name)/data")
+        volumes.append(info)
+        return info
+    }
+    func listVolumes() throws(MSBError) -> [VolumeInfo] {
+        record("volume ls")
+        return lock.withLock { volumes.map { v in var v = v; v.usedBy = users(of: v.name); return v } }
+    }
+    func inspectVolume(_ name: String) throws(MSBError) -> VolumeInfo {
+        record("volume inspect \(name)")
+        guard var info = lock.withLock({ volumes.first { $0.name == name } }) else { throw MSBError.volumeNotFound(name) }
+        info.usedBy = users(of: name)
+        info.sizeBytes = 1_500_000
+        return info
+    }
+    func removeVolume(_ name: String) throws(MSBError) {
+        record("volume rm \(name)")
+        lock.lock()
+        defer { lock.unlock() }
+        guard let index = volumes.firstIndex(where: { $0.name == name }) else { throw MSBError.volumeNotFound(name) }
+        let users = users(of: name)
+        guard users.isEmpty else { throw MSBError.volumeInUse(name, by: users) }
+        volumes.remove(at: index)
+    }
+    private func users(of volume: String) -> [String] { sandboxes.filter { $0.config.mounts(volume: volume) }.map(\.name) }
+
     func listImages() throws(MSBError) -> [ImageInfo] { [] }
     func pullImage(_ reference: String, insecure: Bool, credentials: String?,
                    progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo {

@@ -9,6 +9,10 @@ extension LocalBackend {
     package func createSnapshot(_ name: String, of sandbox: String) throws(MSBError) -> SnapshotInfo {
         try InputParsing.validateSnapshotName(name)
         let record = try existing(sandbox).reconciled()
+        guard (record.config.volumes ?? []).isEmpty else {
+            throw MSBError(.unsupported, "failed to snapshot: sandbox \(sandbox) has volumes",
+                           hint: "snapshots cannot carry volumes (QEMU cannot save a virtio-fs device)")
+        }
         guard record.status == .running || record.status == .paused else {
             throw MSBError(.invalidState, "failed to snapshot: sandbox \(sandbox) is \(record.status.rawValue)",
                            hint: record.status.expectsSupervisor ? "try again in a moment" : "start it with 'msb start \(sandbox)'")

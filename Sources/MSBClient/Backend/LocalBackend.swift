@@ -16,6 +16,11 @@ package final class LocalBackend: SupervisorStreamBackend {
     /// Receives one-off notices for people (the TCG fallback) — stderr in the CLI.
     private let notice: (String) -> Void
     private var storeInstance: StateStore?
+    /// Host directories volumes may name, resolved, subtrees included (a server's
+    /// `--allow-volume`); nil: any directory (the CLI's own user).
+    package var allowedVolumeRoots: [String]?
+    /// How many named volumes this home may keep (a server namespace's share); nil: any.
+    package var volumeLimit: Int?
 
     package init(paths: MSBPaths = MSBPaths(), namespace: String = "default", notice: @escaping (String) -> Void = { _ in }) {
         self.paths = paths
@@ -47,6 +52,8 @@ package final class LocalBackend: SupervisorStreamBackend {
             throw MSBError(.invalidArgument, "sandbox name '\(requested.name)' is too long for the state directory \(paths.home)",
                            hint: "unix socket paths are limited to 107 bytes; use a shorter name or MSB_HOME")
         }
+        // Checked first: a refused volume is a usage error, whatever the image.
+        let volumes = try resolvedVolumes(requested)
         let images = ImageStore(paths: paths)
         var config = requested
         // The disk under the sandbox's overlay: its image's, or a snapshot's layer.
@@ -69,10 +76,11 @@ package final class LocalBackend: SupervisorStreamBackend {
             if config.user == nil { config.user = image.user }
             if let imageDigest { diskBase = (images.rootDisk(imageDigest), "raw") }
         }
+        config.volumes = volumes
         _ = try GuestArtifacts(directory: paths.artifacts).validated()
         let decision = try AcceleratorProbe.decide(config.accelerator)
         let store = try store()
-        try store.insert(SandboxRecord(config: config, status: .created, createdAt: Date()))
+        try store.insert(SandboxRecord(config: config, status: .created, createdAt: Date()), creatingVolumesWithin: volumeLimit)
         do {
             // Only once the sandbox is really being made: a refused create prints no notice.
             if start { try announceAccelerator(decision) }
@@ -93,6 +101,8 @@ package final class LocalBackend: SupervisorStreamBackend {
 
     package func start(_ name: String) throws(MSBError) -> SandboxInfo {
         let record = try existing(name)
+        // A host directory gone, or (on a server) no longer allowed, stops the start here.
+        _ = try VolumeMount.resolvingHostPaths(record.config.volumes ?? [], allowedRoots: allowedVolumeRoots)
         try announceAccelerator(AcceleratorProbe.decide(record.config.accelerator))
         return try boot(name)
     }

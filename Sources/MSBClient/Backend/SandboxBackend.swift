@@ -36,6 +36,14 @@ package protocol SandboxBackend {
     /// Refused while a sandbox made from it exists.
     func removeSnapshot(_ name: String) throws(MSBError)
 
+    // Named volumes belong to the namespace, like sandboxes (`msb volume`).
+    func createVolume(_ name: String) throws(MSBError) -> VolumeInfo
+    func listVolumes() throws(MSBError) -> [VolumeInfo]
+    /// With its size and the sandboxes that mount it.
+    func inspectVolume(_ name: String) throws(MSBError) -> VolumeInfo
+    /// Refused while a sandbox's config mounts it.
+    func removeVolume(_ name: String) throws(MSBError)
+
     // Images are shared by every sandbox of a host (or of a server).
     func listImages() throws(MSBError) -> [ImageInfo]
     /// `credentials` is `user:password` for the registry, when it needs them.

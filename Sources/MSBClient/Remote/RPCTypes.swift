@@ -39,6 +39,8 @@ package enum RPC {
         package var user: String?
         package var max_duration_ms: Double?
         package var accelerator: String?
+        /// `HOSTDIR:GUESTDIR[:ro]` (a host path the server's `--allow-volume` allows) or
+        /// `NAME:GUESTDIR[:ro]` (a named volume of the namespace, made if it does not exist).
         package var volumes: [String]?
         /// `[HOSTIP:]HOSTPORT:GUESTPORT[/tcp|udp]` (the SDKs send `"8080:80"`); allowed only
         /// under the server's `--allow-port` rules.
@@ -72,6 +74,7 @@ package enum RPC {
             max_duration_ms = config.maxDurationMilliseconds.map(Double.init)
             accelerator = config.accelerator.rawValue
             cold = config.coldBoot
+            if let mounts = config.volumes, !mounts.isEmpty { volumes = mounts.map(\.specification) }
             setNetwork(config.network)
         }
 

@@ -147,6 +147,24 @@ package final class RemoteBackend: SupervisorStreamBackend {
         _ = try call(RPC.SnapshotRemove.self, .init(snapshot: name, namespace: namespace))
     }
 
+    // MARK: Volumes
+
+    package func createVolume(_ name: String) throws(MSBError) -> VolumeInfo {
+        try call(RPC.VolumeCreate.self, .init(volume: name, namespace: namespace)).volume.info
+    }
+
+    package func listVolumes() throws(MSBError) -> [VolumeInfo] {
+        try call(RPC.VolumeList.self, .init(namespace: namespace)).volumes.map(\.info)
+    }
+
+    package func inspectVolume(_ name: String) throws(MSBError) -> VolumeInfo {
+        try call(RPC.VolumeInspect.self, .init(volume: name, namespace: namespace)).volume.info
+    }
+
+    package func removeVolume(_ name: String) throws(MSBError) {
+        _ = try call(RPC.VolumeRemove.self, .init(volume: name, namespace: namespace))
+    }
+
     package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
         guard let first = try call(RPC.MetricsGet.self, .init(sandbox: name, namespace: namespace, detail: true)).sandboxes.first else {
             throw MSBError.sandboxNotFound(name)

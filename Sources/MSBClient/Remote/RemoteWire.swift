@@ -57,6 +57,9 @@ package enum RemoteWire {
         /// null: no network (only lo). Always written, so a client can tell "none" from an
         /// older server that does not say.
         package var network: Network?
+        /// `SOURCE:GUESTDIR[:ro]` of each volume; absent when none. A host path is shown to a
+        /// remote user only because that user gave it.
+        package var volumes: [String]?
 
         package init(_ info: SandboxInfo) {
             name = info.name
@@ -80,6 +83,7 @@ package enum RemoteWire {
             accel = info.config.accelerator.rawValue
             cold = info.config.coldBoot
             network = info.config.network.map(Network.init)
+            volumes = info.config.volumes.flatMap { $0.isEmpty ? nil : $0.map(\.specification) }
         }
 
         package func encode(to encoder: any Encoder) throws {
@@ -105,6 +109,7 @@ package enum RemoteWire {
             try c.encodeIfPresent(accel, forKey: .accel)
             try c.encodeIfPresent(cold, forKey: .cold)
             try c.encode(network, forKey: .network)
+            try c.encodeIfPresent(volumes, forKey: .volumes)
         }
 
         package var info: SandboxInfo {
@@ -117,6 +122,8 @@ package enum RemoteWire {
             config.accelerator = accel.flatMap(AcceleratorChoice.init(rawValue:)) ?? .auto
             config.coldBoot = cold
             config.network = network?.policy
+            // What cannot be read back is left out rather than trusted.
+            config.volumes = volumes.map { $0.compactMap { try? VolumeMount.parse($0) } }
             var info = SandboxInfo(config: config, status: SandboxStatus(rawValue: status) ?? .crashed,
                                    statusReason: status_reason, createdAt: RemoteWire.date(created_at) ?? Date(timeIntervalSince1970: 0),
                                    startedAt: started_at.flatMap(RemoteWire.date), activeAccelerator: accelerator, boot: boot)
