@@ -26,7 +26,7 @@ package struct OptionSpec: Sendable, Equatable {
 }
 
 package enum ValueCompletion: Sendable, Equatable {
-    case none, sandboxName, image, snapshotName, values([String])
+    case none, sandboxName, image, snapshotName, volumeName, values([String])
 }
 
 /// One subcommand: the single source for parsing, `--help`, completion and the man page.

@@ -11,7 +11,7 @@ package protocol Subcommand: Sendable {
 package enum CommandTable {
     package static let commands: [any Subcommand.Type] = [
         CreateCommand.self, StartCommand.self, ExecCommand.self, CopyCommand.self, ShellCommand.self, ReplCommand.self, RunCommand.self, ListCommand.self, InspectCommand.self, PortCommand.self, MetricsCommand.self, PullCommand.self, ImageCommand.self,
-        SnapshotCommand.self, PauseCommand.self, ResumeCommand.self, StopCommand.self, WaitCommand.self, RemoveCommand.self, ServerCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
+        SnapshotCommand.self, VolumeCommand.self, PauseCommand.self, ResumeCommand.self, StopCommand.self, WaitCommand.self, RemoveCommand.self, ServerCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
         CompleteCommand.self, ManPageCommand.self, ReadmeCommand.self,
     ]
 
@@ -69,5 +69,9 @@ package enum CommandTable {
                    details: "`auto`, `kvm` or `tcg` (default: `$MSB_ACCEL`, else `auto`)", completion: .values(["auto", "kvm", "tcg"])),
         OptionSpec(long: "cold", short: nil, valueName: nil, help: "Boot the kernel instead of resuming a saved start template",
                    details: "boot the kernel instead of resuming a start template"),
+        OptionSpec(long: "volume", short: "v", valueName: "SPEC",
+                   help: "Share a directory: HOSTDIR:GUESTDIR[:ro], or NAME:GUESTDIR[:ro] for a named volume, made if missing (repeatable)",
+                   repeatable: true,
+                   details: "share a host directory (`HOSTDIR:GUESTDIR[:ro]`, absolute) or a named volume (`NAME:GUESTDIR[:ro]`, made if missing) through virtio-fs; `:ro` is enforced by the host; a sandbox with volumes boots cold (repeatable)"),
     ] + NetworkOptions.options
 }

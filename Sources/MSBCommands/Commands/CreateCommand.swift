@@ -14,7 +14,7 @@ struct CreateCommand: Subcommand {
             + CommandTable.sandboxOptions,
         examples: ["msb create --name web", "msb create --name big --memory 1G --cpus 2 -e MODE=test",
                    "msb create --name web2 --from web-ready", "msb create --name api -p 8080:80 -p 127.0.0.1:5353:53/udp",
-                   "msb create --name iso --no-net", "msb create --name db --net-allow 10.20.0.0/16 --net-allow 10.30.1.5:5432"])
+                   "msb create --name iso --no-net", "msb create --name dev -v /home/me/src:/src:ro -v cache:/root/.cache", "msb create --name db --net-allow 10.20.0.0/16 --net-allow 10.30.1.5:5432"])
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         let config = try sandboxConfig(from: arguments, context: context)
@@ -40,6 +40,7 @@ struct CreateCommand: Subcommand {
             try InputParsing.validateSnapshotName(snapshot)
             config.snapshot = snapshot
         }
+        config.volumes = try volumes(from: arguments, snapshot: config.snapshot)
         if let image = arguments.value("image") { config.image = image }
         if let user = arguments.value("user"), !user.isEmpty { config.user = user }
         if let memory = arguments.value("memory") { config.memoryMiB = try InputParsing.parseMemoryMiB(memory) }
@@ -57,6 +58,21 @@ struct CreateCommand: Subcommand {
         // Host-side, so allowed with --from too: a fork gets a network of its own.
         config.network = try NetworkOptions.policy(from: arguments)
         return config
+    }
+
+    /// `-v/--volume`: parsed and checked together; nil for none. The backend resolves host
+    /// directories (they are the server's with --server).
+    static func volumes(from arguments: ParsedArguments, snapshot: String?) throws(MSBError) -> [VolumeMount]? {
+        let texts = arguments.allValues("volume")
+        guard !texts.isEmpty else { return nil }
+        if snapshot != nil {
+            throw MSBError(.invalidArgument, "-v/--volume cannot be used with --from: snapshots cannot carry volumes",
+                           hint: "QEMU cannot save a virtio-fs device; create the sandbox from an image to give it volumes")
+        }
+        var mounts: [VolumeMount] = []
+        for text in texts { mounts.append(try VolumeMount.parse(text)) }
+        try VolumeMount.check(mounts)
+        return mounts
     }
 
     static func validatedWorkdir(_ dir: String) throws(MSBError) -> String {

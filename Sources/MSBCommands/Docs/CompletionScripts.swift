@@ -31,6 +31,7 @@ package enum CompletionScripts {
         case .sandboxName: return "$(msb _complete sandboxes 2>/dev/null)"
         case .image: return "$(msb _complete images 2>/dev/null)"
         case .snapshotName: return "$(msb _complete snapshots 2>/dev/null)"
+        case .volumeName: return "$(msb _complete volumes 2>/dev/null)"
         case .values(let values): return values.joined(separator: " ")
         }
     }
@@ -100,6 +101,7 @@ package enum CompletionScripts {
             _msb_sandboxes() { local -a names; names=(${(f)"$(msb _complete sandboxes 2>/dev/null)"}); compadd -a names }
             _msb_images() { local -a names; names=(${(f)"$(msb _complete images 2>/dev/null)"}); compadd -a names }
             _msb_snapshots() { local -a names; names=(${(f)"$(msb _complete snapshots 2>/dev/null)"}); compadd -a names }
+            _msb_volumes() { local -a names; names=(${(f)"$(msb _complete volumes 2>/dev/null)"}); compadd -a names }
             _msb() {
                 local -a commands
                 commands=(
@@ -130,6 +132,7 @@ package enum CompletionScripts {
                     case .sandboxName: value = ":\(valueName):_msb_sandboxes"
                     case .image: value = ":\(valueName):_msb_images"
                     case .snapshotName: value = ":\(valueName):_msb_snapshots"
+                    case .volumeName: value = ":\(valueName):_msb_volumes"
                     case .values(let values): value = ":\(valueName):(\(values.joined(separator: " ")))"
                     case .none: value = ":\(valueName): "
                     }
@@ -140,6 +143,7 @@ package enum CompletionScripts {
             case .sandboxName: s += "                '*:sandbox:_msb_sandboxes'\n"
             case .image: s += "                '*:image:_msb_images'\n"
             case .snapshotName: s += "                '*:snapshot:_msb_snapshots'\n"
+            case .volumeName: s += "                '*:volume:_msb_volumes'\n"
             default:
                 s += spec.name == "help" ? "                '1:command:(\(specs.map(\.name).joined(separator: " ")))'\n" : "                '*:: :_files'\n"
             }
