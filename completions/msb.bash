@@ -228,12 +228,13 @@ _msb() {
                 --max-sandboxes-per-namespace) return ;;
                 --max-pulls-per-namespace) return ;;
                 --max-snapshots-per-namespace) return ;;
+                --max-volumes-per-namespace) return ;;
                 --namespace|-n) return ;;
                 --expire) return ;;
                 --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--host --port -p --tls-cert --tls-key --insecure-http --detach -d --dev --max-sandboxes --max-memory --max-cpus --allow-volume --allow-port --default-net --namespace-net-allow --remote-allow-host --remote-net-unrestricted --allow-insecure-registries --keep-sandboxes --prewarm --max-connections --max-attach-sessions --attach-idle-timeout --request-timeout --max-calls-per-namespace --max-sandboxes-per-namespace --max-pulls-per-namespace --max-snapshots-per-namespace --namespace -n --expire --format --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--host --port -p --tls-cert --tls-key --insecure-http --detach -d --dev --max-sandboxes --max-memory --max-cpus --allow-volume --allow-port --default-net --namespace-net-allow --remote-allow-host --remote-net-unrestricted --allow-insecure-registries --keep-sandboxes --prewarm --max-connections --max-attach-sessions --attach-idle-timeout --request-timeout --max-calls-per-namespace --max-sandboxes-per-namespace --max-pulls-per-namespace --max-snapshots-per-namespace --max-volumes-per-namespace --namespace -n --expire --format --help -h" -- "$cur"))
                 return
             fi
             COMPREPLY=($(compgen -W "start stop status keygen keys" -- "$cur"))

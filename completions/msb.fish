@@ -156,6 +156,7 @@ complete -c msb -n '__fish_seen_subcommand_from server' -l max-calls-per-namespa
 complete -c msb -n '__fish_seen_subcommand_from server' -l max-sandboxes-per-namespace -x -d 'start: sandboxes running at once per namespace (default: 16)'
 complete -c msb -n '__fish_seen_subcommand_from server' -l max-pulls-per-namespace -x -d 'start: image pulls at once per namespace (default: 2)'
 complete -c msb -n '__fish_seen_subcommand_from server' -l max-snapshots-per-namespace -x -d 'start: snapshots kept per namespace (default: 8)'
+complete -c msb -n '__fish_seen_subcommand_from server' -l max-volumes-per-namespace -x -d 'start: named volumes kept per namespace (default: 32)'
 complete -c msb -n '__fish_seen_subcommand_from server' -l namespace -s n -x -d 'keygen: the one namespace the key may use (default: all)'
 complete -c msb -n '__fish_seen_subcommand_from server' -l expire -x -d 'keygen: key lifetime, e.g. 12h, 30d or never (default: 90d)'
 complete -c msb -n '__fish_seen_subcommand_from server' -l format -x -a 'table json' -d 'keys ls: table or json (default: table)'

@@ -38,27 +38,10 @@ extension RPCDispatcher {
             }
             config.snapshot = try RPCParams.snapshot(snapshot)
         }
-        try checkVolumes(params.volumes ?? [])
+        config.volumes = try volumeMounts(params.volumes, snapshot: config.snapshot != nil)
         config.network = try networkPolicy(params)
         // `depends_on`, `shell`, `scripts` and `exec` describe how microsandbox's own tools run
         // a project; a sandbox here has no start script, so they are accepted and not used.
         return config
-    }
-
-    /// `HOST:GUEST` mounts: a host path outside the allow-list is refused (403) before anything else.
-    private func checkVolumes(_ volumes: [String]) throws(MSBError) {
-        for volume in volumes {
-            let parts = volume.split(separator: ":", maxSplits: 1).map(String.init)
-            guard parts.count == 2, parts[0].hasPrefix("/"), parts[1].hasPrefix("/") else {
-                throw MSBError(.invalidArgument, "invalid params: volume '\(volume)' must be HOST_PATH:GUEST_PATH with absolute paths")
-            }
-            let hostPath = URL(fileURLWithPath: parts[0]).standardizedFileURL.path
-            let allowed = configuration.volumeAllowList.contains { root in hostPath == root || hostPath.hasPrefix(root.hasSuffix("/") ? root : root + "/") }
-            guard allowed else {
-                throw MSBError(.accessDenied, "mounting host path \(hostPath) is not allowed on this server",
-                               hint: "the server's operator can allow it with 'msb server start --allow-volume DIR'")
-            }
-            throw MSBError(.unsupported, "volume \(volume) is allowed, but msb sandboxes cannot share host directories yet")
-        }
     }
 }

@@ -24,6 +24,10 @@ extension RPCDispatcher {
         method(RPC.SnapshotCreate.self) { $0.snapshotCreate },
         method(RPC.SnapshotList.self) { $0.snapshotList },
         method(RPC.SnapshotRemove.self) { $0.snapshotRemove },
+        method(RPC.VolumeCreate.self) { $0.volumeCreate },
+        method(RPC.VolumeList.self) { $0.volumeList },
+        method(RPC.VolumeInspect.self) { $0.volumeInspect },
+        method(RPC.VolumeRemove.self) { $0.volumeRemove },
         method(RPC.ImageList.self) { $0.imageList },
         method(RPC.ImagePull.self) { $0.imagePull },
         method(RPC.ImageBuild.self) { $0.imageBuild },
@@ -50,7 +54,7 @@ extension RPCDispatcher {
     func start(_ call: RPCCall, _ p: RPC.Start.Params) throws(MSBError) -> String {
         let namespace = try call.namespace(p.namespace)
         let name = try RPCParams.sandbox(p.sandbox)
-        let backend = try host.backend(namespace)
+        let backend = try sandboxBackend(namespace)
         let existing: SandboxInfo?
         do throws(MSBError) {
             existing = try backend.inspect(name)
@@ -89,7 +93,7 @@ extension RPCDispatcher {
 
     func create(_ call: RPCCall, _ p: RPC.Create.Params) throws(MSBError) -> RPC.SandboxResult {
         let namespace = try call.namespace(p.namespace)
-        let backend = try host.backend(namespace)
+        let backend = try sandboxBackend(namespace)
         let config = try withSnapshotResources(sandboxConfig(name: RPCParams.sandbox(p.sandbox), p.config), backend)
         let info: SandboxInfo
         if p.start ?? true {

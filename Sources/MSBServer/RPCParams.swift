@@ -94,6 +94,12 @@ struct RPCParams {
         return name
     }
 
+    /// A volume name, validated (it names a directory on the server).
+    static func volume(_ name: String) throws(MSBError) -> String {
+        try StateStore.validateVolumeName(name)
+        return name
+    }
+
     /// A snapshot name, validated (it names a directory on the server).
     static func snapshot(_ name: String) throws(MSBError) -> String {
         try InputParsing.validateSnapshotName(name)

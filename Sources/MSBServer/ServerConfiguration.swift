@@ -11,7 +11,8 @@ package struct ServerConfiguration: Sendable {
     package var dev = false
     package var paths: MSBPaths
     package var limits = ServerLimits()
-    /// Host paths (and their subtrees) that `config.volumes` may name.
+    /// `--allow-volume`: host directories (and their subtrees) that `config.volumes` may
+    /// name; checked where links lead too. None by default.
     package var volumeAllowList: [String] = []
     /// `--allow-port`: host ports (and the addresses) remote clients may publish; none by default.
     package var portAllowList: [PortAllowance] = []
@@ -103,6 +104,8 @@ package struct ServerLimits: Sendable, Equatable {
     package var maxPullsPerNamespace = 2
     /// Snapshots one namespace keeps (each holds a sandbox's memory and disk on the host).
     package var maxSnapshotsPerNamespace = 8
+    /// Named volumes one namespace keeps (their data is not limited here: the guests write it).
+    package var maxVolumesPerNamespace = 32
     /// What `sandbox.command.run` / `repl.run` keep of each stream, in lines.
     package var maxOutputLines = 100_000
 

@@ -72,7 +72,7 @@ package enum ServerRuntime {
         let limits = configuration.limits
         notice("msb server: limits: \(limits.maxRunningSandboxes) running sandboxes, \(limits.maxTotalMemoryMiB) MiB memory, \(limits.maxTotalCPUs) cpus")
         notice("msb server: per namespace: \(limits.maxCallsPerNamespace) calls, \(limits.maxSandboxesPerNamespace) running sandboxes, "
-               + "\(limits.maxPullsPerNamespace) pulls, \(limits.maxSnapshotsPerNamespace) snapshots; \(limits.maxConnections) connections, \(limits.maxAttachSessions) attach sessions")
+               + "\(limits.maxPullsPerNamespace) pulls, \(limits.maxSnapshotsPerNamespace) snapshots, \(limits.maxVolumesPerNamespace) volumes; \(limits.maxConnections) connections, \(limits.maxAttachSessions) attach sessions")
         if let tls = configuration.tls {
             notice("msb server: TLS with \(tls.certificatePath)")
         } else if !ServerConfiguration.isLoopback(configuration.host) {

@@ -73,7 +73,8 @@ enum ServerDaemon {
                   "--max-calls-per-namespace", String(l.maxCallsPerNamespace),
                   "--max-sandboxes-per-namespace", String(l.maxSandboxesPerNamespace),
                   "--max-pulls-per-namespace", String(l.maxPullsPerNamespace),
-                  "--max-snapshots-per-namespace", String(l.maxSnapshotsPerNamespace)]
+                  "--max-snapshots-per-namespace", String(l.maxSnapshotsPerNamespace),
+                  "--max-volumes-per-namespace", String(l.maxVolumesPerNamespace)]
         return words
     }
 

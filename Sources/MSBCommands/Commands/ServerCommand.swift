@@ -48,6 +48,8 @@ struct ServerCommand: Subcommand {
             OptionSpec(long: "max-pulls-per-namespace", short: nil, valueName: "N", help: "start: image pulls at once per namespace (default: 2)"),
             OptionSpec(long: "max-snapshots-per-namespace", short: nil, valueName: "N",
                        help: "start: snapshots kept per namespace (default: 8)"),
+            OptionSpec(long: "max-volumes-per-namespace", short: nil, valueName: "N",
+                       help: "start: named volumes kept per namespace (default: 32)"),
             OptionSpec(long: "namespace", short: "n", valueName: "NS", help: "keygen: the one namespace the key may use (default: all)"),
             OptionSpec(long: "expire", short: nil, valueName: "DURATION", help: "keygen: key lifetime, e.g. 12h, 30d or never (default: 90d)"),
             OptionSpec(long: "format", short: nil, valueName: "FORMAT", help: "keys ls: table or json (default: table)",
@@ -106,7 +108,11 @@ struct ServerCommand: Subcommand {
         }
         for dir in arguments.allValues("allow-volume") {
             guard dir.hasPrefix("/") else { throw MSBError(.invalidArgument, "--allow-volume needs an absolute path: \(dir)") }
-            configuration.volumeAllowList.append(URL(fileURLWithPath: dir).standardizedFileURL.path)
+            // Where the directory really is: what volumes are checked against, links resolved.
+            guard let resolved = try? VolumeMount.resolvedHostDirectory(dir) else {
+                throw MSBError(.invalidArgument, "--allow-volume needs an existing directory: \(dir)")
+            }
+            configuration.volumeAllowList.append(resolved)
         }
         try network(arguments, into: &configuration)
         configuration.allowInsecureRegistries = arguments.flag("allow-insecure-registries")
@@ -128,6 +134,7 @@ struct ServerCommand: Subcommand {
         try wholeNumber(arguments, "max-sandboxes-per-namespace", into: &limits.maxSandboxesPerNamespace)
         try wholeNumber(arguments, "max-pulls-per-namespace", into: &limits.maxPullsPerNamespace)
         try wholeNumber(arguments, "max-snapshots-per-namespace", into: &limits.maxSnapshotsPerNamespace)
+        try wholeNumber(arguments, "max-volumes-per-namespace", into: &limits.maxVolumesPerNamespace)
         if let text = arguments.value("attach-idle-timeout") {
             limits.attachIdleTimeoutSeconds = Double(try InputParsing.parseDurationMilliseconds(text)) / 1000
         }
