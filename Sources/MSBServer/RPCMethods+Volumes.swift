@@ -62,6 +62,23 @@ extension RPCDispatcher {
         for mount in mounts {
             if case .named(let name) = mount.source { _ = try RPCParams.volume(name) }
         }
-        return try VolumeMount.resolvingHostPaths(mounts, allowedRoots: configuration.volumeAllowList)
+        let resolved = try VolumeMount.resolvingHostPaths(mounts, allowedRoots: configuration.volumeAllowList)
+        try checkOutsideServerState(resolved, given: mounts)
+        return resolved
+    }
+
+    /// An allowed directory that holds (or lies in) the server's own state would hand a
+    /// client the signing secret and every namespace's sandboxes and volumes: refused, whatever
+    /// `--allow-volume` says.
+    private func checkOutsideServerState(_ resolved: [VolumeMount], given: [VolumeMount]) throws(MSBError) {
+        let paths = configuration.paths
+        let state = [paths.home, paths.images, paths.templates, paths.artifacts].map { (try? VolumeMount.resolvedHostDirectory($0)) ?? $0 }
+        for (mount, asGiven) in zip(resolved, given) {
+            guard case .hostPath(let path) = mount.source, case .hostPath(let shown) = asGiven.source else { continue }
+            if state.contains(where: { VolumeMount.lies(path, inside: $0) || VolumeMount.lies($0, inside: path) }) {
+                throw MSBError(.accessDenied, "mounting host path \(PrintableText.escaped(shown, maxScalars: 200)) is not allowed on this server: it holds msb's own state",
+                               hint: "share a directory that neither holds nor lies inside the server's MSB_HOME, images, templates or guest")
+            }
+        }
     }
 }

@@ -143,6 +143,20 @@ import Testing
         #expect(try config(#"{"volumes":["data:/data"]}"#, on: dispatcher { $0.volumeAllowList = [] }).volumes?.count == 1)
     }
 
+    /// An operator who allowed a directory around msb's own home: the home is still refused.
+    @Test func theServersOwnStateIsNeverMounted() throws {
+        defer { cleanUp() }
+        let scratch = (home as NSString).deletingLastPathComponent
+        let d = dispatcher { $0.volumeAllowList = [scratch] }
+        try FileManager.default.createDirectory(atPath: home + "/namespaces", withIntermediateDirectories: true)
+        for path in [scratch, home, home + "/namespaces"] {
+            let refused = try call("sandbox.start", #"{"sandbox":"v","config":{"volumes":["\#(path):/mnt"]}}"#, on: d)
+            #expect(refused.status == 403, "\(path)")
+            #expect(refused.message.hasSuffix("is not allowed on this server: it holds msb's own state"), "\(path)")
+        }
+        #expect(try config(#"{"volumes":["\#(allowed)/project:/src"]}"#, on: d).volumes?.count == 1)
+    }
+
     @Test func volumesWithSnapshotsAndTooManyAreRefused() throws {
         defer { cleanUp() }
         let d = dispatcher()
