@@ -4,7 +4,7 @@ _msb() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "create start exec cp shell repl run ls inspect port metrics pull image snapshot pause resume stop wait rm server completion help version --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "create start exec cp shell repl run ls inspect port metrics pull image snapshot volume pause resume stop wait rm server completion help version --help --version" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -21,12 +21,13 @@ _msb() {
                 --workdir|-w) return ;;
                 --max-duration) return ;;
                 --accel) COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")); return ;;
+                --volume|-v) return ;;
                 --publish|-p) return ;;
                 --net-allow) return ;;
                 --net-deny) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --from --memory -m --cpus --env -e --workdir -w --max-duration --accel --cold --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --from --memory -m --cpus --env -e --workdir -w --max-duration --accel --cold --volume -v --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -89,6 +90,7 @@ _msb() {
                 --cpus) return ;;
                 --max-duration) return ;;
                 --accel) COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")); return ;;
+                --volume|-v) return ;;
                 --publish|-p) return ;;
                 --net-allow) return ;;
                 --net-deny) return ;;
@@ -99,7 +101,7 @@ _msb() {
                 --detach-keys) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --image --from --memory -m --cpus --max-duration --accel --cold --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --image --from --memory -m --cpus --max-duration --accel --cold --volume -v --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -167,6 +169,16 @@ _msb() {
                 return
             fi
             COMPREPLY=($(compgen -W "$(msb _complete snapshots 2>/dev/null)" -- "$cur"))
+            ;;
+        volume)
+            case "$prev" in
+                --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
+            esac
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--format --quiet -q --help -h" -- "$cur"))
+                return
+            fi
+            COMPREPLY=($(compgen -W "$(msb _complete volumes 2>/dev/null)" -- "$cur"))
             ;;
         pause)
             if [[ "$cur" == -* ]]; then
@@ -251,7 +263,7 @@ _msb() {
                 COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
                 return
             fi
-            COMPREPLY=($(compgen -W "create start exec cp shell repl run ls inspect port metrics pull image snapshot pause resume stop wait rm server completion help version" -- "$cur"))
+            COMPREPLY=($(compgen -W "create start exec cp shell repl run ls inspect port metrics pull image snapshot volume pause resume stop wait rm server completion help version" -- "$cur"))
             ;;
         version)
             if [[ "$cur" == -* ]]; then

@@ -91,6 +91,10 @@ final class FakeSandboxes: @unchecked Sendable {
         func createSnapshot(_ name: String, of sandbox: String) throws(MSBError) -> SnapshotInfo { throw Self.nothing }
         func listSnapshots() throws(MSBError) -> [SnapshotInfo] { [] }
         func removeSnapshot(_ name: String) throws(MSBError) { throw Self.nothing }
+        func createVolume(_ name: String) throws(MSBError) -> VolumeInfo { throw Self.nothing }
+        func listVolumes() throws(MSBError) -> [VolumeInfo] { [] }
+        func inspectVolume(_ name: String) throws(MSBError) -> VolumeInfo { throw Self.nothing }
+        func removeVolume(_ name: String) throws(MSBError) { throw Self.nothing }
         func listImages() throws(MSBError) -> [ImageInfo] { [] }
         func pullImage(_ reference: String, insecure: Bool, credentials: String?,
                        progress: @escaping @Sendable (String) -> Void) throws(MSBError) -> ImageInfo { throw Self.nothing }

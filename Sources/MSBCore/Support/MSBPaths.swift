@@ -71,8 +71,6 @@ public struct MSBPaths: Sendable {
     package func volumeDataDirectory(_ storedName: String) -> String { home + "/volumes/" + storedName + "/data" }
     /// The sandbox's writable layer over its image's root disk (qcow2), when it has one.
     public func rootDisk(_ name: String) -> String { sandboxDirectory(name) + "/disk.qcow2" }
-    /// A named volume's files (`msb volume create`, `-v NAME:/path`).
-    package func volumeDataDirectory(_ storedName: String) -> String { home + "/volumes/" + storedName + "/data" }
     /// Unix socket paths are limited to 107 bytes; the longest one a sandbox binds must fit.
     package func socketPathsFit(_ name: String) -> Bool { controlSocket(name).utf8.count <= 107 }
 
