@@ -16,12 +16,13 @@ import Testing
         return stat(path, &info) == 0 ? info.st_uid : nil
     }
 
-    static func virtiofsdCount() -> Int {
+    /// virtiofsd processes serving sandbox `name` (their source is in its directory).
+    static func virtiofsdCount(of name: String) -> Int {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         return entries.filter { entry in
-            guard Int32(entry) != nil else { return false }
-            let command = (try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8)) ?? ""
-            return command.hasPrefix("virtiofsd")
+            guard Int32(entry) != nil, let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return false }
+            let command = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            return command.hasPrefix("/usr/lib/qemu/virtiofsd") && command.contains("/sandboxes/\(name)/volumes/")
         }.count
     }
 
@@ -58,9 +59,9 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: directory + "/readonly/kept.txt"))
 
         // The file servers belong to the sandbox: gone when it stops, and no mount stays behind.
-        #expect(Self.virtiofsdCount() >= 2)
+        #expect(Self.virtiofsdCount(of: name) >= 2)
         try MSBHarness.ok(["stop", name])
-        #expect(try NetworkTests.eventually(10) { Self.virtiofsdCount() == 0 })
+        #expect(try NetworkTests.eventually(10) { Self.virtiofsdCount(of: name) == 0 })
         #expect(try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) == mountsBefore)
     }
 
