@@ -91,6 +91,36 @@ import Testing
         #expect(try MSBHarness.ok(["volume", "ls"]).contains(volume))
     }
 
+    /// Through a server: an SDK's `volumes` inside `--allow-volume` are mounted, a host path
+    /// outside it is 403 before anything starts, and named volumes are per namespace.
+    @Test func aServerSharesOnlyWhatItAllowsAndNamespacesKeepTheirVolumes() throws {
+        let allowed = try Self.scratch(), outside = try Self.scratch()
+        try "allowed\n".write(toFile: allowed + "/f", atomically: true, encoding: .utf8)
+        let server = try TestServer(name: "srvvol-\(getpid() % 10_000)", options: ["--dev", "--allow-volume", allowed])
+        let sdk = MSBHarness.uniqueName("rvol"), refusedName = MSBHarness.uniqueName("rvol-no")
+        defer {
+            for name in [sdk, refusedName] { _ = try? server.msb(["rm", "-f", name], key: nil) }
+            server.stop()
+            try? FileManager.default.removeItem(atPath: allowed)
+            try? FileManager.default.removeItem(atPath: outside)
+        }
+        let refused = try server.rpc("sandbox.start", ["sandbox": refusedName, "namespace": "default",
+                                                        "config": ["volumes": ["\(outside):/data"]]], key: nil)
+        #expect(refused.status == 403, "\(refused.json)")
+        #expect(try server.msb(["ls", "-q"], key: nil).out.split(separator: "\n").contains { $0 == refusedName } == false)
+        let started = try server.rpc("sandbox.start", ["sandbox": sdk, "namespace": "default",
+                                                        "config": ["volumes": ["\(allowed):/data:ro"]]], key: nil)
+        #expect(started.status == 200 && started.json["error"] == nil, "\(started.json)")
+        #expect(try server.msb(["exec", sdk, "--", "cat", "/data/f"], key: nil).out == "allowed\n")
+
+        // A volume of namespace a is not namespace b's: b neither lists nor finds it.
+        #expect(try server.msb(["--namespace", "team-a", "volume", "create", "shared"], key: nil).status == 0)
+        #expect(try server.msb(["--namespace", "team-a", "volume", "ls"], key: nil).out.contains("shared"))
+        #expect(try server.msb(["--namespace", "team-b", "volume", "ls"], key: nil).out.contains("shared") == false)
+        let missing = try server.msb(["--namespace", "team-b", "volume", "inspect", "shared"], key: nil)
+        #expect(missing.status != 0 && missing.stderr.contains("not found"), "\(missing.stderr)")
+    }
+
     /// virtiofsd is the supervisor's to own: if it dies, the sandbox ends as crashed, saying why.
     @Test func aVolumeServerThatDiesCrashesItsSandbox() throws {
         let directory = try Self.scratch()
