@@ -26,8 +26,19 @@ extension RPCDispatcher {
         if let max = try RPCParams.wholeNumber(params.max_duration_ms, "max_duration_ms", in: 1...Int(UInt32.max) * 1000) {
             config.maxDurationMilliseconds = UInt64(max)
         }
+        if let idle = params.idle_timeout {
+            // At least a millisecond (0 would read as "none") and at most what max_duration_ms allows.
+            guard idle.isFinite, idle >= 0.001, idle <= Double(UInt32.max) else {
+                throw RPCParams.invalid("idle_timeout", "a number of seconds from 0.001 to \(UInt32.max)")
+            }
+            config.idleTimeoutMilliseconds = UInt64((idle * 1000).rounded(.up))
+        }
         if let accelerator = params.accelerator { config.accelerator = try AcceleratorChoice.parse(accelerator) }
         if params.cold == true { config.coldBoot = true }
+        if let hostname = params.hostname {
+            try InputParsing.validateHostname(hostname)
+            config.hostname = hostname
+        }
         if let snapshot = params.snapshot {
             // The snapshot's memory holds a kernel sized for its image, memory and cpus.
             let conflicting = [("image", params.image != nil), ("memory", params.memory != nil), ("cpus", params.cpus != nil)]
@@ -38,10 +49,15 @@ extension RPCDispatcher {
             }
             config.snapshot = try RPCParams.snapshot(snapshot)
         }
+        if let dependencies = params.depends_on, !dependencies.isEmpty {
+            for dependency in dependencies { try InputParsing.validateName(dependency) }
+            guard !dependencies.contains(name) else { throw MSBError(.invalidArgument, "sandbox \(name) cannot depend on itself") }
+            config.dependsOn = dependencies.reduce(into: []) { if !$0.contains($1) { $0.append($1) } }
+        }
         config.volumes = try volumeMounts(params.volumes, snapshot: config.snapshot != nil)
         config.network = try networkPolicy(params)
-        // `depends_on`, `shell`, `scripts` and `exec` describe how microsandbox's own tools run
-        // a project; a sandbox here has no start script, so they are accepted and not used.
+        // `shell`, `scripts` and `exec` describe how microsandbox's own tools run a project; a
+        // sandbox here has no start script, so they are accepted and not used.
         return config
     }
 }

@@ -55,6 +55,14 @@ extension RPCDispatcher {
         let namespace = try call.namespace(p.namespace)
         let name = try RPCParams.sandbox(p.sandbox)
         let backend = try sandboxBackend(namespace)
+        if p.replace == true {
+            guard p.create ?? true else {
+                throw MSBError(.invalidArgument, "invalid params: 'replace' creates the sandbox afresh; it cannot go with 'create': false")
+            }
+            // Checked before the old sandbox goes: a refused config leaves it as it was.
+            _ = try backend.dependenciesToStart(of: withSnapshotResources(sandboxConfig(name: name, p.config), backend))
+            try backend.removeIfPresent(name)
+        }
         let existing: SandboxInfo?
         do throws(MSBError) {
             existing = try backend.inspect(name)
@@ -64,12 +72,25 @@ extension RPCDispatcher {
         guard let existing else {
             guard p.create ?? true else { throw MSBError.sandboxNotFound(name) }
             let config = try withSnapshotResources(sandboxConfig(name: name, p.config), backend)
+            try startDependencies(of: config, backend, namespace: namespace)
             _ = try host.withCapacity(for: config, namespace: namespace) { () throws(MSBError) in try backend.create(config, start: true) }
             return "Sandbox \(name) started successfully"
         }
         if existing.status == .running || existing.status == .starting { return "Sandbox \(name) is already running" }
-        _ = try host.withCapacity(for: existing.config, namespace: namespace) { () throws(MSBError) in try backend.start(name) }
+        var stopped = existing
+        if let params = p.config { stopped = try applyStartChanges(params, to: existing, backend) }
+        try startDependencies(of: stopped.config, backend, namespace: namespace)
+        _ = try host.withCapacity(for: stopped.config, namespace: namespace) { () throws(MSBError) in try backend.start(name) }
         return "Sandbox \(name) started successfully"
+    }
+
+    /// Starts what `config` depends on, each under the namespace's limits like any start.
+    private func startDependencies(of config: SandboxConfig, _ backend: LocalBackend, namespace: String) throws(MSBError) {
+        for dependency in try backend.dependenciesToStart(of: config) { try startDependency(dependency, backend, namespace: namespace) }
+    }
+
+    private func startDependency(_ sandbox: SandboxInfo, _ backend: LocalBackend, namespace: String) throws(MSBError) {
+        _ = try host.withCapacity(for: sandbox.config, namespace: namespace) { () throws(MSBError) in try backend.start(sandbox.name) }
     }
 
     func stop(_ call: RPCCall, _ p: RPC.SandboxParams) throws(MSBError) -> String {
@@ -95,8 +116,11 @@ extension RPCDispatcher {
         let namespace = try call.namespace(p.namespace)
         let backend = try sandboxBackend(namespace)
         let config = try withSnapshotResources(sandboxConfig(name: RPCParams.sandbox(p.sandbox), p.config), backend)
+        let dependencies = try backend.dependenciesToStart(of: config)
+        if p.replace == true { try backend.removeIfPresent(config.name) }
         let info: SandboxInfo
         if p.start ?? true {
+            for dependency in dependencies { try startDependency(dependency, backend, namespace: namespace) }
             info = try host.withCapacity(for: config, namespace: namespace) { () throws(MSBError) in try backend.create(config, start: true) }
         } else {
             info = try backend.create(config, start: false)

@@ -36,6 +36,7 @@ extension Supervisor {
         for globalId in client.requests.values {
             agent?.signal(globalId, SIGKILL)
             routes[globalId] = nil
+            statsRequestIds.remove(globalId)
         }
         clients[client.peer.fd] = nil
         stop?.waiters.removeAll { $0 == client.peer.fd }
@@ -90,6 +91,7 @@ extension Supervisor {
             let globalId = allocateRequestId()
             client.requests[localId] = globalId
             routes[globalId] = (client.peer.fd, localId)
+            statsRequestIds.insert(globalId)
             agent?.requestStats(globalId)
         case .stopSandbox(let force):
             beginStop(reason: force ? "stopped: killed by user" : "stopped by user", force: force, waiter: client.peer.fd)
@@ -136,9 +138,11 @@ extension Supervisor {
         switch message {
         case .exited, .execFailed, .error:
             routes[envelope.id] = nil
+            statsRequestIds.remove(envelope.id)
             client.requests[route.localId] = nil
         case .stats(var stats):
             routes[envelope.id] = nil
+            statsRequestIds.remove(envelope.id)
             client.requests[route.localId] = nil
             stats.cpuPercentMilli = cpuSampler.percentMilli
             message = .stats(stats)

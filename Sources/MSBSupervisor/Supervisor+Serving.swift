@@ -80,6 +80,7 @@ extension Supervisor {
         var times = [MonotonicClock.now() + 1]
         if let stop { times.append(stop.deadline) }
         if let maxDurationDeadline { times.append(maxDurationDeadline) }
+        if let idleDeadline { times.append(idleDeadline) }
         if let channelClosedAt { times.append(channelClosedAt + timing.channelClosedExitSeconds) }
         if let vmmTerminatedAt, !vmmKilled { times.append(vmmTerminatedAt + SupervisorTimeouts.vmmTerminateGraceSeconds) }
         if agent != nil && agentSilence == nil && !paused { times.append(agentLastHeard + timing.agentSilenceSeconds) }
@@ -97,6 +98,7 @@ extension Supervisor {
         if let deadline = maxDurationDeadline, now >= deadline, stop == nil {
             beginStop(reason: "stopped: maximum duration reached", force: false)
         }
+        checkIdle(now: now)
         // A graceful stop that took too long, or a closed channel whose QEMU did not exit: end the VMM.
         let endBy = [stop?.deadline, channelClosedAt.map { $0 + timing.channelClosedExitSeconds }].compactMap { $0 }.min()
         if let endBy, now >= endBy { terminateVMM(now: now) }
@@ -152,6 +154,7 @@ extension Supervisor {
             agent?.signal(globalId, SIGKILL)
         }
         routes.removeAll()
+        statsRequestIds.removeAll()
         for interpreter in Array(interpreters.interpreters.values) {
             agent?.signal(interpreter.execId, SIGKILL)
             endInterpreter(interpreter, reason)

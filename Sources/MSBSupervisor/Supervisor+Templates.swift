@@ -205,15 +205,16 @@ extension Supervisor {
     }
 
     /// Sends the guest its identity for this start and waits until it was applied.
+    /// `hostname` nil: the sandbox's name.
     func setUpGuest(_ agent: AgentChannel, restored: Bool, rootDevice: String, network: GuestNetwork?,
-                    volumes: [GuestVolume] = []) throws(MSBError) {
+                    volumes: [GuestVolume] = [], hostname: String? = nil) throws(MSBError) {
         // The system generator is the kernel's getrandom(2).
         var generator = SystemRandomNumberGenerator()
         let entropy = (0..<8).flatMap { _ in withUnsafeBytes(of: generator.next() as UInt64, Array.init) }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let nanoseconds = UInt64(clamping: now.tv_sec) &* 1_000_000_000 &+ UInt64(clamping: now.tv_nsec)
-        agent.setup(GuestSetup(hostname: name, wallClockNanoseconds: nanoseconds, entropy: entropy, rootDevice: rootDevice, restored: restored,
+        agent.setup(GuestSetup(hostname: hostname ?? name, wallClockNanoseconds: nanoseconds, entropy: entropy, rootDevice: rootDevice, restored: restored,
                                network: network, volumes: volumes))
         let done = try awaitAgent(agent, timeoutSeconds: 30, during: "its setup") { envelope in
             if case .setupDone = envelope.message { true } else { false }

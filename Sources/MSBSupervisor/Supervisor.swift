@@ -58,6 +58,12 @@ package final class Supervisor {
     var nextRequestId: UInt32 = 1
     var stop: StopRequest?
     var maxDurationDeadline: Double?
+    /// `--idle-timeout` in seconds, and when a client was last served (see Supervisor+Idle).
+    var idleTimeoutSeconds: Double?
+    var lastClientActivity = 0.0
+    var servedClientsLastRound = false
+    /// Agent-channel ids of the stats requests in flight: they are not client activity.
+    var statsRequestIds: Set<UInt32> = []
     var cpuSampler = CPUSampler()
     let interpreters = InterpreterPool()
     private(set) var defaultEnvironment: [String] = []
@@ -187,7 +193,7 @@ package final class Supervisor {
         let agent = started.agent
         self.agent = agent
         try setUpGuest(agent, restored: started.restored, rootDevice: rootDisk == nil ? "" : "/dev/vda", network: guestNetwork,
-                       volumes: guestVolumes)
+                       volumes: guestVolumes, hostname: config.hostname)
         let setUp = MonotonicClock.now()
         let ms = Self.milliseconds
         // Where a start's time went, for anyone chasing start latency (bench/templates.py).
@@ -199,6 +205,10 @@ package final class Supervisor {
         _ = msb_set_nonblocking(listenFd, 1)
         if let limit = config.maxDurationMilliseconds {
             maxDurationDeadline = MonotonicClock.now() + Double(limit) / 1000
+        }
+        if let idle = config.idleTimeoutMilliseconds {
+            idleTimeoutSeconds = Double(idle) / 1000
+            lastClientActivity = MonotonicClock.now()
         }
         agentLastHeard = MonotonicClock.now()
         try store.update(name) { record in

@@ -96,3 +96,23 @@ import MSBProtocol
         #expect(MSBError.Code.notFound.edges.httpStatus == 404)
     }
 }
+
+@Suite struct HostnameParsingTests {
+    @Test(arguments: ["web", "a", "A1", "web-1", "web.example.com", "1x", String(repeating: "a", count: 63),
+                      String(repeating: "a", count: 62) + ".b"])
+    func validHostnames(_ hostname: String) throws {
+        try InputParsing.validateHostname(hostname)
+    }
+
+    @Test(arguments: ["", "-web", "web-", "a_b", "a..b", ".a", "a.", "has space", "ü", "a/b", "a\nb",
+                      String(repeating: "a", count: 64), String(repeating: "a", count: 32) + "." + String(repeating: "b", count: 32)])
+    func invalidHostnames(_ hostname: String) {
+        let error = #expect(throws: MSBError.self) { try InputParsing.validateHostname(hostname) }
+        #expect(error?.code == .invalidArgument)
+    }
+
+    @Test func theMessageEscapesControlCharacters() {
+        let error = #expect(throws: MSBError.self) { try InputParsing.validateHostname("a\u{1b}[2J") }
+        #expect(error?.message == "invalid hostname 'a\\x1b[2J'")
+    }
+}

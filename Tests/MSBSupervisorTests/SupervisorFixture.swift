@@ -23,8 +23,9 @@ final class SupervisorFixture: @unchecked Sendable {
 
     /// With `bootFails`, the supervisor is expected to give up while booting: the fixture
     /// waits for it to exit instead of for its control socket.
+    /// `sandbox` shapes the sandbox's config before the supervisor reads it.
     init(timing: Supervisor.Timing = fastTiming, namespace: String? = nil, bootFails: Bool = false,
-         configure: (ScriptedAgent) -> Void = { _ in }) throws {
+         configure: (ScriptedAgent) -> Void = { _ in }, sandbox: (inout SandboxConfig) -> Void = { _ in }) throws {
         var template = Array("/tmp/msbt.XXXXXX".utf8CString)
         home = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
         let root = MSBPaths(environment: ["MSB_HOME": home, "MSB_ARTIFACTS": home + "/guest", "HOME": home])
@@ -35,9 +36,9 @@ final class SupervisorFixture: @unchecked Sendable {
             FileManager.default.createFile(atPath: paths.artifacts + "/" + file, contents: Data())
         }
         try FileManager.default.createDirectory(atPath: paths.sandboxDirectory(Self.name), withIntermediateDirectories: true)
-        try StateStore(paths: paths).insert(SandboxRecord(
-            config: SandboxConfig(name: Self.name, environment: ["FROM_SANDBOX=1"], accelerator: .tcg),
-            status: .starting, createdAt: Date()))
+        var config = SandboxConfig(name: Self.name, environment: ["FROM_SANDBOX=1"], accelerator: .tcg)
+        sandbox(&config)
+        try StateStore(paths: paths).insert(SandboxRecord(config: config, status: .starting, createdAt: Date()))
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw MSBError(.internalError, "socketpair failed")

@@ -84,6 +84,9 @@ package final class LocalBackend: SupervisorStreamBackend {
         do {
             // Only once the sandbox is really being made: a refused create prints no notice.
             if start { try announceAccelerator(decision) }
+            // The record claims the name, so a directory already there belongs to no sandbox:
+            // a remove (or `--replace`) killed between dropping the record and the directory.
+            try? FileManager.default.removeItem(atPath: paths.sandboxDirectory(config.name))
             try FileManager.default.createDirectory(
                 atPath: paths.sandboxDirectory(config.name), withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700])

@@ -66,6 +66,18 @@ extension SandboxBackend {
         try remove(config.name, force: true)
     }
 
+    /// `--replace` / `replace: true`: removes the sandbox `name` if there is one, stopping it
+    /// first. Each step leaves a true state behind if the caller is killed after it: the
+    /// sandbox is stopped (recorded by its supervisor), then its record goes, then its
+    /// directory (a create of the name clears a directory left without a record).
+    package func removeIfPresent(_ name: String) throws(MSBError) {
+        do throws(MSBError) {
+            try remove(name, force: true)
+        } catch where error.code == .notFound {
+            return
+        }
+    }
+
     /// Creates the sandbox and boots it.
     package func create(_ config: SandboxConfig) throws(MSBError) -> SandboxInfo { try create(config, start: true) }
 

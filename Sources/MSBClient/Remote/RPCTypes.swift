@@ -26,75 +26,6 @@ package enum RPC {
         }
     }
 
-    /// The `config` of `sandbox.start` and `sandbox.create` (the SDKs' names).
-    /// Numbers are read as JSON numbers (some SDKs send `cpus` as 1.0); the server checks
-    /// that they are whole and in range.
-    package struct SandboxConfigParams: Codable, Sendable {
-        package var image: String?
-        /// MiB.
-        package var memory: Double?
-        package var cpus: Double?
-        package var envs: [String]?
-        package var workdir: String?
-        package var user: String?
-        package var max_duration_ms: Double?
-        package var accelerator: String?
-        /// `HOSTDIR:GUESTDIR[:ro]` (a host path the server's `--allow-volume` allows) or
-        /// `NAME:GUESTDIR[:ro]` (a named volume of the namespace, made if it does not exist).
-        package var volumes: [String]?
-        /// `[HOSTIP:]HOSTPORT:GUESTPORT[/tcp|udp]` (the SDKs send `"8080:80"`); allowed only
-        /// under the server's `--allow-port` rules.
-        package var ports: [String]?
-        /// msb's extensions for the network (`create -p/--no-net/--allow-host/--net-*`):
-        /// `network` false: none, only lo; true, or any of the other network keys: a network;
-        /// absent with none of them: the server's `--default-net`.
-        package var network: Bool?
-        package var allow_host: Bool?
-        /// `CIDR[:PORT]` rules.
-        package var net_allow: [String]?
-        package var net_deny: [String]?
-        package var net_unrestricted: Bool?
-        /// msb's extension: boot the kernel instead of resuming a start template.
-        package var cold: Bool?
-        /// msb's extension: start from this snapshot of the namespace (`create --from`); its
-        /// image, memory and cpus are the sandbox's, so those three are not sent with it.
-        package var snapshot: String?
-
-        package init(_ config: SandboxConfig) {
-            if let snapshot = config.snapshot {
-                self.snapshot = snapshot
-            } else {
-                image = config.image
-                memory = Double(config.memoryMiB)
-                cpus = Double(config.cpus)
-            }
-            envs = config.environment
-            workdir = config.workingDirectory
-            user = config.user
-            max_duration_ms = config.maxDurationMilliseconds.map(Double.init)
-            accelerator = config.accelerator.rawValue
-            cold = config.coldBoot
-            if let mounts = config.volumes, !mounts.isEmpty { volumes = mounts.map(\.specification) }
-            setNetwork(config.network)
-        }
-
-        /// The default policy is left unsaid, so the server's `--default-net` decides for a
-        /// create that gave no network option; anything else is sent whole.
-        private mutating func setNetwork(_ policy: NetworkPolicy?) {
-            guard let policy else {
-                network = false
-                return
-            }
-            guard policy != NetworkPolicy() else { return }
-            network = true
-            if !policy.publishedPorts.isEmpty { ports = policy.publishedPorts.map(\.specification) }
-            if policy.allowHost { allow_host = true }
-            if !policy.allowed.isEmpty { net_allow = policy.allowed.map(\.description) }
-            if !policy.denied.isEmpty { net_deny = policy.denied.map(\.description) }
-            if policy.unrestricted { net_unrestricted = true }
-        }
-    }
-
     /// What a call that acts on a namespace says about it.
     package struct NamespaceParams: Codable, Sendable {
         package var namespace: String?
@@ -138,6 +69,9 @@ package enum RPC {
             /// false: only boot an existing sandbox (the CLI's `start`).
             package var create: Bool?
             package var config: SandboxConfigParams?
+            /// msb's extension: remove a sandbox of this name first (stopping it), then create
+            /// it afresh from `config`.
+            package var replace: Bool?
         }
         /// "Sandbox NAME started successfully" or "... is already running".
         package typealias Result = String
@@ -238,6 +172,8 @@ package enum RPC {
             package var config: SandboxConfigParams?
             /// false: create without booting.
             package var start: Bool?
+            /// Remove a sandbox of this name first (stopping it).
+            package var replace: Bool?
         }
         package typealias Result = SandboxResult
     }

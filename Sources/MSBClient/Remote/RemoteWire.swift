@@ -54,6 +54,10 @@ package enum RemoteWire {
         package var snapshot: String?
         package var accel: String?
         package var cold: Bool?
+        /// The guest's hostname when it is not the sandbox's name.
+        package var hostname: String?
+        package var idle_timeout_ms: UInt64?
+        package var depends_on: [String]?
         /// null: no network (only lo). Always written, so a client can tell "none" from an
         /// older server that does not say.
         package var network: Network?
@@ -82,6 +86,9 @@ package enum RemoteWire {
             snapshot = info.config.snapshot
             accel = info.config.accelerator.rawValue
             cold = info.config.coldBoot
+            hostname = info.config.hostname
+            idle_timeout_ms = info.config.idleTimeoutMilliseconds
+            depends_on = info.config.dependsOn
             network = info.config.network.map(Network.init)
             volumes = info.config.volumes.flatMap { $0.isEmpty ? nil : $0.map(\.specification) }
         }
@@ -108,6 +115,9 @@ package enum RemoteWire {
             try c.encodeIfPresent(snapshot, forKey: .snapshot)
             try c.encodeIfPresent(accel, forKey: .accel)
             try c.encodeIfPresent(cold, forKey: .cold)
+            try c.encodeIfPresent(hostname, forKey: .hostname)
+            try c.encodeIfPresent(idle_timeout_ms, forKey: .idle_timeout_ms)
+            try c.encodeIfPresent(depends_on, forKey: .depends_on)
             try c.encode(network, forKey: .network)
             try c.encodeIfPresent(volumes, forKey: .volumes)
         }
@@ -121,6 +131,9 @@ package enum RemoteWire {
             config.snapshot = snapshot
             config.accelerator = accel.flatMap(AcceleratorChoice.init(rawValue:)) ?? .auto
             config.coldBoot = cold
+            config.hostname = hostname
+            config.idleTimeoutMilliseconds = idle_timeout_ms
+            config.dependsOn = depends_on
             config.network = network?.policy
             // What cannot be read back is left out rather than trusted.
             config.volumes = volumes.map { $0.compactMap { try? VolumeMount.parse($0) } }

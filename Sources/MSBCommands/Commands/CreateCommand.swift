@@ -18,7 +18,13 @@ struct CreateCommand: Subcommand {
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         let config = try sandboxConfig(from: arguments, context: context)
-        let info = try context.backend.create(config, start: !arguments.flag("no-start"))
+        let backend = context.backend
+        let start = !arguments.flag("no-start")
+        // Unknown names and cycles are refused before anything is removed or started.
+        let dependencies = try backend.dependenciesToStart(of: config)
+        if arguments.flag("replace") { try backend.removeIfPresent(config.name) }
+        if start { for dependency in dependencies { _ = try backend.start(dependency.name) } }
+        let info = try backend.create(config, start: start)
         context.write(info.name + "\n")
         return 0
     }
@@ -48,9 +54,20 @@ struct CreateCommand: Subcommand {
         for item in arguments.allValues("env") { try InputParsing.validateEnvironment(item) }
         config.environment = arguments.allValues("env")
         if let workdir = arguments.value("workdir") { config.workingDirectory = try validatedWorkdir(workdir) }
+        if let hostname = arguments.value("hostname") {
+            try InputParsing.validateHostname(hostname)
+            config.hostname = hostname
+        }
         if let duration = arguments.value("max-duration") {
             config.maxDurationMilliseconds = try InputParsing.parseDurationMilliseconds(duration)
         }
+        if let idle = arguments.value("idle-timeout") {
+            config.idleTimeoutMilliseconds = try InputParsing.parseDurationMilliseconds(idle)
+        }
+        let dependencies = arguments.allValues("depends-on")
+        for dependency in dependencies { try InputParsing.validateName(dependency) }
+        if dependencies.contains(name) { throw MSBError(.invalidArgument, "sandbox \(name) cannot depend on itself") }
+        if !dependencies.isEmpty { config.dependsOn = dependencies.reduce(into: []) { if !$0.contains($1) { $0.append($1) } } }
         if let accel = arguments.value("accel") ?? context.environment["MSB_ACCEL"].flatMap({ $0.isEmpty ? nil : $0 }) {
             config.accelerator = try AcceleratorChoice.parse(accel)
         }

@@ -24,6 +24,9 @@ struct RunCommand: Subcommand {
         }
         let parameters = try ExecCommand.execParameters(from: arguments)
         let backend = context.backend
+        let dependencies = try backend.dependenciesToStart(of: config)
+        if arguments.flag("replace") { try backend.removeIfPresent(config.name) }
+        for dependency in dependencies { _ = try backend.start(dependency.name) }
         _ = try backend.create(config)
         defer { try? backend.remove(config.name, force: true) }
         return try TerminalExec.run(backend, name: config.name, parameters, forceStdin: arguments.flag("interactive"),

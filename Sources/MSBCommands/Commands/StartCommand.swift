@@ -9,7 +9,13 @@ struct StartCommand: Subcommand {
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         try forEachName(arguments.positionals, context) { (name: String) throws(MSBError) in
-            context.write(try context.backend.start(name).name + "\n")
+            // A stopped sandbox's dependencies start first (a running one is left as it is).
+            let backend = context.backend
+            let info = try backend.inspect(name)
+            if ![.running, .starting, .paused].contains(info.status) {
+                try backend.startDependencies(of: info.config) { (dependency: SandboxInfo) throws(MSBError) in _ = try backend.start(dependency.name) }
+            }
+            context.write(try backend.start(name).name + "\n")
         }
     }
 }

@@ -39,6 +39,23 @@ public enum InputParsing {
         }
     }
 
+    /// A guest hostname (`--hostname`, `hostname`): RFC 1123 labels of letters, digits and
+    /// `-` (not first or last), 1-63 bytes each, joined by dots; at most 64 bytes in all,
+    /// the kernel's limit for `sethostname`.
+    public static func validateHostname(_ hostname: String) throws(MSBError) {
+        func isAlnum(_ b: UInt8) -> Bool { (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) }
+        let bytes = Array(hostname.utf8)
+        let labels = bytes.split(separator: 46, omittingEmptySubsequences: false)
+        let valid = !bytes.isEmpty && bytes.count <= 64 && labels.allSatisfy { label in
+            guard let first = label.first, let last = label.last, label.count <= 63 else { return false }
+            return isAlnum(first) && isAlnum(last) && label.allSatisfy { isAlnum($0) || $0 == 45 }
+        }
+        guard valid else {
+            throw MSBError(.invalidArgument, "invalid hostname '\(PrintableText.escaped(hostname, maxScalars: 80))'",
+                           hint: "hostnames are dot-separated labels of 1-63 letters, digits and '-' (not first or last), 64 characters at most")
+        }
+    }
+
     /// Parses a memory size into MiB. A bare number means MiB.
     public static func parseMemoryMiB(_ text: String) throws(MSBError) -> Int {
         let bad = MSBError(

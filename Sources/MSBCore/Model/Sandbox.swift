@@ -30,6 +30,13 @@ public struct SandboxConfig: Codable, Equatable, Sendable {
     /// Directories shared into the guest (`-v`); nil means none. A sandbox with volumes
     /// always boots cold: QEMU 7.2 cannot save a virtio-fs device.
     public var volumes: [VolumeMount]?
+    /// The guest's hostname (`--hostname`); nil means the sandbox's name.
+    public var hostname: String?
+    /// The supervisor stops the sandbox once no client has been served for this long
+    /// (`--idle-timeout`, see Supervisor+Idle); nil means never.
+    public var idleTimeoutMilliseconds: UInt64?
+    /// Sandboxes of the same namespace started before this one (`--depends-on`); nil means none.
+    public var dependsOn: [String]?
 
     public init(
         name: String, image: String = "base", cpus: Int = 1, memoryMiB: Int = 512,
