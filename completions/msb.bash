@@ -19,7 +19,10 @@ _msb() {
                 --cpus) return ;;
                 --env|-e) return ;;
                 --workdir|-w) return ;;
+                --hostname) return ;;
                 --max-duration) return ;;
+                --idle-timeout) return ;;
+                --depends-on) COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur")); return ;;
                 --accel) COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")); return ;;
                 --volume|-v) return ;;
                 --publish|-p) return ;;
@@ -27,7 +30,7 @@ _msb() {
                 --net-deny) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --from --memory -m --cpus --env -e --workdir -w --max-duration --accel --cold --volume -v --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --from --memory -m --cpus --env -e --workdir -w --hostname --replace --max-duration --idle-timeout --depends-on --accel --cold --volume -v --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -88,7 +91,10 @@ _msb() {
                 --from) COMPREPLY=($(compgen -W "$(msb _complete snapshots 2>/dev/null)" -- "$cur")); return ;;
                 --memory|-m) return ;;
                 --cpus) return ;;
+                --hostname) return ;;
                 --max-duration) return ;;
+                --idle-timeout) return ;;
+                --depends-on) COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur")); return ;;
                 --accel) COMPREPLY=($(compgen -W "auto kvm tcg" -- "$cur")); return ;;
                 --volume|-v) return ;;
                 --publish|-p) return ;;
@@ -101,7 +107,7 @@ _msb() {
                 --detach-keys) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --image --from --memory -m --cpus --max-duration --accel --cold --volume -v --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --image --from --memory -m --cpus --hostname --replace --max-duration --idle-timeout --depends-on --accel --cold --volume -v --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
                 return
             fi
             ;;
