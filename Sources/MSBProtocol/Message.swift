@@ -55,6 +55,10 @@ package enum Message: Equatable, Sendable {
     case saveSnapshot(directory: String)
     /// Supervisor -> CLI: the snapshot was saved ("") or why it was not.
     case snapshotSaved(String)
+    /// Host -> guest: one file operation (FileMessages.swift), passed through by the supervisor.
+    case fileRequest(FileRequest)
+    /// Guest -> host: its answer.
+    case fileReply(FileReply)
 
     var typeCode: UInt8 {
         switch self {
@@ -87,6 +91,8 @@ package enum Message: Equatable, Sendable {
         case .pausedState: 27
         case .saveSnapshot: 28
         case .snapshotSaved: 29
+        case .fileRequest: 30
+        case .fileReply: 31
         }
     }
 }
@@ -95,8 +101,8 @@ package struct Hello: Equatable, Sendable {
     /// 2: the agent sends heartbeats. 3: the host sends `setup` (the agent mounts the
     /// root disk itself, so a template can be saved before any disk is in use). 4: `setup`
     /// may carry the network interface's configuration. 5: `setup` carries the virtio-fs
-    /// volumes to mount.
-    package static let currentVersion: UInt32 = 5
+    /// volumes to mount. 6: `fileRequest`/`fileReply` (the Files API).
+    package static let currentVersion: UInt32 = 6
     package var version: UInt32
     package var software: String
 
@@ -332,6 +338,8 @@ extension Message {
             for volume in g.volumes { w.string(volume.tag); w.string(volume.guestPath); w.bool(volume.readOnly) }
         case .setupDone(let text): w.string(text)
         case .setPaused(let paused), .pausedState(let paused): w.bool(paused)
+        case .fileRequest(let request): request.encode(into: &w)
+        case .fileReply(let reply): reply.encode(into: &w)
         }
     }
 
@@ -386,6 +394,8 @@ extension Message {
         case 27: message = .pausedState(try r.bool())
         case 28: message = .saveSnapshot(directory: try r.string())
         case 29: message = .snapshotSaved(try r.string())
+        case 30: message = .fileRequest(try FileRequest.decode(from: &r))
+        case 31: message = .fileReply(try FileReply.decode(from: &r))
         case 20:
             message = .stats(GuestStats(
                 memoryTotalKiB: try r.u64(), memoryAvailableKiB: try r.u64(), diskUsedBytes: try r.u64(),

@@ -27,6 +27,7 @@ final class AgentChannel {
 
     func signal(_ id: UInt32, _ signo: Int32) { peer.send(Envelope(id: id, .signal(signo))) }
     func requestStats(_ id: UInt32) { peer.send(Envelope(id: id, .statsRequest)) }
+    func fileRequest(_ id: UInt32, _ request: FileRequest) { peer.send(Envelope(id: id, .fileRequest(request))) }
     /// Sync file systems and power off.
     func shutdown() { peer.send(Envelope(id: 0, .shutdown)) }
 

@@ -83,16 +83,25 @@ extension Supervisor {
             guard let globalId = client.requests[localId] else { return }
             client.requests[localId] = nil
             routes[globalId] = nil
-        case .statsRequest:
+        case .statsRequest, .fileRequest:
             if let reason = unavailableReason {
                 client.peer.send(Envelope(id: localId, .error(reason)))
+                return
+            }
+            guard client.requests[localId] == nil else {
+                client.peer.send(Envelope(id: localId, .error("request id \(localId) is already in use")))
                 return
             }
             let globalId = allocateRequestId()
             client.requests[localId] = globalId
             routes[globalId] = (client.peer.fd, localId)
-            statsRequestIds.insert(globalId)
-            agent?.requestStats(globalId)
+            if case .fileRequest(let request) = envelope.message {
+                // A file operation is the client's work in the sandbox: it counts against idleness.
+                agent?.fileRequest(globalId, request)
+            } else {
+                statsRequestIds.insert(globalId)
+                agent?.requestStats(globalId)
+            }
         case .stopSandbox(let force):
             beginStop(reason: force ? "stopped: killed by user" : "stopped by user", force: force, waiter: client.peer.fd)
         case .setPaused(let pause):
@@ -136,7 +145,7 @@ extension Supervisor {
         guard let route = routes[envelope.id], let client = clients[route.client] else { return }
         var message = envelope.message
         switch message {
-        case .exited, .execFailed, .error:
+        case .exited, .execFailed, .error, .fileReply:
             routes[envelope.id] = nil
             statsRequestIds.remove(envelope.id)
             client.requests[route.localId] = nil

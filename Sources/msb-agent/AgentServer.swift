@@ -192,6 +192,8 @@ final class AgentServer {
             send(id, .setupDone(GuestIdentity.apply(setup)))
         case .statsRequest:
             send(id, .stats(GuestStatistics.collect()))
+        case .fileRequest(let request):
+            send(id, .fileReply(GuestFiles.serve(request)))
         case .shutdown:
             for session in sessions.values { session.signal(SIGKILL) }
             sync()
