@@ -12,13 +12,24 @@ package final class CommandContext {
     /// Where a command's results and its messages go: fds 1 and 2, or a test's recorder.
     private let standardOutput: (String) -> Void
     private let standardError: (String) -> Void
+    /// Raw bytes for stdout (`msb fs cat`); false when they could not be written (a closed pipe).
+    private let rawOutput: ([UInt8]) -> Bool
+    /// Where commands that take data read it from (`msb fs write`): fd 0, or a test's pipe.
+    package let standardInputFd: Int32
 
     package init(environment: [String: String] = ProcessInfo.processInfo.environment,
                  makeBackend: (() -> any SandboxBackend)? = nil,
-                 standardOutput: ((String) -> Void)? = nil, standardError: ((String) -> Void)? = nil) {
+                 standardOutput: ((String) -> Void)? = nil, standardError: ((String) -> Void)? = nil,
+                 standardInputFd: Int32 = 0) {
         self.environment = environment
         let errors = standardError ?? { text in try? FileDescriptorIO.writeAll(2, Array(text.utf8)) }
         self.standardOutput = standardOutput ?? { text in try? FileDescriptorIO.writeAll(1, Array(text.utf8)) }
+        if let standardOutput {
+            rawOutput = { bytes in standardOutput(String(decoding: bytes, as: UTF8.self)); return true }
+        } else {
+            rawOutput = { bytes in (try? FileDescriptorIO.writeAll(1, bytes)) != nil }
+        }
+        self.standardInputFd = standardInputFd
         self.standardError = errors
         let env = environment
         self.makeBackend = makeBackend ?? {
@@ -40,6 +51,8 @@ package final class CommandContext {
     }
 
     package func write(_ text: String) { standardOutput(text) }
+    /// Bytes as they are; false when stdout is gone.
+    package func writeBytes(_ bytes: [UInt8]) -> Bool { rawOutput(bytes) }
 
     /// One line on the command's stderr.
     package func writeError(_ line: String) { standardError(line + "\n") }

@@ -34,6 +34,13 @@ extension RPCDispatcher {
         method(RPC.ImageRemove.self) { $0.imageRemove },
         method(RPC.ImagePrune.self) { $0.imagePrune },
         method(RPC.ServerInfo.self) { $0.serverInfo },
+        method(RPC.FsRead.self) { $0.fsRead },
+        method(RPC.FsWrite.self) { $0.fsWrite },
+        method(RPC.FsList.self) { $0.fsList },
+        method(RPC.FsStat.self) { $0.fsStat },
+        method(RPC.FsMkdir.self) { $0.fsMkdir },
+        method(RPC.FsRemove.self) { $0.fsRemove },
+        method(RPC.FsRename.self) { $0.fsRename },
     ])
 
     /// Binds a typed implementation: params decoded, result encoded in the response.

@@ -209,6 +209,50 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
     }
     func removeImage(_ name: String, force: Bool) throws(MSBError) {}
     func pruneImages() throws(MSBError) -> Int { 0 }
+
+    /// Guest files in memory (path → bytes; directories are the paths in `directories`).
+    private var files: [String: [UInt8]] = [:]
+    private var directories: Set<String> = ["/"]
+    func putFile(_ path: String, _ bytes: [UInt8]) { lock.withLock { files[path] = bytes } }
+    func file(_ path: String) -> [UInt8]? { lock.withLock { files[path] } }
+
+    func fileOperation(_ name: String, _ operation: GuestFileOperation) throws(MSBError) -> GuestFileResult {
+        _ = try find(name)
+        lock.lock()
+        defer { lock.unlock() }
+        recorded.append("fs \(name) \(operation)")
+        let path = operation.path
+        let missing = MSBError(.notFound, "cannot reach \(name):\(path): no such file or directory")
+        switch operation {
+        case .read(_, let offset, let length):
+            guard let bytes = files[path] else { throw directories.contains(path) ? MSBError(.isADirectory, "is a directory") : missing }
+            let start = min(Int(offset), bytes.count)
+            return .contents(Array(bytes[start..<min(bytes.count, start + length)]), fileSizeBytes: UInt64(bytes.count))
+        case .write(_, let offset, let contents, _):
+            var bytes = offset == 0 ? [] : files[path] ?? []
+            bytes.replaceSubrange(min(Int(offset), bytes.count)..., with: contents)
+            files[path] = bytes
+            return .written(fileSizeBytes: UInt64(bytes.count))
+        case .list:
+            guard directories.contains(path) else { throw files[path] == nil ? missing : MSBError(.notADirectory, "not a directory") }
+            let prefix = path == "/" ? "/" : path + "/"
+            let names = (Array(files.keys) + Array(directories)).filter { $0.hasPrefix(prefix) && !$0.dropFirst(prefix.count).contains("/") && $0 != "/" }
+            return .entries(names.sorted().map { full in
+                GuestFileInfo(name: String(full.dropFirst(prefix.count)), type: directories.contains(full) ? "directory" : "file",
+                              size: UInt64(files[full]?.count ?? 0), mode: directories.contains(full) ? 0o755 : 0o644, modified: 1_700_000_000)
+            })
+        case .stat:
+            guard let bytes = files[path] else { throw missing }
+            return .info(GuestFileInfo(name: String(path.split(separator: "/").last ?? "/"), type: "file", size: UInt64(bytes.count),
+                                       mode: 0o644, modified: 1_700_000_000))
+        case .makeDirectory: directories.insert(path)
+        case .remove: guard files.removeValue(forKey: path) != nil || directories.remove(path) != nil else { throw missing }
+        case .rename(_, let destination):
+            guard let bytes = files.removeValue(forKey: path) else { throw missing }
+            files[destination] = bytes
+        }
+        return .done
+    }
 }
 
 /// Text from a guest, registry or server reaches the terminal only with its control

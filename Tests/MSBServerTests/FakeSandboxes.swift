@@ -20,6 +20,9 @@ final class FakeSandboxes: @unchecked Sendable {
 
     init(_ running: [String: [String]]) { self.running = running }
 
+    /// The guest file system every fake sandbox shares, answering as the agent would.
+    let disk = FakeGuestDisk()
+
     deinit { for fd in peers { close(fd) } }
 
     /// `ns/name exec ARGV timeout=MSms`, `ns/name code LANGUAGE timeout=MSms`, in order.
@@ -80,6 +83,13 @@ final class FakeSandboxes: @unchecked Sendable {
             sandboxes.record("\(namespace)/\(name) code \(language) timeout=\(Self.milliseconds(timeoutMilliseconds))")
             stdout(Array((code + "\n").utf8))
             return ReplOutcome(status: "success")
+        }
+
+        func fileOperation(_ name: String, _ operation: GuestFileOperation) throws(MSBError) -> GuestFileResult {
+            _ = try existing(name)
+            sandboxes.record("\(namespace)/\(name) fs \(operation.path)")
+            let disk = sandboxes.disk
+            return try GuestFileClient(sandbox: name) { (request) throws(MSBError) -> FileReply in disk.answer(request) }.perform(operation)
         }
 
         private static var nothing: MSBError { MSBError(.unsupported, "the fake sandboxes only run commands and code") }

@@ -24,6 +24,11 @@ final class ScriptedAgent: @unchecked Sendable {
     /// Called on the agent's thread for each stats request.
     var onStats: (UInt32, ScriptedAgent) -> Void = { id, agent in agent.send(id, .stats(GuestStats())) }
 
+    /// Called on the agent's thread for each file request; by default "no such file".
+    var onFile: (UInt32, FileRequest, ScriptedAgent) -> Void = { id, _, agent in
+        agent.send(id, .fileReply(.failure(.notFound, "No such file or directory")))
+    }
+
     init(fd: Int32) { self.fd = fd }
 
     func start() {
@@ -83,6 +88,7 @@ final class ScriptedAgent: @unchecked Sendable {
         case .setup: send(envelope.id, .setupDone(setupProblem))
         case .exec(let request): onExec(envelope.id, request, self)
         case .statsRequest: onStats(envelope.id, self)
+        case .fileRequest(let request): onFile(envelope.id, request, self)
         default: break
         }
     }

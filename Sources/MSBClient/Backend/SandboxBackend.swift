@@ -27,6 +27,9 @@ package protocol SandboxBackend {
                  stdout: ([UInt8]) -> Void, stderr: ([UInt8]) -> Void) throws(MSBError) -> ReplOutcome
     /// Resource use of one sandbox, as the guest and the host see it.
     func metrics(_ name: String) throws(MSBError) -> SandboxMetrics
+    /// One Files API operation on the guest's own file system (GuestFiles.swift): guest
+    /// paths only, reads and writes in ranges of at most `GuestFileOperation.maxChunkBytes`.
+    func fileOperation(_ name: String, _ operation: GuestFileOperation) throws(MSBError) -> GuestFileResult
 
     // Named snapshots belong to the namespace, like sandboxes.
     /// Saves the running sandbox's whole state (memory, devices, disk) as snapshot `name`;

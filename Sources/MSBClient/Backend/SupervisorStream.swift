@@ -6,8 +6,15 @@ import MSBProtocol
 package enum SupervisorStreamPurpose: String, Sendable {
     case exec
     case repl
+    case files
 
-    package var action: String { self == .exec ? "exec" : "run code" }
+    package var action: String {
+        switch self {
+        case .exec: "exec"
+        case .repl: "run code"
+        case .files: "reach its files"
+        }
+    }
 }
 
 /// A backend whose exec and code REPL reach the sandbox's supervisor as a framed byte

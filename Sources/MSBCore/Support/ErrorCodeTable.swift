@@ -29,5 +29,10 @@ extension MSBError.Code {
         // Retry later: HTTP 429 everywhere, and its own exit code (EX_TEMPFAIL) so scripts can retry.
         .rateLimited: Edges(rpcCode: -32008, rpcHTTPStatus: 429, httpStatus: 429, exitCode: 75),
         .internalError: Edges(rpcCode: -32603, rpcHTTPStatus: 200, httpStatus: 500, exitCode: 1),
+        // The Files API (sandbox.fs.*): what the guest's file system said.
+        .isADirectory: Edges(rpcCode: -32009, rpcHTTPStatus: 200, httpStatus: 409, exitCode: 1),
+        .notADirectory: Edges(rpcCode: -32010, rpcHTTPStatus: 200, httpStatus: 409, exitCode: 1),
+        .permissionDenied: Edges(rpcCode: -32011, rpcHTTPStatus: 200, httpStatus: 403, exitCode: 1),
+        .tooLarge: Edges(rpcCode: -32012, rpcHTTPStatus: 200, httpStatus: 413, exitCode: 1),
     ]
 }

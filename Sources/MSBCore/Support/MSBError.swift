@@ -24,9 +24,17 @@ public struct MSBError: Error, CustomStringConvertible, Sendable {
         /// Too many at once (calls, pulls, connections, attach sessions): retry later.
         public static let rateLimited = Code(rawValue: "rateLimited")
         public static let internalError = Code(rawValue: "internalError")
+        // The Files API's kinds beyond notFound and alreadyExists (a guest path).
+        public static let isADirectory = Code(rawValue: "isADirectory")
+        public static let notADirectory = Code(rawValue: "notADirectory")
+        /// The guest refused the operation (its permissions, a read-only file system).
+        public static let permissionDenied = Code(rawValue: "permissionDenied")
+        /// More bytes than one call may carry.
+        public static let tooLarge = Code(rawValue: "tooLarge")
 
         static let all: [Code] = [.invalidArgument, .notFound, .alreadyExists, .invalidState, .unsupported, .timeout,
-                                  .vmmFailure, .agentFailure, .stateStore, .accessDenied, .integrity, .limitExceeded, .rateLimited, .internalError]
+                                  .vmmFailure, .agentFailure, .stateStore, .accessDenied, .integrity, .limitExceeded, .rateLimited,
+                                  .internalError, .isADirectory, .notADirectory, .permissionDenied, .tooLarge]
 
         private init(rawValue: String) { self.rawValue = rawValue }
 
