@@ -91,7 +91,8 @@ enum GuestFiles {
     }
 
     private static func read(_ path: String, offset: UInt64, length: UInt32) -> FileReply {
-        guard offset <= UInt64(Int64.max) else { return .failure(.tooLarge, "offset out of range") }
+        // Far enough below Int64.max that offset + one chunk fits off_t.
+        guard offset <= UInt64(Int64.max - Int64(FileRequest.maxChunkBytes)) else { return .failure(.tooLarge, "offset out of range") }
         let fd: Int32
         switch openRegular(path, O_RDONLY) {
         case .success(let opened): fd = opened
@@ -105,7 +106,7 @@ enum GuestFiles {
         var filled = 0
         while filled < wanted {
             let n = data.withUnsafeMutableBytes { buffer in
-                pread(fd, buffer.baseAddress! + filled, wanted - filled, off_t(offset) + off_t(filled))
+                pread(fd, buffer.baseAddress.map { $0 + filled }, wanted - filled, off_t(offset) + off_t(filled))
             }
             if n < 0 && errno == EINTR { continue }
             if n < 0 { return failure(errno) }
@@ -130,7 +131,7 @@ enum GuestFiles {
         var written = 0
         while written < data.count {
             let n = data.withUnsafeBytes { buffer in
-                pwrite(fd, buffer.baseAddress! + written, data.count - written, off_t(offset) + off_t(written))
+                pwrite(fd, buffer.baseAddress.map { $0 + written }, data.count - written, off_t(offset) + off_t(written))
             }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { return failure(n < 0 ? errno : EIO) }
