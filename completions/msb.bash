@@ -4,7 +4,7 @@ _msb() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "create start exec cp shell repl run ls inspect port metrics pull image snapshot volume pause resume stop wait rm server completion help version --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "create start exec cp fs shell repl run ls inspect port metrics pull image snapshot volume pause resume stop wait rm server completion help version --help --version" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -58,6 +58,16 @@ _msb() {
         cp)
             if [[ "$cur" == -* ]]; then
                 COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
+                return
+            fi
+            ;;
+        fs)
+            case "$prev" in
+                --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
+                --mode) return ;;
+            esac
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--format --recursive -r --parents -p --mode --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -269,7 +279,7 @@ _msb() {
                 COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
                 return
             fi
-            COMPREPLY=($(compgen -W "create start exec cp shell repl run ls inspect port metrics pull image snapshot volume pause resume stop wait rm server completion help version" -- "$cur"))
+            COMPREPLY=($(compgen -W "create start exec cp fs shell repl run ls inspect port metrics pull image snapshot volume pause resume stop wait rm server completion help version" -- "$cur"))
             ;;
         version)
             if [[ "$cur" == -* ]]; then
