@@ -12,10 +12,9 @@ package final class SandboxNetwork {
     /// QEMU's end of the connection to passt: passed to QEMU, then closed here (`releaseVMMEnd`)
     /// so that passt sees the connection end when QEMU does.
     package private(set) var vmmDescriptor: Int32
-    package let passt: ChildProcess
+    package let passt: OwnedChild
     /// Holds the filter table: it lives exactly as long as this session.
     private let filter: NFTablesSession?
-    private var reaped: WaitStatus?
 
     /// Debian's passt (0.0~git20230309): QEMU 7.2's `-netdev stream` is its protocol.
     package static let passtPath = "/usr/bin/passt"
@@ -45,7 +44,7 @@ package final class SandboxNetwork {
 
     private init(vmmDescriptor: Int32, passt: ChildProcess, filter: NFTablesSession?) {
         self.vmmDescriptor = vmmDescriptor
-        self.passt = passt
+        self.passt = OwnedChild(passt)
         self.filter = filter
     }
 
@@ -179,17 +178,10 @@ package final class SandboxNetwork {
     }
 
     /// passt's status if it has ended; never blocks.
-    package func pollExit() -> WaitStatus? {
-        if let reaped { return reaped }
-        reaped = passt.poll()
-        return reaped
-    }
+    package func pollExit() -> WaitStatus? { passt.pollExit() }
 
     /// SIGTERM, then SIGKILL after `graceSeconds`; reaped either way.
-    package func terminate(graceSeconds: Double) {
-        guard pollExit() == nil else { return }
-        reaped = passt.terminate(graceSeconds: graceSeconds)
-    }
+    package func terminate(graceSeconds: Double) { passt.terminate(graceSeconds: graceSeconds) }
 
     /// The sandbox's MAC address: locally administered, from a hash of its state directory,
     /// so stable across its starts.

@@ -20,8 +20,7 @@ package final class VolumeServer {
     package let tag: String
     /// Where the guest mounts it: what messages call it.
     package let guestPath: String
-    package let process: ChildProcess
-    private var reaped: WaitStatus?
+    package let process: OwnedChild
 
     package struct Launch: Sendable {
         /// The shared directory, canonical (no symbolic link on the way).
@@ -53,7 +52,7 @@ package final class VolumeServer {
         self.vmmDescriptor = vmmDescriptor
         self.tag = tag
         self.guestPath = guestPath
-        self.process = process
+        self.process = OwnedChild(process)
     }
 
     deinit { releaseVMMEnd() }
@@ -129,15 +128,8 @@ package final class VolumeServer {
     }
 
     /// virtiofsd's status if it has ended; never blocks.
-    package func pollExit() -> WaitStatus? {
-        if let reaped { return reaped }
-        reaped = process.poll()
-        return reaped
-    }
+    package func pollExit() -> WaitStatus? { process.pollExit() }
 
     /// SIGTERM, then SIGKILL after `graceSeconds`; reaped either way.
-    package func terminate(graceSeconds: Double) {
-        guard pollExit() == nil else { return }
-        reaped = process.terminate(graceSeconds: graceSeconds)
-    }
+    package func terminate(graceSeconds: Double) { process.terminate(graceSeconds: graceSeconds) }
 }
