@@ -4,7 +4,7 @@ _msb() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "create start exec cp fs shell repl run ls inspect port metrics pull image snapshot volume pause resume stop wait rm server completion help version --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "create start exec cp fs shell repl run ls inspect port metrics pull image snapshot volume pause resume stop drain wait rm server completion help version --help --version" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -217,6 +217,16 @@ _msb() {
             fi
             COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
             ;;
+        drain)
+            case "$prev" in
+                --timeout) return ;;
+            esac
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--timeout --no-wait --help -h" -- "$cur"))
+                return
+            fi
+            COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
+            ;;
         wait)
             case "$prev" in
                 --timeout) return ;;
@@ -279,7 +289,7 @@ _msb() {
                 COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
                 return
             fi
-            COMPREPLY=($(compgen -W "create start exec cp fs shell repl run ls inspect port metrics pull image snapshot volume pause resume stop wait rm server completion help version" -- "$cur"))
+            COMPREPLY=($(compgen -W "create start exec cp fs shell repl run ls inspect port metrics pull image snapshot volume pause resume stop drain wait rm server completion help version" -- "$cur"))
             ;;
         version)
             if [[ "$cur" == -* ]]; then

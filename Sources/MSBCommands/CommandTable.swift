@@ -11,7 +11,7 @@ package protocol Subcommand: Sendable {
 package enum CommandTable {
     package static let commands: [any Subcommand.Type] = [
         CreateCommand.self, StartCommand.self, ExecCommand.self, CopyCommand.self, FileCommand.self, ShellCommand.self, ReplCommand.self, RunCommand.self, ListCommand.self, InspectCommand.self, PortCommand.self, MetricsCommand.self, PullCommand.self, ImageCommand.self,
-        SnapshotCommand.self, VolumeCommand.self, PauseCommand.self, ResumeCommand.self, StopCommand.self, WaitCommand.self, RemoveCommand.self, ServerCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
+        SnapshotCommand.self, VolumeCommand.self, PauseCommand.self, ResumeCommand.self, StopCommand.self, DrainCommand.self, WaitCommand.self, RemoveCommand.self, ServerCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
         CompleteCommand.self, ManPageCommand.self, ReadmeCommand.self,
     ]
 

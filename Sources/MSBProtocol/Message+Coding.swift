@@ -12,7 +12,7 @@ extension Message {
             w.u64(r.timeoutMilliseconds); w.string(r.user)
         case .started(let pid): w.i32(pid)
         case .stdin(let d), .stdout(let d), .stderr(let d): w.data(d)
-        case .stdinClose, .shutdown, .shutdownAck, .detach, .statsRequest, .heartbeat: break
+        case .stdinClose, .shutdown, .shutdownAck, .detach, .statsRequest, .heartbeat, .drainStarted: break
         case .replRun(let language, let code): w.string(language); w.string(code)
         case .replDone(let outcome): w.string(outcome.status); w.string(outcome.message)
         case .stats(let g):
@@ -37,6 +37,7 @@ extension Message {
         case .setPaused(let paused), .pausedState(let paused): w.bool(paused)
         case .fileRequest(let request): request.encode(into: &w)
         case .fileReply(let reply): reply.encode(into: &w)
+        case .drainSandbox(let timeoutMilliseconds): w.u64(timeoutMilliseconds)
         }
     }
 
@@ -93,6 +94,8 @@ extension Message {
         case 29: message = .snapshotSaved(try r.string())
         case 30: message = .fileRequest(try FileRequest.decode(from: &r))
         case 31: message = .fileReply(try FileReply.decode(from: &r))
+        case 32: message = .drainSandbox(timeoutMilliseconds: try r.u64())
+        case 33: message = .drainStarted
         case 20:
             message = .stats(GuestStats(
                 memoryTotalKiB: try r.u64(), memoryAvailableKiB: try r.u64(), diskUsedBytes: try r.u64(),

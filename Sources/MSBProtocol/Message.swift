@@ -59,6 +59,11 @@ package enum Message: Equatable, Sendable {
     case fileRequest(FileRequest)
     /// Guest -> host: its answer.
     case fileReply(FileReply)
+    /// CLI -> supervisor: take no new commands, stop once the running ones have ended, or
+    /// after `timeoutMilliseconds` (0: no limit) with whatever still runs (`msb drain`).
+    case drainSandbox(timeoutMilliseconds: UInt64)
+    /// Supervisor -> CLI: the sandbox is draining now.
+    case drainStarted
 
     var typeCode: UInt8 {
         switch self {
@@ -93,6 +98,8 @@ package enum Message: Equatable, Sendable {
         case .snapshotSaved: 29
         case .fileRequest: 30
         case .fileReply: 31
+        case .drainSandbox: 32
+        case .drainStarted: 33
         }
     }
 }

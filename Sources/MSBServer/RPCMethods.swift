@@ -20,6 +20,7 @@ extension RPCDispatcher {
         method(RPC.List.self) { $0.list },
         method(RPC.Inspect.self) { $0.inspect },
         method(RPC.Wait.self) { $0.wait },
+        method(RPC.Drain.self) { $0.drain },
         method(RPC.Remove.self) { $0.remove },
         method(RPC.SnapshotCreate.self) { $0.snapshotCreate },
         method(RPC.SnapshotList.self) { $0.snapshotList },
@@ -84,6 +85,9 @@ extension RPCDispatcher {
             return "Sandbox \(name) started successfully"
         }
         if existing.status == .running || existing.status == .starting { return "Sandbox \(name) is already running" }
+        if existing.status == .draining {
+            throw MSBError(.invalidState, "failed to start: sandbox \(name) is draining", hint: "it stops once its running commands end; start it after that")
+        }
         var stopped = existing
         if let params = p.config { stopped = try applyStartChanges(params, to: existing, backend) }
         try startDependencies(of: stopped.config, backend, namespace: namespace)
@@ -154,6 +158,18 @@ extension RPCDispatcher {
         let name = try RPCParams.sandbox(p.sandbox)
         let seconds = try RPCParams.waitSeconds(p.timeout, limits: configuration.limits)
         return RPC.SandboxResult(shown(try host.backend(namespace).wait(name, timeoutSeconds: seconds)))
+    }
+
+    /// Returns once the sandbox is draining; `sandbox.wait` waits for its end.
+    func drain(_ call: RPCCall, _ p: RPC.Drain.Params) throws(MSBError) -> RPC.SandboxResult {
+        let namespace = try call.namespace(p.namespace)
+        let name = try RPCParams.sandbox(p.sandbox)
+        var timeoutSeconds: Double?
+        if let timeout = p.timeout {
+            guard timeout.isFinite, timeout >= 0 else { throw RPCParams.invalid("timeout", "a number of seconds, 0 or more") }
+            timeoutSeconds = timeout
+        }
+        return RPC.SandboxResult(shown(try host.backend(namespace).drain(name, timeoutSeconds: timeoutSeconds)))
     }
 
     func remove(_ call: RPCCall, _ p: RPC.SandboxParams) throws(MSBError) -> String {

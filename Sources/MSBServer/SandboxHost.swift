@@ -83,7 +83,7 @@ package final class SandboxHost: @unchecked Sendable {
     /// What the running and booting sandboxes use.
     package func usage() throws(MSBError) -> Usage {
         var usage = Usage()
-        for info in try allSandboxes() where info.status == .running || info.status == .starting {
+        for info in try allSandboxes() where info.status.guestRuns || info.status == .starting {
             usage = usage + Usage(sandboxes: 1, memoryMiB: info.config.memoryMiB, cpus: info.config.cpus)
         }
         return usage
@@ -99,7 +99,7 @@ package final class SandboxHost: @unchecked Sendable {
         let refusal: MSBError?
         do throws(MSBError) {
             let current = reservations.values.reduce(try usage(), +)
-            let running = try backend(namespace).list().count { $0.status == .running || $0.status == .starting }
+            let running = try backend(namespace).list().count { $0.status.guestRuns || $0.status == .starting }
             let reserved = reservations.keys.count { $0.hasPrefix(namespace + "/") }
             refusal = check(current + wanted, wanted: wanted) ?? checkNamespace(namespace, running: running + reserved + 1)
         } catch {

@@ -93,7 +93,7 @@ package enum ServerRuntime {
 
     /// Stops every running sandbox (in parallel) so none is left without its server.
     private static func stopAll(_ host: SandboxHost, notice: (String) -> Void) {
-        let running = ((try? host.allSandboxes()) ?? []).filter { $0.status == .running || $0.status == .starting }
+        let running = ((try? host.allSandboxes()) ?? []).filter { $0.status.guestRuns || $0.status == .starting }
         guard !running.isEmpty else { return }
         notice("msb server: stopping \(running.count) running sandboxes (start with --keep-sandboxes to leave them running)")
         DispatchQueue.concurrentPerform(iterations: running.count) { index in

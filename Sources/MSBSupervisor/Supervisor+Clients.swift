@@ -49,7 +49,7 @@ extension Supervisor {
         case .hello:
             client.peer.send(Envelope(id: localId, .helloReply(Hello(software: "msb-supervisor"))))
         case .exec:
-            if let reason = unavailableReason {
+            if let reason = unavailableReason ?? drainingRefusal {
                 client.peer.send(Envelope(id: localId, .execFailed(ExecFailure(kind: .failed, message: reason))))
                 return
             }
@@ -77,14 +77,20 @@ extension Supervisor {
             guard let globalId = client.requests[localId] else { return }
             agent?.relay(globalId, envelope.message)
         case .replRun(let language, let code):
+            if let reason = drainingRefusal {
+                client.peer.send(Envelope(id: localId, .error(reason)))
+                return
+            }
             submitREPL(language: language, code: code, client: client, localId: localId)
         case .detach:
             // The process runs on; its output is dropped from now on.
             guard let globalId = client.requests[localId] else { return }
             client.requests[localId] = nil
             routes[globalId] = nil
+            detachedExecIds.insert(globalId)
         case .statsRequest, .fileRequest:
-            if let reason = unavailableReason {
+            let isFileRequest = if case .fileRequest = envelope.message { true } else { false }
+            if let reason = unavailableReason ?? (isFileRequest ? drainingRefusal : nil) {
                 client.peer.send(Envelope(id: localId, .error(reason)))
                 return
             }
@@ -102,6 +108,8 @@ extension Supervisor {
                 statsRequestIds.insert(globalId)
                 agent?.requestStats(globalId)
             }
+        case .drainSandbox(let timeoutMilliseconds):
+            client.peer.send(Envelope(id: localId, beginDrain(timeoutMilliseconds: timeoutMilliseconds)))
         case .stopSandbox(let force):
             beginStop(reason: force ? "stopped: killed by user" : "stopped by user", force: force, waiter: client.peer.fd)
         case .setPaused(let pause):
@@ -119,6 +127,7 @@ extension Supervisor {
     private func setPaused(_ pause: Bool) -> Message {
         guard let vm, stop == nil, agent != nil else { return .error("sandbox is stopping") }
         guard pause != paused else { return .pausedState(paused) }
+        if pause, let reason = drainingRefusal { return .error(reason) }
         do {
             if pause { try vm.pause() } else { try vm.continueRunning() }
         } catch {
@@ -142,7 +151,13 @@ extension Supervisor {
             handleInterpreter(interpreter, envelope.message)
             return
         }
-        guard let route = routes[envelope.id], let client = clients[route.client] else { return }
+        guard let route = routes[envelope.id], let client = clients[route.client] else {
+            switch envelope.message {
+            case .exited, .execFailed, .error: detachedExecIds.remove(envelope.id)
+            default: break
+            }
+            return
+        }
         var message = envelope.message
         switch message {
         case .exited, .execFailed, .error, .fileReply:

@@ -81,6 +81,7 @@ extension Supervisor {
         if let stop { times.append(stop.deadline) }
         if let maxDurationDeadline { times.append(maxDurationDeadline) }
         if let idleDeadline { times.append(idleDeadline) }
+        if stop == nil, let drainDeadline = drain?.deadline { times.append(drainDeadline) }
         if let channelClosedAt { times.append(channelClosedAt + timing.channelClosedExitSeconds) }
         if let vmmTerminatedAt, !vmmKilled { times.append(vmmTerminatedAt + SupervisorTimeouts.vmmTerminateGraceSeconds) }
         if agent != nil && agentSilence == nil && !paused { times.append(agentLastHeard + timing.agentSilenceSeconds) }
@@ -99,6 +100,7 @@ extension Supervisor {
             beginStop(reason: "stopped: maximum duration reached", force: false)
         }
         checkIdle(now: now)
+        checkDrain(now: now)
         // A graceful stop that took too long, or a closed channel whose QEMU did not exit: end the VMM.
         let endBy = [stop?.deadline, channelClosedAt.map { $0 + timing.channelClosedExitSeconds }].compactMap { $0 }.min()
         if let endBy, now >= endBy { terminateVMM(now: now) }
@@ -155,6 +157,7 @@ extension Supervisor {
         }
         routes.removeAll()
         statsRequestIds.removeAll()
+        detachedExecIds.removeAll()
         for interpreter in Array(interpreters.interpreters.values) {
             agent?.signal(interpreter.execId, SIGKILL)
             endInterpreter(interpreter, reason)

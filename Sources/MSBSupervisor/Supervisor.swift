@@ -57,6 +57,10 @@ package final class Supervisor {
     var routes: [UInt32: (client: Int32, localId: UInt32)] = [:]
     var nextRequestId: UInt32 = 1
     var stop: StopRequest?
+    /// `msb drain` in progress (Supervisor+Drain).
+    var drain: DrainRequest?
+    /// Agent-channel ids of execs whose client detached: they still run, and a drain waits for them.
+    var detachedExecIds: Set<UInt32> = []
     var maxDurationDeadline: Double?
     /// `--idle-timeout` in seconds, and when a client was last served (see Supervisor+Idle).
     var idleTimeoutSeconds: Double?

@@ -52,6 +52,24 @@ import Testing
         // The new hostname and the dropped dependency show it is a new sandbox; created_at has
         // whole-second resolution, so the replacement may share its predecessor's second.
         #expect((replaced["created_at"] as? String ?? "") >= (before ?? ""))
+
+        // drain: the running command finishes, a new one is refused, then the sandbox stops.
+        let background = DataBox()
+        Thread.detachNewThread {
+            let result = try? MSBHarness.run(["exec", b, "--", "sh", "-c", "touch /tmp/begun; sleep 2; echo finished"])
+            background.data = Data((result.map { "\($0.status) \($0.out)" } ?? "failed").utf8)
+            background.done.signal()
+        }
+        let begun = Date()
+        while try MSBHarness.run(["exec", b, "--", "test", "-e", "/tmp/begun"]).status != 0, Date().timeIntervalSince(begun) < 30 { usleep(100_000) }
+        #expect(try MSBHarness.ok(["drain", "--no-wait", b]) == "\(b)\n")
+        #expect(try Self.inspect(b)["status"] as? String == "draining")
+        let refused = try MSBHarness.run(["exec", b, "--", "true"])
+        #expect(refused.status == 125 && refused.stderr.hasPrefix("error: sandbox \(b) is draining: it takes no new commands"), "\(refused.stderr)")
+        #expect(try MSBHarness.ok(["drain", b]) == "\(b)\n")
+        #expect(background.done.wait(timeout: .now() + 30) == .success)
+        #expect(String(decoding: background.data, as: UTF8.self) == "0 finished\n")
+        #expect(try Self.inspect(b)["status_reason"] as? String == "stopped: drained")
     }
 
     @Test func throughSandboxStart() throws {
@@ -109,5 +127,14 @@ import Testing
         #expect(replaced.json["result"] as? String == "Sandbox \(s) started successfully", "\(replaced.json)")
         #expect(try run(s, "cat", ["/proc/sys/kernel/hostname"]) == "sdk-three")
         #expect(try run(s, "sh", ["-c", "echo ${X:-none}"]) == "none")
+
+        // sandbox.drain on a sandbox with nothing running: it stops at once; sandbox.wait sees it.
+        let drained = try server.rpc("sandbox.drain", ["sandbox": s, "namespace": "default", "timeout": 30], key: nil)
+        let status = ((drained.json["result"] as? [String: Any])?["sandbox"] as? [String: Any])?["status"] as? String
+        #expect(status == "draining" || status == "stopping" || status == "stopped", "\(drained.json)")
+        #expect(try server.msb(["wait", "--timeout", "60s", s], key: nil).status == 0)
+        #expect(try inspect(s)["status_reason"] as? String == "stopped: drained")
+        let notRunning = try server.rpc("sandbox.drain", ["sandbox": s, "namespace": "default"], key: nil)
+        #expect(errorMessage(notRunning) == "failed to drain: sandbox \(s) is stopped", "\(notRunning.json)")
     }
 }

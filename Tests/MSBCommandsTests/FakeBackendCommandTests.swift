@@ -134,6 +134,12 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
         }
         return info
     }
+    func drain(_ name: String, timeoutSeconds: Double?) throws(MSBError) -> SandboxInfo {
+        record("drain \(name) timeout=\(timeoutSeconds.map { "\($0)s" } ?? "none")")
+        var info = try find(name)
+        info.status = .draining
+        return info
+    }
     func queueWaits(_ name: String, _ statuses: [SandboxStatus]) { lock.withLock { waitAnswers[name, default: []] += statuses } }
     /// The `timeoutSeconds` of every `wait` call, in order.
     var askedWaitSeconds: [Double] { lock.withLock { waitTimeouts } }

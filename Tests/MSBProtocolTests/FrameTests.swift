@@ -10,6 +10,7 @@ import Testing
         .signal(15), .resize(rows: 10, cols: 20), .exited(ExitStatus(code: 3, signal: 0, timedOut: true)),
         .execFailed(ExecFailure(kind: .notFound, message: "nope")), .shutdown, .shutdownAck,
         .error("bad"), .stopSandbox(force: true), .stopped("stopped by user"), .detach, .statsRequest,
+        .drainSandbox(timeoutMilliseconds: 0), .drainSandbox(timeoutMilliseconds: UInt64.max), .drainStarted,
         .stats(GuestStats(memoryTotalKiB: 1, memoryAvailableKiB: 2, diskUsedBytes: 3, uptimeMilliseconds: 4, cpuPercentMilli: 5)),
         .stats(GuestStats(memoryTotalKiB: 1, memoryAvailableKiB: 2, diskUsedBytes: 3, uptimeMilliseconds: 4, cpuPercentMilli: 5,
                           networkReceivedBytes: 6, networkSentBytes: UInt64.max)),

@@ -57,6 +57,12 @@ final class FakeSandboxes: @unchecked Sendable {
         }
         func inspect(_ name: String) throws(MSBError) -> SandboxInfo { try existing(name) }
         func wait(_ name: String, timeoutSeconds: Double) throws(MSBError) -> SandboxInfo { try existing(name) }
+        func drain(_ name: String, timeoutSeconds: Double?) throws(MSBError) -> SandboxInfo {
+            sandboxes.record("\(namespace)/\(name) drain timeout=\(timeoutSeconds.map { "\($0)s" } ?? "none")")
+            var info = try existing(name)
+            info.status = .draining
+            return info
+        }
         func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
             _ = try existing(name)
             return SandboxMetrics(name: name, namespace: namespace, status: .running, memoryLimitMiB: 512)

@@ -122,6 +122,9 @@ package final class LocalBackend: SupervisorStreamBackend {
             case .running, .starting, .paused: return  // already up: start is idempotent
             case .stopping:
                 throw MSBError(.invalidState, "failed to start: sandbox \(name) is stopping", hint: "try again in a moment")
+            case .draining:
+                throw MSBError(.invalidState, "failed to start: sandbox \(name) is draining",
+                               hint: "it stops once its running commands end: 'msb wait \(name)', then start it")
             case .created, .stopped, .crashed:
                 // A published port someone else holds is this start's clear error, before
                 // anything runs (the supervisor checks again: another start may race).
@@ -254,7 +257,7 @@ package final class LocalBackend: SupervisorStreamBackend {
     package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
         let record = try existing(name)
         var metrics = SandboxMetrics(name: name, namespace: namespace, status: record.status, memoryLimitMiB: record.config.memoryMiB)
-        guard record.status == .running else { return metrics }
+        guard record.status.guestRuns else { return metrics }
         guard let fd = try? UnixSocket.connect(path: paths.controlSocket(name)) else { return metrics }
         let stats: GuestStats
         do { stats = try SupervisorConnection(fd: fd).stats() } catch {

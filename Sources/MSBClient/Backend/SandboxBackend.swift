@@ -20,6 +20,9 @@ package protocol SandboxBackend {
     /// `timeoutSeconds` passed, and returns its state then: still running (or starting,
     /// paused, stopping) when the time ran out. Callers wanting longer ask again.
     func wait(_ name: String, timeoutSeconds: Double) throws(MSBError) -> SandboxInfo
+    /// New commands are refused from now on; the sandbox stops by itself once the running
+    /// ones have ended, or after `timeoutSeconds` (nil: no limit). Returns once it drains.
+    func drain(_ name: String, timeoutSeconds: Double?) throws(MSBError) -> SandboxInfo
     /// Starts a command in the sandbox; its session streams the I/O up to the end.
     func openExec(_ name: String, _ command: ExecParameters, attachStdin: Bool) throws(MSBError) -> ExecSession
     /// Evaluates code in the sandbox's long-lived interpreter for `language`.
@@ -95,7 +98,7 @@ package struct SandboxMetrics: Sendable, Equatable {
     package var name: String
     package var namespace = "default"
     package var status: SandboxStatus
-    package var running: Bool { status == .running }
+    package var running: Bool { status.guestRuns }
     /// Percent of one host CPU used by the VM over the last second or so.
     package var cpuPercent: Double?
     package var memoryUsedMiB: Int?

@@ -175,6 +175,25 @@ package final class SupervisorConnection {
         }
     }
 
+    /// Asks the supervisor to drain the sandbox; returns once it is draining.
+    package func drain(timeoutMilliseconds: UInt64, answerSeconds: Double = 15) throws(MSBError) {
+        send(.drainSandbox(timeoutMilliseconds: timeoutMilliseconds), id: 1)
+        let deadline = MonotonicClock.now() + answerSeconds
+        while true {
+            switch try next(until: deadline) {
+            case .message(let envelope):
+                switch envelope.message {
+                case .drainStarted: return
+                case .error(let text): throw MSBError(.invalidState, text)
+                default: continue
+                }
+            case .deadlinePassed:
+                throw MSBError(.timeout, "the sandbox did not start draining within \(secondsText(answerSeconds))s")
+            case .readable: continue
+            }
+        }
+    }
+
     /// Asks the supervisor to save the whole guest into `directory` (a work directory of
     /// the sandbox's snapshot store); returns once it is there.
     package func saveSnapshot(directory: String, timeoutSeconds: Double = 300) throws(MSBError) {

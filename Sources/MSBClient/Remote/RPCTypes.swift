@@ -204,6 +204,19 @@ package enum RPC {
         package typealias Result = SandboxResult
     }
 
+    /// msb's extension (`msb drain`): returns once the sandbox is draining; `sandbox.wait`
+    /// waits for its end.
+    package enum Drain: RPCMethodType {
+        package static let name = "sandbox.drain"
+        package struct Params: Codable, Sendable {
+            package var sandbox: String
+            package var namespace: String?
+            /// Seconds after which whatever still runs is stopped; absent or 0: no limit.
+            package var timeout: Double?
+        }
+        package typealias Result = SandboxResult
+    }
+
     package enum Remove: RPCMethodType {
         package static let name = "sandbox.remove"
         package typealias Params = SandboxParams

@@ -107,6 +107,10 @@ package final class RemoteBackend: SupervisorStreamBackend {
     }
 
     /// One bounded `sandbox.wait`: the server answers within its wait limit at the latest.
+    package func drain(_ name: String, timeoutSeconds: Double?) throws(MSBError) -> SandboxInfo {
+        try call(RPC.Drain.self, .init(sandbox: name, namespace: namespace, timeout: timeoutSeconds)).sandbox.info
+    }
+
     package func wait(_ name: String, timeoutSeconds: Double) throws(MSBError) -> SandboxInfo {
         try call(RPC.Wait.self, .init(sandbox: name, namespace: namespace, timeout: max(0, timeoutSeconds))).sandbox.info
     }

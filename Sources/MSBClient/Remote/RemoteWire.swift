@@ -70,7 +70,7 @@ package enum RemoteWire {
             namespace = info.namespace
             image = info.config.image
             status = info.status.rawValue
-            running = info.status == .running
+            running = info.status.guestRuns
             cpus = info.config.cpus
             memory_mib = info.config.memoryMiB
             created_at = RemoteWire.iso8601(info.createdAt)

@@ -29,7 +29,7 @@ struct MetricsCommand: Subcommand {
 
         func collect() throws(MSBError) -> [SandboxMetrics] {
             let targets = names.isEmpty || arguments.flag("all")
-                ? try context.backend.list().filter { $0.status == .running }.map(\.name)
+                ? try context.backend.list().filter { $0.status.guestRuns }.map(\.name)
                 : names
             var rows: [SandboxMetrics] = []
             for name in targets { rows.append(try context.backend.metrics(name)) }

@@ -53,7 +53,7 @@ struct WaitCommand: Subcommand {
                 _ = context.report(MSBError(.invalidState, "sandbox \(name) crashed" + (info.statusReason.map { ": \($0)" } ?? ""),
                                             hint: "run 'msb start \(name)' to boot it again"))
                 return CLI.ExitCode.sandboxCrashed
-            case .starting, .running, .paused, .stopping:
+            case .starting, .running, .draining, .paused, .stopping:
                 if let deadline, let timeoutSeconds, MonotonicClock.now() >= deadline {
                     _ = context.report(MSBError(.timeout, "timed out after \(secondsText(timeoutSeconds))s waiting for sandbox \(name) to stop",
                                                 hint: "stop it with 'msb stop \(name)', or wait longer with --timeout"))

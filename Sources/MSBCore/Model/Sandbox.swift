@@ -55,10 +55,16 @@ public struct SandboxConfig: Codable, Equatable, Sendable {
 }
 
 public enum SandboxStatus: String, Codable, Sendable, CaseIterable {
-    case created, starting, running, paused, stopping, stopped, crashed
+    /// `draining`: running, but taking no new commands; it stops once the running ones end (`msb drain`).
+    case created, starting, running, draining, paused, stopping, stopped, crashed
 
     /// A supervisor process should exist in these states.
-    package var expectsSupervisor: Bool { self == .starting || self == .running || self == .paused || self == .stopping }
+    package var expectsSupervisor: Bool {
+        self == .starting || self == .running || self == .draining || self == .paused || self == .stopping
+    }
+
+    /// The guest runs and can be measured (its vCPUs are not stopped, it is not going away).
+    package var guestRuns: Bool { self == .running || self == .draining }
 }
 
 /// What `ls` and `inspect` show: the config plus the live state.
