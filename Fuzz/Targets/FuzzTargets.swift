@@ -14,6 +14,7 @@ enum FuzzTargets {
         "json-rpc": fuzzJSONRPC,
         "network-spec": fuzzNetworkSpecs,
         "tar": fuzzArchive,
+        "volume-spec": fuzzVolumeSpecs,
     ]
 
     /// The parts of an input that a target reads as several strings: split on NUL bytes.
