@@ -58,4 +58,26 @@ import Testing
         #expect(info.status == .stopped)
         #expect(info.statusReason == "stopped by user")
     }
+
+    /// `rm` frees the name and the directory in one step under the record's lock; what a
+    /// killed remove left aside goes with the next one.
+    @Test func removeTakesTheDirectoryAwayWithTheRecordAndSweepsLeftovers() throws {
+        let store = try StateStore(paths: paths)
+        try store.insert(SandboxRecord(config: SandboxConfig(name: "old"), status: .stopped, createdAt: Date()))
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: paths.sandboxDirectory("old"), withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: paths.sandboxesDirectory + "/.removed-gone-1", withIntermediateDirectories: true)
+        try LocalBackend(paths: paths).remove("old", force: false)
+        #expect(try store.get("old") == nil)
+        #expect(try fm.contentsOfDirectory(atPath: paths.sandboxesDirectory).isEmpty)
+    }
+
+    @Test func aDeleteWhoseCheckFailsUnderTheLockKeepsTheRecord() throws {
+        let store = try StateStore(paths: paths)
+        try store.insert(SandboxRecord(config: SandboxConfig(name: "busy"), status: .stopped, createdAt: Date()))
+        #expect(throws: MSBError.self) {
+            try store.delete("busy") { (_: SandboxRecord) throws(MSBError) in throw MSBError(.invalidState, "started again") }
+        }
+        #expect(try store.get("busy") != nil)
+    }
 }

@@ -203,8 +203,23 @@ package final class LocalBackend: SupervisorStreamBackend {
         }
         // A VMM orphaned by a killed supervisor would hold the sandbox's files: end it.
         record.vmm?.signal(SIGKILL)
-        try store().delete(name)
-        try? FileManager.default.removeItem(atPath: paths.sandboxDirectory(name))
+        // Under the record's lock: the sandbox is still stopped (a start in between wins and
+        // the remove fails), and its directory moves aside before the name is free, so a
+        // create of the same name that follows never has its new directory deleted by us.
+        let removed = paths.sandboxesDirectory + "/.removed-\(name)-\(UInt32.random(in: 0...UInt32.max))"
+        try store().delete(name) { (stored: SandboxRecord) throws(MSBError) in
+            let status = stored.reconciled().status
+            guard !status.expectsSupervisor else {
+                throw MSBError(.invalidState, "failed to remove: sandbox \(name) was started again (\(status.rawValue))",
+                               hint: "stop it first with 'msb stop \(name)', or use 'msb rm -f \(name)'")
+            }
+            _ = rename(paths.sandboxDirectory(name), removed)
+        }
+        // Whatever a remove killed at this point left behind goes too.
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: paths.sandboxesDirectory)) ?? []
+        for entry in entries where entry.hasPrefix(".removed-") {
+            try? FileManager.default.removeItem(atPath: paths.sandboxesDirectory + "/" + entry)
+        }
     }
 
     package func list() throws(MSBError) -> [SandboxInfo] {

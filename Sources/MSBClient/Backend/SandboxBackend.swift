@@ -74,8 +74,8 @@ extension SandboxBackend {
 
     /// `--replace` / `replace: true`: removes the sandbox `name` if there is one, stopping it
     /// first. Each step leaves a true state behind if the caller is killed after it: the
-    /// sandbox is stopped (recorded by its supervisor), then its record goes, then its
-    /// directory (a create of the name clears a directory left without a record).
+    /// sandbox is stopped (recorded by its supervisor), then its record goes as its directory
+    /// is moved aside (one step under the record's lock), then the moved directory goes.
     package func removeIfPresent(_ name: String) throws(MSBError) {
         do throws(MSBError) {
             try remove(name, force: true)

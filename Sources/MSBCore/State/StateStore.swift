@@ -120,6 +120,16 @@ package final class StateStore {
         try db.query("DELETE FROM sandboxes WHERE name = ?", [.text(name)])
     }
 
+    /// Deletes the record if `check` (run under the write lock, with the record as stored)
+    /// does not throw: nothing can start or re-create the sandbox between the two.
+    package func delete(_ name: String, ifAllowedBy check: (SandboxRecord) throws(MSBError) -> Void) throws(MSBError) {
+        try db.transaction { () throws(MSBError) in
+            guard let record = try get(name) else { throw MSBError.sandboxNotFound(name) }
+            try check(record)
+            try db.query("DELETE FROM sandboxes WHERE name = ?", [.text(name)])
+        }
+    }
+
     private func values(_ r: SandboxRecord) throws(MSBError) -> [SQLiteDatabase.Value] {
         let config: String
         do {
