@@ -37,8 +37,18 @@ import Testing
         let wrote = run(["fs", "write", "web:/root/hello.txt", "--mode", "600"], backend, stdin: Array("hi there\n".utf8))
         #expect(wrote.status == 0, "\(wrote.err)")
         #expect(backend.file("/root/hello.txt") == Array("hi there\n".utf8))
-        #expect(backend.calls.last?.hasPrefix("fs web write(path: \"/root/hello.txt\", offset: 0") == true)
-        #expect(backend.calls.last?.hasSuffix("mode: Optional(384))") == true)  // 0600
+        // Written beside the target, then renamed over it: guest readers never see a part.
+        let calls = backend.calls
+        #expect(calls.count == 2, "\(calls)")
+        #expect(calls.first?.hasPrefix("fs web write(path: \"/root/.hello.txt.msb-") == true)
+        #expect(calls.first?.hasSuffix("mode: Optional(384))") == true)  // 0600
+        #expect(calls.last?.hasPrefix("fs web rename(path: \"/root/.hello.txt.msb-") == true)
+        #expect(calls.last?.hasSuffix("destination: \"/root/hello.txt\")") == true)
+        // Without --mode, the file it replaces is asked for its mode first.
+        #expect(run(["fs", "write", "web:/root/hello.txt"], backend, stdin: Array("again\n".utf8)).status == 0)
+        #expect(backend.calls.dropFirst(2).first == "fs web stat(path: \"/root/hello.txt\")")
+        #expect(backend.file("/root/hello.txt") == Array("again\n".utf8))
+        _ = run(["fs", "write", "web:/root/hello.txt"], backend, stdin: Array("hi there\n".utf8))
         let cat = run(["fs", "cat", "web:/root//hello.txt"], backend)
         #expect(cat.status == 0 && cat.out == "hi there\n")
         _ = run(["fs", "mkdir", "web:/root"], backend)

@@ -134,15 +134,34 @@ struct FileCommand: Subcommand {
         }
     }
 
+    /// stdin goes to a new file beside the target, renamed over it once whole: readers in the
+    /// guest see the old file or the new one, never a part, and a failed write leaves the old
+    /// file as it was. The new file keeps the old one's permission bits unless --mode is given.
     private static func write(_ target: CopyCommand.GuestPath, mode: UInt32?, _ context: CommandContext) throws(MSBError) {
-        var offset: UInt64 = 0
-        repeat {
-            let bytes = try readChunk(context.standardInputFd, GuestFileOperation.maxChunkBytes)
-            if bytes.isEmpty && offset > 0 { return }
-            _ = try context.backend.fileOperation(target.sandbox, .write(path: target.path, offset: offset, contents: bytes, mode: mode))
-            if bytes.count < GuestFileOperation.maxChunkBytes { return }
-            offset += UInt64(bytes.count)
-        } while true
+        var mode = mode
+        if mode == nil, case .info(let existing)? = try? context.backend.fileOperation(target.sandbox, .stat(path: target.path)),
+           existing.type == "file" {
+            mode = existing.mode
+        }
+        let slash = target.path.lastIndex(of: "/") ?? target.path.startIndex
+        let directory = target.path[..<slash]
+        let base = String(target.path[target.path.index(after: slash)...].prefix(200))
+        let temporary = "\(directory)/.\(base).msb-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        do throws(MSBError) {
+            var offset: UInt64 = 0
+            repeat {
+                let bytes = try readChunk(context.standardInputFd, GuestFileOperation.maxChunkBytes)
+                if bytes.isEmpty && offset > 0 { break }
+                _ = try context.backend.fileOperation(target.sandbox, .write(path: temporary, offset: offset, contents: bytes, mode: mode))
+                if bytes.count < GuestFileOperation.maxChunkBytes { break }
+                offset += UInt64(bytes.count)
+            } while true
+            _ = try context.backend.fileOperation(target.sandbox, .rename(path: temporary, destination: target.path))
+        } catch {
+            _ = try? context.backend.fileOperation(target.sandbox, .remove(path: temporary, recursive: false))
+            // The error names the path the user gave, not the temporary file.
+            throw MSBError(error.code, error.message.replacingOccurrences(of: temporary, with: target.path), hint: error.hint)
+        }
     }
 
     /// Up to `count` bytes of `fd`, fewer only at its end.
