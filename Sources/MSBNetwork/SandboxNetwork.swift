@@ -200,14 +200,9 @@ package final class SandboxNetwork {
 
     /// The nftables table of the sandbox in `directory`: 16 hex digits of a hash of it.
     package static func tableName(forSandboxDirectory directory: String) -> String {
-        let hex = String(directoryHash(directory), radix: 16)
-        return "msb_" + String(repeating: "0", count: 16 - hex.count) + hex
+        "msb_" + StableHash.hex16(directoryHash(directory))
     }
 
     /// 64-bit FNV-1a of a sandbox's directory: what its MAC address and table name derive from.
-    private static func directoryHash(_ directory: String) -> UInt64 {
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in directory.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        return hash
-    }
+    private static func directoryHash(_ directory: String) -> UInt64 { StableHash.fnv1a64(directory.utf8) }
 }

@@ -173,9 +173,7 @@ package struct VMMConfinement: Sendable, Equatable {
     /// in practice. Nil when msb is not root (QEMU then runs as the caller).
     private static func identity(hashing text: String, from first: UInt32, accelerator: Accelerator) -> VMMConfinement? {
         guard geteuid() == 0 else { return nil }
-        var hash: UInt32 = 2_166_136_261
-        for byte in text.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
-        let id = Int32(bitPattern: first + hash % 65_536)
+        let id = Int32(bitPattern: first + StableHash.fnv1a32(text.utf8) % 65_536)
         // KVM needs /dev/kvm, normally group kvm: then that is the VMM's group.
         var kvm = stat()
         let gid = accelerator == .kvm && stat("/dev/kvm", &kvm) == 0 ? Int32(bitPattern: kvm.st_gid) : id

@@ -43,11 +43,7 @@ package struct TemplateInputs: Codable, Equatable, Sendable {
     package var key: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let bytes = (try? encoder.encode(self)).map(Array.init) ?? []
-        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        let hex = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        return StableHash.hex16(StableHash.fnv1a64((try? encoder.encode(self)).map(Array.init) ?? []))
     }
 }
 
