@@ -137,59 +137,51 @@ package final class SupervisorConnection {
         ExecSession(connection: self, request: request)
     }
 
-    /// The guest's resource use, with the host's CPU figure the supervisor adds.
-    package func stats(timeoutSeconds: Double = 10) throws(MSBError) -> GuestStats {
-        send(.statsRequest, id: 1)
+    /// Sends one request and reads until `answer` picks a result from a message (nil: not
+    /// yet), or `timeoutSeconds` pass: then the error says the sandbox did not `late` in time.
+    private func request<Result>(_ message: Message, timeoutSeconds: Double, late: String,
+                                 _ answer: (Message) throws(MSBError) -> Result?) throws(MSBError) -> Result {
+        send(message, id: 1)
         let deadline = MonotonicClock.now() + timeoutSeconds
         while true {
             switch try next(until: deadline) {
-            case .message(let envelope):
-                switch envelope.message {
-                case .stats(let stats): return stats
-                case .error(let text): throw MSBError(.agentFailure, "the sandbox refused the request: \(text)")
-                default: continue
-                }
-            case .deadlinePassed:
-                throw MSBError(.timeout, "the sandbox did not report its resource use within \(secondsText(timeoutSeconds))s")
+            case .message(let envelope): if let result = try answer(envelope.message) { return result }
+            case .deadlinePassed: throw MSBError(.timeout, "the sandbox did not \(late) within \(secondsText(timeoutSeconds))s")
             case .readable: continue
+            }
+        }
+    }
+
+    /// The guest's resource use, with the host's CPU figure the supervisor adds.
+    package func stats(timeoutSeconds: Double = 10) throws(MSBError) -> GuestStats {
+        try request(.statsRequest, timeoutSeconds: timeoutSeconds, late: "report its resource use") { (message: Message) throws(MSBError) in
+            switch message {
+            case .stats(let stats): return stats
+            case .error(let text): throw MSBError(.agentFailure, "the sandbox refused the request: \(text)")
+            default: return nil
             }
         }
     }
 
     /// Stops or continues the guest's vCPUs; returns once the supervisor says it is done.
     package func setPaused(_ paused: Bool, timeoutSeconds: Double = 15) throws(MSBError) {
-        send(.setPaused(paused), id: 1)
-        let deadline = MonotonicClock.now() + timeoutSeconds
-        while true {
-            switch try next(until: deadline) {
-            case .message(let envelope):
-                switch envelope.message {
-                case .pausedState(let state) where state == paused: return
-                case .error(let text): throw MSBError(.invalidState, text)
-                default: continue
-                }
-            case .deadlinePassed:
-                throw MSBError(.timeout, "the sandbox did not \(paused ? "pause" : "resume") within \(secondsText(timeoutSeconds))s")
-            case .readable: continue
+        try request(.setPaused(paused), timeoutSeconds: timeoutSeconds, late: paused ? "pause" : "resume") { (message: Message) throws(MSBError) in
+            switch message {
+            case .pausedState(let state) where state == paused: return ()
+            case .error(let text): throw MSBError(.invalidState, text)
+            default: return nil
             }
         }
     }
 
     /// Asks the supervisor to drain the sandbox; returns once it is draining.
     package func drain(timeoutMilliseconds: UInt64, answerSeconds: Double = 15) throws(MSBError) {
-        send(.drainSandbox(timeoutMilliseconds: timeoutMilliseconds), id: 1)
-        let deadline = MonotonicClock.now() + answerSeconds
-        while true {
-            switch try next(until: deadline) {
-            case .message(let envelope):
-                switch envelope.message {
-                case .drainStarted: return
-                case .error(let text): throw MSBError(.invalidState, text)
-                default: continue
-                }
-            case .deadlinePassed:
-                throw MSBError(.timeout, "the sandbox did not start draining within \(secondsText(answerSeconds))s")
-            case .readable: continue
+        try request(.drainSandbox(timeoutMilliseconds: timeoutMilliseconds), timeoutSeconds: answerSeconds,
+                    late: "start draining") { (message: Message) throws(MSBError) in
+            switch message {
+            case .drainStarted: return ()
+            case .error(let text): throw MSBError(.invalidState, text)
+            default: return nil
             }
         }
     }
@@ -197,20 +189,13 @@ package final class SupervisorConnection {
     /// Asks the supervisor to save the whole guest into `directory` (a work directory of
     /// the sandbox's snapshot store); returns once it is there.
     package func saveSnapshot(directory: String, timeoutSeconds: Double = 300) throws(MSBError) {
-        send(.saveSnapshot(directory: directory), id: 1)
-        let deadline = MonotonicClock.now() + timeoutSeconds
-        while true {
-            switch try next(until: deadline) {
-            case .message(let envelope):
-                switch envelope.message {
-                case .snapshotSaved(let problem) where problem.isEmpty: return
-                case .snapshotSaved(let problem): throw MSBError(.vmmFailure, PrintableText.escaped(problem, maxScalars: 1000))
-                case .error(let text): throw MSBError(.invalidState, text)
-                default: continue
-                }
-            case .deadlinePassed:
-                throw MSBError(.timeout, "the snapshot was not saved within \(secondsText(timeoutSeconds))s")
-            case .readable: continue
+        try request(.saveSnapshot(directory: directory), timeoutSeconds: timeoutSeconds,
+                    late: "save the snapshot") { (message: Message) throws(MSBError) in
+            switch message {
+            case .snapshotSaved(let problem) where problem.isEmpty: return ()
+            case .snapshotSaved(let problem): throw MSBError(.vmmFailure, PrintableText.escaped(problem, maxScalars: 1000))
+            case .error(let text): throw MSBError(.invalidState, text)
+            default: return nil
             }
         }
     }
