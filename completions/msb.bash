@@ -14,6 +14,7 @@ _msb() {
                 --name|-n) return ;;
                 --user|-u) return ;;
                 --image) COMPREPLY=($(compgen -W "$(msb _complete images 2>/dev/null)" -- "$cur")); return ;;
+                --pull) COMPREPLY=($(compgen -W "missing always never" -- "$cur")); return ;;
                 --from) COMPREPLY=($(compgen -W "$(msb _complete snapshots 2>/dev/null)" -- "$cur")); return ;;
                 --memory|-m) return ;;
                 --cpus) return ;;
@@ -30,7 +31,7 @@ _msb() {
                 --net-deny) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --from --memory -m --cpus --env -e --workdir -w --hostname --replace --max-duration --idle-timeout --depends-on --accel --cold --volume -v --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --pull --insecure-registry --from --memory -m --cpus --env -e --workdir -w --hostname --replace --max-duration --idle-timeout --depends-on --accel --cold --volume -v --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -98,6 +99,7 @@ _msb() {
             case "$prev" in
                 --name|-n) return ;;
                 --image) COMPREPLY=($(compgen -W "$(msb _complete images 2>/dev/null)" -- "$cur")); return ;;
+                --pull) COMPREPLY=($(compgen -W "missing always never" -- "$cur")); return ;;
                 --from) COMPREPLY=($(compgen -W "$(msb _complete snapshots 2>/dev/null)" -- "$cur")); return ;;
                 --memory|-m) return ;;
                 --cpus) return ;;
@@ -117,7 +119,7 @@ _msb() {
                 --detach-keys) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --image --from --memory -m --cpus --hostname --replace --max-duration --idle-timeout --depends-on --accel --cold --volume -v --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --image --pull --insecure-registry --from --memory -m --cpus --hostname --replace --max-duration --idle-timeout --depends-on --accel --cold --volume -v --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -272,7 +274,7 @@ _msb() {
                 --format) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--host --port -p --tls-cert --tls-key --insecure-http --detach -d --dev --max-sandboxes --max-memory --max-cpus --allow-volume --allow-port --default-net --namespace-net-allow --remote-allow-host --remote-net-unrestricted --allow-insecure-registries --keep-sandboxes --prewarm --max-connections --max-attach-sessions --attach-idle-timeout --request-timeout --max-calls-per-namespace --max-sandboxes-per-namespace --max-pulls-per-namespace --max-snapshots-per-namespace --max-volumes-per-namespace --namespace -n --expire --format --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--host --port -p --tls-cert --tls-key --insecure-http --detach -d --dev --max-sandboxes --max-memory --max-cpus --allow-volume --allow-port --default-net --namespace-net-allow --remote-allow-host --remote-net-unrestricted --allow-insecure-registries --keep-sandboxes --prepare-images --prewarm --max-connections --max-attach-sessions --attach-idle-timeout --request-timeout --max-calls-per-namespace --max-sandboxes-per-namespace --max-pulls-per-namespace --max-snapshots-per-namespace --max-volumes-per-namespace --namespace -n --expire --format --help -h" -- "$cur"))
                 return
             fi
             COMPREPLY=($(compgen -W "start stop status keygen keys" -- "$cur"))

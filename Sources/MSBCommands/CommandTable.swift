@@ -50,8 +50,13 @@ package enum CommandTable {
     /// Options shared by the sandbox-defining commands (create, run).
     static let sandboxOptions: [OptionSpec] = [
         OptionSpec(long: "image", short: nil, valueName: "IMAGE", help: "Image to boot (default: base)",
-                   details: "image to boot: `base` (the busybox initramfs, default), a built image such as `python` or `node` (`microsandbox/python` and `microsandbox/node` resolve to them), or a pulled one (`docker.io/library/alpine:3.20`)",
+                   details: "image to boot: `base` (the busybox initramfs, default), a built image such as `python` or `node` (`microsandbox/python` and `microsandbox/node` resolve to them), or a pulled one (`docker.io/library/alpine:3.20`); one that is not here yet is pulled or built first (see `--pull`)",
                    completion: .image),
+        OptionSpec(long: "pull", short: nil, valueName: "POLICY", help: "When to fetch the image: missing, always or never (default: missing)",
+                   details: "`missing` (default): pull the image if it is not here (`python` and `node` are built instead, which takes a few minutes once); `always`: ask the registry again (an unchanged digest downloads nothing; built images are rebuilt only by `msb image build --force`); `never`: fail if the image is not here. Registry credentials come from `MSB_REGISTRY_AUTH=user:password`; with `--server` the server fetches it",
+                   completion: .values(["missing", "always", "never"])),
+        OptionSpec(long: "insecure-registry", short: nil, valueName: nil, help: "Pull the image over plain HTTP (a local registry without TLS)",
+                   details: "pull the image over plain HTTP (a local registry without TLS), as `msb pull --insecure`"),
         OptionSpec(long: "from", short: nil, valueName: "SNAP",
                    help: "Start from snapshot SNAP (see 'msb snapshot'), with its image, memory and cpus",
                    details: "start from snapshot `SNAP` (see `msb snapshot`): its memory, processes and disk as they were; the image, memory and cpus are the snapshot's, so `--image`, `--memory` and `--cpus` are refused with it",

@@ -63,12 +63,15 @@ extension RPCDispatcher {
         let namespace = try call.namespace(p.namespace)
         let name = try RPCParams.sandbox(p.sandbox)
         let backend = try sandboxBackend(namespace)
+        let fetch = try imageFetch(call, p.config)
         if p.replace == true {
             guard p.create ?? true else {
                 throw MSBError(.invalidArgument, "invalid params: 'replace' creates the sandbox afresh; it cannot go with 'create': false")
             }
-            // Checked before the old sandbox goes: a refused config leaves it as it was.
-            _ = try backend.dependenciesToStart(of: withSnapshotResources(sandboxConfig(name: name, p.config), backend))
+            // Checked (and the image fetched) before the old sandbox goes: a refusal leaves it as it was.
+            let config = try withSnapshotResources(sandboxConfig(name: name, p.config), backend)
+            _ = try backend.dependenciesToStart(of: config)
+            try ensureImage(of: config, fetch, backend, namespace: namespace)
             try backend.removeIfPresent(name)
         }
         let existing: SandboxInfo?
@@ -80,6 +83,7 @@ extension RPCDispatcher {
         guard let existing else {
             guard p.create ?? true else { throw MSBError.sandboxNotFound(name) }
             let config = try withSnapshotResources(sandboxConfig(name: name, p.config), backend)
+            try ensureImage(of: config, fetch, backend, namespace: namespace)
             try startDependencies(of: config, backend, namespace: namespace)
             _ = try host.withCapacity(for: config, namespace: namespace) { () throws(MSBError) in try backend.create(config, start: true) }
             return "Sandbox \(name) started successfully"
@@ -128,6 +132,7 @@ extension RPCDispatcher {
         let backend = try sandboxBackend(namespace)
         let config = try withSnapshotResources(sandboxConfig(name: RPCParams.sandbox(p.sandbox), p.config), backend)
         let dependencies = try backend.dependenciesToStart(of: config)
+        try ensureImage(of: config, imageFetch(call, p.config), backend, namespace: namespace)
         if p.replace == true { try backend.removeIfPresent(config.name) }
         let info: SandboxInfo
         if p.start ?? true {

@@ -18,6 +18,8 @@ package final class SandboxHost: @unchecked Sendable {
     package let calls: NamespaceSlots
     /// `image.pull` calls running per namespace.
     package let pulls: NamespaceSlots
+    /// Images `sandbox.start` is pulling or building on first use.
+    package let imageFetches = ImageFetches()
     /// What `sandboxes(_:)` hands out instead of the namespace's `LocalBackend`: the seam
     /// where unit tests put a fake, so the SDK methods run end to end without a VM.
     private let makeSandboxes: (@Sendable (String) -> any SandboxBackend)?

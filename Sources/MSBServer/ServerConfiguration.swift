@@ -28,6 +28,8 @@ package struct ServerConfiguration: Sendable {
     package var allowInsecureRegistries = false
     /// Leave running sandboxes running when the server shuts down (they are stopped otherwise).
     package var keepSandboxesOnShutdown = false
+    /// `--prepare-images`: build python and node (if missing) before serving.
+    package var prepareImages = false
     /// Images whose start templates are built when the server starts (`--prewarm`).
     package var prewarmImages: [String] = []
     /// PEM certificate chain and private key: the server speaks HTTPS only.

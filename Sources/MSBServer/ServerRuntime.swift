@@ -27,6 +27,7 @@ package enum ServerRuntime {
         _ = msb_pipe(&signalPipe, 0)
         for signo in [SIGTERM, SIGINT, SIGHUP] { _ = msb_signal_to_pipe(signo, signalPipe[1]) }
 
+        if configuration.prepareImages { try prepareImages(configuration.paths) }
         let port = try server.start()
         let url = "\(configuration.tls == nil ? "http" : "https")://\(configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host):\(port)"
         try ServerPidFile(process: ProcessIdentity.of(pid: getpid()) ?? ProcessIdentity(pid: getpid(), startTicks: 0),
@@ -42,6 +43,19 @@ package enum ServerRuntime {
         if unfinished > 0 { notice("msb server: \(unfinished) requests were still running after \(Int(shutdownGraceSeconds))s") }
         if !configuration.keepSandboxesOnShutdown { stopAll(host, notice: notice) }
         notice("msb server: stopped")
+    }
+
+    /// `--prepare-images`: python and node (the SDKs' default images) are built before the
+    /// server listens, so no first `sandbox.start` waits for a build.
+    static func prepareImages(_ paths: MSBPaths) throws(MSBError) {
+        let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data(("msb server: " + line + "\n").utf8)) }
+        let backend = LocalBackend(paths: paths)
+        for name in ["python", "node"] {
+            let started = MonotonicClock.now()
+            log("preparing image \(name) before serving (--prepare-images)")
+            try backend.ensureImage(name, ImageFetch(policy: .missing, progress: log))
+            log("image \(name) ready (\(String(format: "%.1f", MonotonicClock.now() - started))s)")
+        }
     }
 
     /// Builds the start templates of `--prewarm` images in the background (default size),

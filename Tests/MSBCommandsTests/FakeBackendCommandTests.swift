@@ -87,12 +87,15 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
     }
 
     private var configs: [SandboxConfig] = []
+    private var fetches: [ImageFetch?] = []
     private var waitAnswers: [String: [SandboxStatus]] = [:]
     private var waitTimeouts: [Double] = []
 
     var calls: [String] { lock.withLock { recorded } }
     /// The configs `create` was given, in order.
     var createdConfigs: [SandboxConfig] { lock.withLock { configs } }
+    /// The image fetches `create` was given, in order.
+    var createdFetches: [ImageFetch?] { lock.withLock { fetches } }
     private func record(_ call: String) { lock.withLock { recorded.append(call) } }
 
     private func find(_ name: String) throws(MSBError) -> SandboxInfo {
@@ -100,9 +103,12 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
         return info
     }
 
-    func create(_ config: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo {
+    func create(_ config: SandboxConfig, start: Bool, fetch: ImageFetch?) throws(MSBError) -> SandboxInfo {
         record("create \(config.name)" + (config.snapshot.map { " from \($0)" } ?? ""))
-        lock.withLock { configs.append(config) }
+        lock.withLock {
+            configs.append(config)
+            fetches.append(fetch)
+        }
         throw MSBError(.unsupported, "the fake backend creates nothing")
     }
     func start(_ name: String) throws(MSBError) -> SandboxInfo { record("start \(name)"); return try find(name) }

@@ -80,7 +80,8 @@ import MSBProtocol
         #expect(MSBError.Code.invalidArgument.edges.exitCode == 2)
         // "Too many at once, retry later" (HTTP 429) has EX_TEMPFAIL, so scripts can tell it apart.
         #expect(MSBError.Code.rateLimited.edges.exitCode == 75 && MSBError.Code.rateLimited.edges.rpcHTTPStatus == 429)
-        for code in MSBError.Code.all where code != .invalidArgument && code != .rateLimited {
+        #expect(MSBError.Code.notReady.edges.exitCode == 75 && MSBError.Code.notReady.edges.rpcHTTPStatus == 200)
+        for code in MSBError.Code.all where code != .invalidArgument && code != .rateLimited && code != .notReady {
             #expect(code.edges.exitCode == 1, "\(code)")
         }
     }

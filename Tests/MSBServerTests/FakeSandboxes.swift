@@ -99,7 +99,7 @@ final class FakeSandboxes: @unchecked Sendable {
         }
 
         private static var nothing: MSBError { MSBError(.unsupported, "the fake sandboxes only run commands and code") }
-        func create(_ config: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo { throw Self.nothing }
+        func create(_ config: SandboxConfig, start: Bool, fetch: ImageFetch?) throws(MSBError) -> SandboxInfo { throw Self.nothing }
         func start(_ name: String) throws(MSBError) -> SandboxInfo { throw Self.nothing }
         func stop(_ name: String, force: Bool) throws(MSBError) -> SandboxInfo { throw Self.nothing }
         func setPaused(_ name: String, _ paused: Bool) throws(MSBError) -> SandboxInfo { throw Self.nothing }

@@ -46,7 +46,7 @@ package final class LocalBackend: SupervisorStreamBackend {
 
     // MARK: Lifecycle
 
-    package func create(_ requested: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo {
+    package func create(_ requested: SandboxConfig, start: Bool, fetch: ImageFetch?) throws(MSBError) -> SandboxInfo {
         try InputParsing.validateName(requested.name)
         guard paths.socketPathsFit(requested.name) else {
             throw MSBError(.invalidArgument, "sandbox name '\(requested.name)' is too long for the state directory \(paths.home)",
@@ -54,6 +54,7 @@ package final class LocalBackend: SupervisorStreamBackend {
         }
         // Checked first: a refused volume is a usage error, whatever the image.
         let volumes = try resolvedVolumes(requested)
+        if requested.snapshot == nil, let fetch { try ensureImage(requested.image, fetch) }
         let images = ImageStore(paths: paths)
         var config = requested
         // The disk under the sandbox's overlay: its image's, or a snapshot's layer.

@@ -7,7 +7,9 @@ import MSBProtocol
 /// which one they hold.
 package protocol SandboxBackend {
     /// Creates the sandbox and, with `start`, boots it and returns once the guest agent answers.
-    func create(_ config: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo
+    /// `fetch` says whether and how its image is pulled or built when it is not here (on a
+    /// server: by the server); nil: the image must be here.
+    func create(_ config: SandboxConfig, start: Bool, fetch: ImageFetch?) throws(MSBError) -> SandboxInfo
     /// Boots a stopped sandbox with its saved config; a running one is left as it is.
     func start(_ name: String) throws(MSBError) -> SandboxInfo
     func stop(_ name: String, force: Bool) throws(MSBError) -> SandboxInfo
@@ -85,7 +87,10 @@ extension SandboxBackend {
     }
 
     /// Creates the sandbox and boots it.
-    package func create(_ config: SandboxConfig) throws(MSBError) -> SandboxInfo { try create(config, start: true) }
+    package func create(_ config: SandboxConfig) throws(MSBError) -> SandboxInfo { try create(config, start: true, fetch: nil) }
+
+    /// Creates the sandbox (booting it with `start`) from an image that must be here.
+    package func create(_ config: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo { try create(config, start: start, fetch: nil) }
 
     /// Runs a command in the sandbox, streaming its I/O; returns how it ended.
     package func exec(_ name: String, _ command: ExecParameters, io: ExecIO) throws(MSBError) -> ExecOutcome {

@@ -40,6 +40,16 @@ extension RPC {
         package var idle_timeout: Double?
         /// Sandboxes of the namespace started first, whenever this one starts.
         package var depends_on: [String]?
+        /// `missing` (default), `always` or `never`: when the server pulls or builds the image
+        /// (`pull` is read the same). Used by this start only; not kept with the sandbox.
+        package var pull_policy: String?
+        package var pull: String?
+        /// Registry credentials for this start's pull only: never kept, never logged.
+        package var registry_auth: RegistryAuth?
+        /// msb's extension: pull over plain HTTP (the server's `--allow-insecure-registries`).
+        package var insecure_registry: Bool?
+
+        package init() {}
 
         package init(_ config: SandboxConfig) {
             if let snapshot = config.snapshot {
@@ -76,6 +86,52 @@ extension RPC {
             if !policy.allowed.isEmpty { net_allow = policy.allowed.map(\.description) }
             if !policy.denied.isEmpty { net_deny = policy.denied.map(\.description) }
             if policy.unrestricted { net_unrestricted = true }
+        }
+    }
+}
+
+extension RPC {
+    /// `registry_auth`: `{"username": …, "password": …}` (the builder API's shape) or a
+    /// `"user:password"` string (what `MSB_REGISTRY_AUTH` holds).
+    package enum RegistryAuth: Codable, Sendable, Equatable {
+        case text(String)
+        case basic(username: String, password: String)
+
+        private enum Keys: String, CodingKey { case username, password }
+
+        package init(from decoder: any Decoder) throws {
+            if let text = try? decoder.singleValueContainer().decode(String.self) {
+                self = .text(text)
+                return
+            }
+            let object = try decoder.container(keyedBy: Keys.self)
+            self = .basic(username: try object.decode(String.self, forKey: .username), password: try object.decode(String.self, forKey: .password))
+        }
+
+        package func encode(to encoder: any Encoder) throws {
+            switch self {
+            case .text(let text):
+                var single = encoder.singleValueContainer()
+                try single.encode(text)
+            case .basic(let username, let password):
+                var object = encoder.container(keyedBy: Keys.self)
+                try object.encode(username, forKey: .username)
+                try object.encode(password, forKey: .password)
+            }
+        }
+
+        /// `user:password`, as the registry client takes it; a user name with `:` is refused
+        /// (basic authentication cannot carry it).
+        package func credentials() throws(MSBError) -> String {
+            let bad = MSBError(.invalidArgument, "invalid params: 'registry_auth' must be \"user:password\" or {\"username\", \"password\"}")
+            switch self {
+            case .text(let text):
+                guard let colon = text.firstIndex(of: ":"), colon != text.startIndex else { throw bad }
+                return text
+            case .basic(let username, let password):
+                guard !username.isEmpty, !username.contains(":") else { throw bad }
+                return username + ":" + password
+            }
         }
     }
 }

@@ -74,9 +74,27 @@ package final class RemoteBackend: SupervisorStreamBackend {
 
     // MARK: Lifecycle
 
-    package func create(_ config: SandboxConfig, start: Bool) throws(MSBError) -> SandboxInfo {
-        try call(RPC.Create.self, .init(sandbox: config.name, namespace: namespace, config: RPC.SandboxConfigParams(config), start: start))
-            .sandbox.info
+    /// With `fetch`, the server pulls or builds the image (its policy, credentials and
+    /// `insecure` travel in the config); a build on first use that outlasts one call is
+    /// answered "not ready", and the create is asked again until it is done.
+    package func create(_ config: SandboxConfig, start: Bool, fetch: ImageFetch?) throws(MSBError) -> SandboxInfo {
+        var params = RPC.SandboxConfigParams(config)
+        if let fetch {
+            params.pull_policy = fetch.policy.rawValue
+            params.registry_auth = fetch.credentials.map(RPC.RegistryAuth.text)
+            if fetch.insecure { params.insecure_registry = true }
+        } else {
+            params.pull_policy = PullPolicy.never.rawValue
+        }
+        let deadline = MonotonicClock.now() + 1800  // as long as a local fetch waits for another
+        while true {
+            do throws(MSBError) {
+                return try call(RPC.Create.self, .init(sandbox: config.name, namespace: namespace, config: params, start: start)).sandbox.info
+            } catch where error.code == .notReady && MonotonicClock.now() < deadline {
+                fetch?.progress(error.message)
+                sleep(5)
+            }
+        }
     }
 
     package func start(_ name: String) throws(MSBError) -> SandboxInfo {

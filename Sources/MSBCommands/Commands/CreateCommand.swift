@@ -18,13 +18,14 @@ struct CreateCommand: Subcommand {
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         let config = try sandboxConfig(from: arguments, context: context)
+        let fetch = try imageFetch(from: arguments, context: context)
         let backend = context.backend
         let start = !arguments.flag("no-start")
         // Unknown names and cycles are refused before anything is removed or started.
         let dependencies = try backend.dependenciesToStart(of: config)
         if arguments.flag("replace") { try backend.removeIfPresent(config.name) }
         if start { for dependency in dependencies { _ = try backend.start(dependency.name) } }
-        let info = try backend.create(config, start: start)
+        let info = try backend.create(config, start: start, fetch: fetch)
         context.write(info.name + "\n")
         return 0
     }
@@ -75,6 +76,15 @@ struct CreateCommand: Subcommand {
         // Host-side, so allowed with --from too: a fork gets a network of its own.
         config.network = try NetworkOptions.policy(from: arguments)
         return config
+    }
+
+    /// `--pull` (default `missing`), `--insecure-registry` and `MSB_REGISTRY_AUTH` (as `msb
+    /// pull` reads it): how a missing image is fetched. Progress goes to stderr.
+    static func imageFetch(from arguments: ParsedArguments, context: CommandContext) throws(MSBError) -> ImageFetch {
+        var policy = PullPolicy.default
+        if let text = arguments.value("pull") { policy = try PullPolicy.parse(text) }
+        return ImageFetch(policy: policy, credentials: context.environment["MSB_REGISTRY_AUTH"].flatMap { $0.isEmpty ? nil : $0 },
+                          insecure: arguments.flag("insecure-registry"), progress: { line in CommandContext.writeError("msb: " + line) })
     }
 
     /// `-v/--volume`: parsed and checked together; nil for none. The backend resolves host

@@ -13,22 +13,27 @@ struct RunCommand: Subcommand {
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         var arguments = arguments
-        // Checked before anything asks the backend (a usage error touches nothing).
+        // Checked before anything asks the backend (a usage error touches nothing); without a
+        // command, the image's own is looked up once the image is here (it may be pulled).
         let config = try CreateCommand.sandboxConfig(from: arguments, context: context)
+        let fetch = try CreateCommand.imageFetch(from: arguments, context: context)
+        var probe = arguments
+        if probe.trailing.isEmpty && arguments.value("image") != nil { probe.trailing = ["true"] }
+        _ = try ExecCommand.execParameters(from: probe)
+        let backend = context.backend
+        let dependencies = try backend.dependenciesToStart(of: config)
+        if arguments.flag("replace") { try backend.removeIfPresent(config.name) }
+        for dependency in dependencies { _ = try backend.start(dependency.name) }
+        _ = try backend.create(config, start: true, fetch: fetch)
+        defer { try? backend.remove(config.name, force: true) }
         // Like docker run: without a command, the image's Entrypoint + Cmd.
         if arguments.trailing.isEmpty, let image = arguments.value("image"),
-           let images = try? context.backend.listImages(),
+           let images = try? backend.listImages(),
            let command = (images.first { $0.name == image } ?? images.first { $0.name == ImageInfo.aliases[image] })?.command,
            !command.isEmpty {
             arguments.trailing = command
         }
         let parameters = try ExecCommand.execParameters(from: arguments)
-        let backend = context.backend
-        let dependencies = try backend.dependenciesToStart(of: config)
-        if arguments.flag("replace") { try backend.removeIfPresent(config.name) }
-        for dependency in dependencies { _ = try backend.start(dependency.name) }
-        _ = try backend.create(config)
-        defer { try? backend.remove(config.name, force: true) }
         return try TerminalExec.run(backend, name: config.name, parameters, forceStdin: arguments.flag("interactive"),
                                     detachKeys: arguments.value("detach-keys") ?? TerminalExec.defaultDetachKeys)
     }

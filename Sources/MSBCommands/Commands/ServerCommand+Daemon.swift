@@ -35,7 +35,10 @@ enum ServerDaemon {
         let pid = server.pid
 
         // Ready when its pid file names it and it answers the health check.
-        let deadline = Date().addingTimeInterval(30)
+        // --prepare-images builds images before the server listens: minutes, not seconds.
+        let readySeconds = configuration.prepareImages ? 1800.0 : 30
+        if configuration.prepareImages { CommandContext.writeOut("msb server: preparing the python and node images first; log: \(logPath)\n") }
+        let deadline = Date().addingTimeInterval(readySeconds)
         while Date() < deadline {
             if server.poll() != nil {
                 throw MSBError(.internalError, "the server exited at start", hint: "see \(logPath)")
@@ -47,7 +50,7 @@ enum ServerDaemon {
             usleep(50_000)
         }
         kill(pid, SIGTERM)
-        throw MSBError(.timeout, "the server did not answer within 30s", hint: "see \(logPath)")
+        throw MSBError(.timeout, "the server did not answer within \(Int(readySeconds))s", hint: "see \(logPath)")
     }
 
     /// The command line that recreates `configuration` in the child.
@@ -65,6 +68,7 @@ enum ServerDaemon {
         if c.allowInsecureRegistries { words.append("--allow-insecure-registries") }
         if c.keepSandboxesOnShutdown { words.append("--keep-sandboxes") }
         for image in c.prewarmImages { words += ["--prewarm", image] }
+        if c.prepareImages { words.append("--prepare-images") }
         if let tls = c.tls { words += ["--tls-cert", tls.certificatePath, "--tls-key", tls.keyPath] }
         if c.insecureHTTP { words.append("--insecure-http") }
         let l = c.limits

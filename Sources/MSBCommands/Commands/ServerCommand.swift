@@ -33,6 +33,8 @@ struct ServerCommand: Subcommand {
                        help: "start: let clients turn a sandbox's egress filter off (--net-unrestricted)"),
             OptionSpec(long: "allow-insecure-registries", short: nil, valueName: nil, help: "start: let clients pull from plain-HTTP registries"),
             OptionSpec(long: "keep-sandboxes", short: nil, valueName: nil, help: "start: leave sandboxes running when the server stops"),
+            OptionSpec(long: "prepare-images", short: nil, valueName: nil,
+                       help: "start: build the python and node images (if missing) before serving"),
             OptionSpec(long: "prewarm", short: nil, valueName: "IMAGE", help: "start: build the start template of this image at once (repeatable)",
                        repeatable: true, completion: .image),
             OptionSpec(long: "max-connections", short: nil, valueName: "N", help: "start: open HTTP connections (default: 512)"),
@@ -118,6 +120,7 @@ struct ServerCommand: Subcommand {
         configuration.allowInsecureRegistries = arguments.flag("allow-insecure-registries")
         configuration.keepSandboxesOnShutdown = arguments.flag("keep-sandboxes")
         configuration.prewarmImages = arguments.allValues("prewarm")
+        configuration.prepareImages = arguments.flag("prepare-images")
         switch (arguments.value("tls-cert"), arguments.value("tls-key")) {
         case (nil, nil): break
         case (let certificate?, let key?):

@@ -80,7 +80,7 @@ package enum ManPage {
             \\fBmsb server status\\fR: no server is running.
             .TP
             .B 75
-            The server is busy for you: too many calls, pulls or attach sessions at once (HTTP 429); retry later.
+            The server is busy for you: too many calls, pulls or attach sessions at once (HTTP 429), or the image is still being built on first use; retry later.
             .PP
             For \\fBwait\\fR:
             .TP

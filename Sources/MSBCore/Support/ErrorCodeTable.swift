@@ -34,5 +34,8 @@ extension MSBError.Code {
         .notADirectory: Edges(rpcCode: -32010, rpcHTTPStatus: 200, httpStatus: 409, exitCode: 1),
         .permissionDenied: Edges(rpcCode: -32011, rpcHTTPStatus: 200, httpStatus: 403, exitCode: 1),
         .tooLarge: Edges(rpcCode: -32012, rpcHTTPStatus: 200, httpStatus: 413, exitCode: 1),
+        // Being prepared (an image built on first use): retry later, like rateLimited's exit
+        // code, but on HTTP 200 so the SDKs show the message (they print a non-200 body raw).
+        .notReady: Edges(rpcCode: -32013, rpcHTTPStatus: 200, httpStatus: 503, exitCode: 75),
     ]
 }

@@ -31,10 +31,12 @@ public struct MSBError: Error, CustomStringConvertible, Sendable {
         public static let permissionDenied = Code(rawValue: "permissionDenied")
         /// More bytes than one call may carry.
         public static let tooLarge = Code(rawValue: "tooLarge")
+        /// What was asked for is being prepared (an image built on first use): retry later.
+        public static let notReady = Code(rawValue: "notReady")
 
         static let all: [Code] = [.invalidArgument, .notFound, .alreadyExists, .invalidState, .unsupported, .timeout,
                                   .vmmFailure, .agentFailure, .stateStore, .accessDenied, .integrity, .limitExceeded, .rateLimited,
-                                  .internalError, .isADirectory, .notADirectory, .permissionDenied, .tooLarge]
+                                  .internalError, .isADirectory, .notADirectory, .permissionDenied, .tooLarge, .notReady]
 
         private init(rawValue: String) { self.rawValue = rawValue }
 
