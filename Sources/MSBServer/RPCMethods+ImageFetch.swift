@@ -30,7 +30,7 @@ extension RPCDispatcher {
             fetch.insecure = true
         }
         fetch.replaceExisting = call.isAdmin
-        fetch.allowHint = "set pull_policy to missing"
+        fetch.allowHint = "set pull_policy to missing (msb: --pull missing)"
         let log = self.log
         fetch.progress = { line in log("msb server: " + line) }
         return fetch

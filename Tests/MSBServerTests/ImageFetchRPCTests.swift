@@ -44,7 +44,7 @@ import Testing
             let refused = try call(#"{"sandbox":"v","config":{"image":"127.0.0.1:9/none:1","\#(key)":"never"}}"#, on: d)
             #expect(refused.code == -32001)
             #expect(refused.message == "image not found: 127.0.0.1:9/none:1")
-            #expect(refused.hint == "pull it with 'msb pull 127.0.0.1:9/none:1' or set pull_policy to missing")
+            #expect(refused.hint == "pull it with 'msb pull 127.0.0.1:9/none:1' or set pull_policy to missing (msb: --pull missing)")
         }
     }
 
