@@ -4,7 +4,7 @@ _msb() {
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
     if [ "$COMP_CWORD" -eq 1 ]; then
-        COMPREPLY=($(compgen -W "create start exec cp fs shell repl run ls inspect port metrics pull image snapshot volume pause resume stop drain wait rm server completion help version --help --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "create start exec cp fs shell repl logs run ls inspect port metrics pull image snapshot volume pause resume stop drain wait rm server completion help version --help --version" -- "$cur"))
         return
     fi
     cmd="${COMP_WORDS[1]}"
@@ -29,9 +29,12 @@ _msb() {
                 --publish|-p) return ;;
                 --net-allow) return ;;
                 --net-deny) return ;;
+                --start-command) return ;;
+                --script) return ;;
+                --shell) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --pull --insecure-registry --from --memory -m --cpus --env -e --workdir -w --hostname --replace --max-duration --idle-timeout --depends-on --accel --cold --volume -v --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name -n --user -u --no-start --image --pull --insecure-registry --from --memory -m --cpus --env -e --workdir -w --hostname --replace --max-duration --idle-timeout --depends-on --accel --cold --volume -v --publish -p --no-net --allow-host --net-allow --net-deny --net-unrestricted --start-command --script --shell --help -h" -- "$cur"))
                 return
             fi
             ;;
@@ -49,9 +52,10 @@ _msb() {
                 --timeout) return ;;
                 --user|-u) return ;;
                 --detach-keys) return ;;
+                --script) return ;;
             esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "--env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --help -h" -- "$cur"))
+                COMPREPLY=($(compgen -W "--env -e --workdir -w --timeout --interactive -i --user -u --tty -t --detach-keys --script --help -h" -- "$cur"))
                 return
             fi
             COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
@@ -91,6 +95,16 @@ _msb() {
             esac
             if [[ "$cur" == -* ]]; then
                 COMPREPLY=($(compgen -W "--lang -l --no-tty --timeout --help -h" -- "$cur"))
+                return
+            fi
+            COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
+            ;;
+        logs)
+            case "$prev" in
+                --tail|-n) return ;;
+            esac
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--follow -f --tail -n --help -h" -- "$cur"))
                 return
             fi
             COMPREPLY=($(compgen -W "$(msb _complete sandboxes 2>/dev/null)" -- "$cur"))
@@ -291,7 +305,7 @@ _msb() {
                 COMPREPLY=($(compgen -W "--help -h" -- "$cur"))
                 return
             fi
-            COMPREPLY=($(compgen -W "create start exec cp fs shell repl run ls inspect port metrics pull image snapshot volume pause resume stop drain wait rm server completion help version" -- "$cur"))
+            COMPREPLY=($(compgen -W "create start exec cp fs shell repl logs run ls inspect port metrics pull image snapshot volume pause resume stop drain wait rm server completion help version" -- "$cur"))
             ;;
         version)
             if [[ "$cur" == -* ]]; then

@@ -10,7 +10,7 @@ package protocol Subcommand: Sendable {
 /// The one table every consumer reads: the dispatcher, `--help`, completions and man page.
 package enum CommandTable {
     package static let commands: [any Subcommand.Type] = [
-        CreateCommand.self, StartCommand.self, ExecCommand.self, CopyCommand.self, FileCommand.self, ShellCommand.self, ReplCommand.self, RunCommand.self, ListCommand.self, InspectCommand.self, PortCommand.self, MetricsCommand.self, PullCommand.self, ImageCommand.self,
+        CreateCommand.self, StartCommand.self, ExecCommand.self, CopyCommand.self, FileCommand.self, ShellCommand.self, ReplCommand.self, LogsCommand.self, RunCommand.self, ListCommand.self, InspectCommand.self, PortCommand.self, MetricsCommand.self, PullCommand.self, ImageCommand.self,
         SnapshotCommand.self, VolumeCommand.self, PauseCommand.self, ResumeCommand.self, StopCommand.self, DrainCommand.self, WaitCommand.self, RemoveCommand.self, ServerCommand.self, CompletionCommand.self, HelpCommand.self, VersionCommand.self,
         CompleteCommand.self, ManPageCommand.self, ReadmeCommand.self,
     ]

@@ -56,8 +56,25 @@ extension RPCDispatcher {
         }
         config.volumes = try volumeMounts(params.volumes, snapshot: config.snapshot != nil)
         config.network = try networkPolicy(params)
-        // `shell`, `scripts` and `exec` describe how microsandbox's own tools run a project; a
-        // sandbox here has no start script, so they are accepted and not used.
+        try applyStartCommands(params, to: &config)
         return config
+    }
+
+    /// `shell`, `scripts` and `exec`, checked as the CLI's `--shell`, `--script`,
+    /// `--start-command` (names become guest paths, texts go to the guest). An empty
+    /// string or object means none, so a `sandbox.start` can clear them.
+    private func applyStartCommands(_ params: RPC.SandboxConfigParams, to config: inout SandboxConfig) throws(MSBError) {
+        if let shell = params.shell, !shell.isEmpty {
+            try InputParsing.validateShellPath(shell)
+            config.shell = shell
+        }
+        if let scripts = params.scripts, !scripts.isEmpty {
+            try InputParsing.validateScripts(scripts)
+            config.scripts = scripts
+        }
+        if let command = params.exec, !command.isEmpty {
+            try InputParsing.validateCommandText(command, what: "'exec'")
+            config.startCommand = command
+        }
     }
 }

@@ -7,7 +7,7 @@ extension RPCDispatcher {
     /// before it boots. Applied when present: `memory`, `cpus` (not for a sandbox made from a
     /// snapshot, whose memory holds a kernel of its size), `envs` (after the image's, as at
     /// create), `workdir`, `user`, `max_duration_ms`, `idle_timeout`, `hostname`,
-    /// `depends_on`, and the network (`ports`, `network`, `allow_host`, `net_*`, all together,
+    /// `depends_on`, `shell`, `scripts`, `exec` (an empty one clears it), and the network (`ports`, `network`, `allow_host`, `net_*`, all together,
     /// under the same allow-lists as a create). Not applied: `image`, `snapshot` and
     /// `volumes` (the disk is made from them; `replace: true` makes the sandbox afresh),
     /// `accelerator` and `cold`. A running sandbox is left as it is.
@@ -31,6 +31,9 @@ extension RPCDispatcher {
             if params.idle_timeout != nil { config.idleTimeoutMilliseconds = requested.idleTimeoutMilliseconds }
             if params.hostname != nil { config.hostname = requested.hostname }
             if params.depends_on != nil { config.dependsOn = requested.dependsOn }
+            if params.shell != nil { config.shell = requested.shell }
+            if params.scripts != nil { config.scripts = requested.scripts }
+            if params.exec != nil { config.startCommand = requested.startCommand }
             if networkGiven { config.network = requested.network }
         }
     }

@@ -21,6 +21,7 @@ extension RPCDispatcher {
         method(RPC.Inspect.self) { $0.inspect },
         method(RPC.Wait.self) { $0.wait },
         method(RPC.Drain.self) { $0.drain },
+        method(RPC.Logs.self) { $0.logs },
         method(RPC.Remove.self) { $0.remove },
         method(RPC.SnapshotCreate.self) { $0.snapshotCreate },
         method(RPC.SnapshotList.self) { $0.snapshotList },

@@ -147,6 +147,7 @@ extension Supervisor {
     }
 
     func routeFromAgent(_ envelope: Envelope) {
+        if handleStartCommandMessage(envelope) { return }
         if let interpreter = interpreters.interpreter(forExec: envelope.id) {
             handleInterpreter(interpreter, envelope.message)
             return

@@ -70,6 +70,10 @@ package final class Supervisor {
     var statsRequestIds: Set<UInt32> = []
     var cpuSampler = CPUSampler()
     let interpreters = InterpreterPool()
+    /// The start command running in the background, and the file requests that write the
+    /// scripts into the guest (see Supervisor+StartCommand).
+    var startCommand: (execId: UInt32, log: BoundedLogFile)?
+    var scriptRequestIds: Set<UInt32> = []
     private(set) var defaultEnvironment: [String] = []
     private(set) var defaultWorkingDirectory = ""
     private(set) var defaultUser = ""
@@ -215,6 +219,7 @@ package final class Supervisor {
             lastClientActivity = MonotonicClock.now()
         }
         agentLastHeard = MonotonicClock.now()
+        startGuestCommands(config)
         try store.update(name) { record in
             record.status = .running
             record.statusReason = nil
@@ -286,6 +291,8 @@ package final class Supervisor {
 
     private func finish() -> Int32 {
         let exit = vm?.pollExit() ?? VirtualMachineExit(exitCode: nil, signal: nil)
+        startCommand?.log.note("exec ended: the sandbox stopped")
+        startCommand = nil
         network?.terminate(graceSeconds: 1)
         for server in volumeServers { server.terminate(graceSeconds: 1) }
         let (status, reason): (SandboxStatus, String)

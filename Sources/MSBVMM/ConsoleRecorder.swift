@@ -1,4 +1,5 @@
 import Foundation
+import MSBCore
 import MSBOS
 
 /// Records a guest's serial console to a file that cannot grow without bound: the guest
@@ -25,21 +26,7 @@ package final class ConsoleRecorder: @unchecked Sendable {
 
     private func record() {
         defer { close(fd) }
-        var file = openFresh()
-        var written = 0
-        while let bytes = try? FileDescriptorIO.readSome(fd), !bytes.isEmpty {
-            if written + bytes.count > capBytes {
-                if file >= 0 { close(file) }
-                rename(path, path + ".1")
-                file = openFresh()
-                written = 0
-            }
-            if file >= 0, (try? FileDescriptorIO.writeAll(file, bytes)) != nil { written += bytes.count }
-        }
-        if file >= 0 { close(file) }
-    }
-
-    private func openFresh() -> Int32 {
-        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        let file = BoundedLogFile(path: path, capBytes: capBytes, truncate: true)
+        while let bytes = try? FileDescriptorIO.readSome(fd), !bytes.isEmpty { file.append(bytes) }
     }
 }

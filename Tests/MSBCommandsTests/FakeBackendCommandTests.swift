@@ -92,6 +92,9 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
     private var waitTimeouts: [Double] = []
 
     var calls: [String] { lock.withLock { recorded } }
+    private var argvs: [[String]] = []
+    /// The argv of every exec, in order.
+    var execArgvs: [[String]] { lock.withLock { argvs } }
     /// The configs `create` was given, in order.
     var createdConfigs: [SandboxConfig] { lock.withLock { configs } }
     /// The image fetches `create` was given, in order.
@@ -151,6 +154,7 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
     var askedWaitSeconds: [Double] { lock.withLock { waitTimeouts } }
     func openExec(_ name: String, _ command: ExecParameters, attachStdin: Bool) throws(MSBError) -> ExecSession {
         record("exec \(name)")
+        lock.withLock { argvs.append(command.argv) }
         throw MSBError(.unsupported, "the fake backend runs nothing")
     }
     func runCode(_ name: String, language: String, code: String, timeoutMilliseconds: UInt64?, interruptFd: Int32?,
@@ -227,6 +231,16 @@ final class FakeBackend: SandboxBackend, @unchecked Sendable {
     private var directories: Set<String> = ["/"]
     func putFile(_ path: String, _ bytes: [UInt8]) { lock.withLock { files[path] = bytes } }
     func file(_ path: String) -> [UInt8]? { lock.withLock { files[path] } }
+
+    /// The start command logs `logs` answers with, by sandbox.
+    var logText: [String: String] = [:]
+
+    func logs(_ name: String, maxBytes: Int) throws(MSBError) -> SandboxLog {
+        _ = try find(name)
+        record("logs \(name)")
+        let bytes = Array((lock.withLock { logText[name] } ?? "").utf8)
+        return SandboxLog(bytes: Array(bytes.suffix(maxBytes)), truncated: maxBytes < bytes.count)
+    }
 
     func fileOperation(_ name: String, _ operation: GuestFileOperation) throws(MSBError) -> GuestFileResult {
         _ = try find(name)

@@ -56,6 +56,13 @@ final class FakeSandboxes: @unchecked Sendable {
             return infos
         }
         func inspect(_ name: String) throws(MSBError) -> SandboxInfo { try existing(name) }
+        /// Every sandbox's log is the same three lines; `maxBytes` takes its tail.
+        func logs(_ name: String, maxBytes: Int) throws(MSBError) -> SandboxLog {
+            _ = try existing(name)
+            sandboxes.record("\(namespace)/\(name) logs \(maxBytes)")
+            let bytes = Array("[msb] exec started\nhello\n[msb] exec exited with status 0\n".utf8)
+            return SandboxLog(bytes: Array(bytes.suffix(maxBytes)), truncated: maxBytes < bytes.count)
+        }
         func wait(_ name: String, timeoutSeconds: Double) throws(MSBError) -> SandboxInfo { try existing(name) }
         func drain(_ name: String, timeoutSeconds: Double?) throws(MSBError) -> SandboxInfo {
             sandboxes.record("\(namespace)/\(name) drain timeout=\(timeoutSeconds.map { "\($0)s" } ?? "none")")

@@ -35,6 +35,9 @@ package protocol SandboxBackend {
     /// One Files API operation on the guest's own file system (GuestFiles.swift): guest
     /// paths only, reads and writes in ranges of at most `GuestFileOperation.maxChunkBytes`.
     func fileOperation(_ name: String, _ operation: GuestFileOperation) throws(MSBError) -> GuestFileResult
+    /// The last `maxBytes` of the start command's log (`msb logs`, `sandbox.logs`): its
+    /// output and msb's `[msb]` lines; empty for a sandbox without a start command.
+    func logs(_ name: String, maxBytes: Int) throws(MSBError) -> SandboxLog
 
     // Named snapshots belong to the namespace, like sandboxes.
     /// Saves the running sandbox's whole state (memory, devices, disk) as snapshot `name`;

@@ -40,6 +40,12 @@ extension RPC {
         package var idle_timeout: Double?
         /// Sandboxes of the namespace started first, whenever this one starts.
         package var depends_on: [String]?
+        /// The shell `msb shell` opens (an absolute guest path).
+        package var shell: String?
+        /// Named commands: `msb exec NAME --script S`, and `/.msb/scripts/S` in the guest.
+        package var scripts: [String: String]?
+        /// Started in the background as `/bin/sh -c EXEC` at every start; output in `sandbox.logs`.
+        package var exec: String?
         /// `missing` (default), `always` or `never`: when the server pulls or builds the image
         /// (`pull` is read the same). Used by this start only; not kept with the sandbox.
         package var pull_policy: String?
@@ -69,6 +75,9 @@ extension RPC {
             hostname = config.hostname
             depends_on = config.dependsOn
             idle_timeout = config.idleTimeoutMilliseconds.map { Double($0) / 1000 }
+            shell = config.shell
+            scripts = config.scripts
+            exec = config.startCommand
             setNetwork(config.network)
         }
 

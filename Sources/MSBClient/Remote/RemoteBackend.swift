@@ -187,6 +187,17 @@ package final class RemoteBackend: SupervisorStreamBackend {
         _ = try call(RPC.VolumeRemove.self, .init(volume: name, namespace: namespace))
     }
 
+    /// At most `RPC.Logs.maxBytes` per call: the server's answer is checked against what was asked.
+    package func logs(_ name: String, maxBytes: Int) throws(MSBError) -> SandboxLog {
+        let limit = min(max(0, maxBytes), RPC.Logs.maxBytes)
+        let result = try call(RPC.Logs.self, .init(sandbox: name, namespace: namespace, max_bytes: Double(limit)))
+        // Bounded before decoding: base64 is 4 bytes per 3.
+        guard result.content.utf8.count <= (limit + 2) / 3 * 4, let bytes = Data(base64Encoded: result.content), bytes.count <= limit else {
+            throw MSBError(.internalError, "the server's log of sandbox \(name) is not what was asked for")
+        }
+        return SandboxLog(bytes: Array(bytes), truncated: result.truncated || maxBytes > limit)
+    }
+
     package func metrics(_ name: String) throws(MSBError) -> SandboxMetrics {
         guard let first = try call(RPC.MetricsGet.self, .init(sandbox: name, namespace: namespace, detail: true)).sandboxes.first else {
             throw MSBError.sandboxNotFound(name)

@@ -58,6 +58,10 @@ package enum RemoteWire {
         package var hostname: String?
         package var idle_timeout_ms: UInt64?
         package var depends_on: [String]?
+        /// The SDKs' names: the shell `msb shell` opens, the named scripts, the start command.
+        package var shell: String?
+        package var scripts: [String: String]?
+        package var exec: String?
         /// null: no network (only lo). Always written, so a client can tell "none" from an
         /// older server that does not say.
         package var network: Network?
@@ -89,6 +93,9 @@ package enum RemoteWire {
             hostname = info.config.hostname
             idle_timeout_ms = info.config.idleTimeoutMilliseconds
             depends_on = info.config.dependsOn
+            shell = info.config.shell
+            scripts = info.config.scripts
+            exec = info.config.startCommand
             network = info.config.network.map(Network.init)
             volumes = info.config.volumes.flatMap { $0.isEmpty ? nil : $0.map(\.specification) }
         }
@@ -118,6 +125,9 @@ package enum RemoteWire {
             try c.encodeIfPresent(hostname, forKey: .hostname)
             try c.encodeIfPresent(idle_timeout_ms, forKey: .idle_timeout_ms)
             try c.encodeIfPresent(depends_on, forKey: .depends_on)
+            try c.encodeIfPresent(shell, forKey: .shell)
+            try c.encodeIfPresent(scripts, forKey: .scripts)
+            try c.encodeIfPresent(exec, forKey: .exec)
             try c.encode(network, forKey: .network)
             try c.encodeIfPresent(volumes, forKey: .volumes)
         }
@@ -134,6 +144,9 @@ package enum RemoteWire {
             config.hostname = hostname
             config.idleTimeoutMilliseconds = idle_timeout_ms
             config.dependsOn = depends_on
+            config.shell = shell
+            config.scripts = scripts
+            config.startCommand = exec
             config.network = network?.policy
             // What cannot be read back is left out rather than trusted.
             config.volumes = volumes.map { $0.compactMap { try? VolumeMount.parse($0) } }

@@ -11,13 +11,25 @@ struct CreateCommand: Subcommand {
                              details: "default user for every exec: a name or uid looked up in the image's `/etc/passwd`, or `uid:gid` (default: the image's `User`, else root)"),
                   OptionSpec(long: "no-start", short: nil, valueName: nil, help: "Only create the sandbox; boot it later with 'msb start'",
                              details: "only create the sandbox (its record and, for a disk image, its disk layer); boot it later with `msb start`")]
-            + CommandTable.sandboxOptions,
+            + CommandTable.sandboxOptions + startCommandOptions,
         examples: ["msb create --name web", "msb create --name big --memory 1G --cpus 2 -e MODE=test",
                    "msb create --name web2 --from web-ready", "msb create --name api -p 8080:80 -p 127.0.0.1:5353:53/udp",
                    "msb create --name iso --no-net", "msb create --name dev -v /home/me/src:/src:ro -v cache:/root/.cache", "msb create --name db --net-allow 10.20.0.0/16 --net-allow 10.30.1.5:5432"])
 
+    /// The SDKs' `exec`, `scripts` and `shell`: create only, since `run` takes its command
+    /// after `--` and removes the sandbox when it ends.
+    static let startCommandOptions = [
+        OptionSpec(long: "start-command", short: nil, valueName: "CMD", help: "Start '/bin/sh -c CMD' in the background at every start (see 'msb logs')",
+                   details: "the sandbox's main process: `/bin/sh -c CMD` started in the background at every start, detached from any client; its output and exit status go to the sandbox's log, read with `msb logs NAME` (kept to 8 MiB)"),
+        OptionSpec(long: "script", short: nil, valueName: "NAME=CMD", help: "A named command, run with 'msb exec NAME --script NAME' (repeatable)", repeatable: true,
+                   details: "a named command (repeatable): `msb exec SANDBOX --script NAME [-- ARG...]` runs `/bin/sh -c CMD` with the arguments as `$@`; each start also writes it to `/.msb/scripts/NAME` in the guest. Names are 1–64 letters, digits, `.`, `_`, `-`"),
+        OptionSpec(long: "shell", short: nil, valueName: "PATH", help: "The shell 'msb shell' opens (default: /bin/sh)",
+                   details: "the shell `msb shell` opens, an absolute path in the guest (default: `/bin/sh`)"),
+    ]
+
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
-        let config = try sandboxConfig(from: arguments, context: context)
+        var config = try sandboxConfig(from: arguments, context: context)
+        try applyStartCommandOptions(arguments, to: &config)
         let fetch = try imageFetch(from: arguments, context: context)
         let backend = context.backend
         let start = !arguments.flag("no-start")
@@ -100,6 +112,27 @@ struct CreateCommand: Subcommand {
         for text in texts { mounts.append(try VolumeMount.parse(text)) }
         try VolumeMount.check(mounts)
         return mounts
+    }
+
+    /// `--start-command`, `--script`, `--shell` into the config, checked.
+    static func applyStartCommandOptions(_ arguments: ParsedArguments, to config: inout SandboxConfig) throws(MSBError) {
+        if let command = arguments.value("start-command") {
+            try InputParsing.validateCommandText(command, what: "--start-command")
+            config.startCommand = command
+        }
+        var scripts: [String: String] = [:]
+        for text in arguments.allValues("script") {
+            let (name, command) = try InputParsing.parseScript(text)
+            scripts[name] = command
+        }
+        if !scripts.isEmpty {
+            try InputParsing.validateScripts(scripts)
+            config.scripts = scripts
+        }
+        if let shell = arguments.value("shell") {
+            try InputParsing.validateShellPath(shell)
+            config.shell = shell
+        }
     }
 
     static func validatedWorkdir(_ dir: String) throws(MSBError) -> String {

@@ -21,16 +21,38 @@ struct ExecCommand: Subcommand {
 
     static let spec = CommandSpec(
         name: "exec", summary: "Run a command in a running sandbox",
-        usage: "[OPTIONS] NAME [--] COMMAND [ARG...]", options: execOptions,
+        usage: "[OPTIONS] NAME [--] COMMAND [ARG...]", options: execOptions + [scriptOption],
         minPositionals: 1, maxPositionals: 1, commandAfterPositionals: 1, positionalCompletion: .sandboxName,
-        examples: ["msb exec web -- uname -a", "msb exec -t web -- top", "echo hi | msb exec web -- cat", "msb exec -e FOO=bar -w /tmp web -- sh -c 'echo $FOO; pwd'"])
+        examples: ["msb exec web -- uname -a", "msb exec web --script test -- -v", "msb exec -t web -- top", "echo hi | msb exec web -- cat", "msb exec -e FOO=bar -w /tmp web -- sh -c 'echo $FOO; pwd'"])
+
+    /// exec only: `run` makes a sandbox without scripts.
+    static let scriptOption = OptionSpec(
+        long: "script", short: nil, valueName: "SCRIPT", help: "Run the sandbox's script SCRIPT (create --script); ARGs become \"$@\"",
+        details: "run the sandbox's named script (`create --script NAME=CMD`, or the SDKs' `scripts`) as `/bin/sh -c CMD`; the arguments after `--` become `$@`")
 
     static func run(_ arguments: ParsedArguments, _ context: CommandContext) throws(MSBError) -> Int32 {
         let name = arguments.positionals[0]
         try InputParsing.validateName(name)
+        var arguments = arguments
+        if let script = arguments.value("script") {
+            try InputParsing.validateScriptName(script)
+            arguments.trailing = try scriptArgv(script, arguments: arguments.trailing, of: context.backend.inspect(name).config)
+        }
         let parameters = try execParameters(from: arguments)
         return try TerminalExec.run(context.backend, name: name, parameters, forceStdin: arguments.flag("interactive"),
                                     detachKeys: arguments.value("detach-keys") ?? TerminalExec.defaultDetachKeys)
+    }
+
+    /// `/bin/sh -c CMD NAME ARG...`: the script's arguments are its `$@` (`$0` is its name).
+    static func scriptArgv(_ script: String, arguments: [String], of config: SandboxConfig) throws(MSBError) -> [String] {
+        let scripts = config.scripts ?? [:]
+        guard let command = scripts[script] else {
+            let known = scripts.keys.sorted()
+            throw MSBError(.notFound, "sandbox \(config.name) has no script '\(script)'",
+                           hint: known.isEmpty ? "it has no scripts; give them at create with --script NAME=CMD"
+                               : "its scripts: " + known.joined(separator: ", "))
+        }
+        return ["/bin/sh", "-c", command, script] + arguments
     }
 
     /// The exec options shared by exec and run.

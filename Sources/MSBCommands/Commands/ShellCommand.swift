@@ -7,7 +7,7 @@ import MSBProtocol
 
 struct ShellCommand: Subcommand {
     static let spec = CommandSpec(
-        name: "shell", summary: "Open a shell in a running sandbox",
+        name: "shell", summary: "Open a shell in a running sandbox (its create --shell, else /bin/sh)",
         usage: "[OPTIONS] NAME",
         options: [
             OptionSpec(long: "repl", short: nil, valueName: nil, help: "Line editor on the host (libedit) driving one persistent guest shell"),
@@ -24,16 +24,18 @@ struct ShellCommand: Subcommand {
         for item in arguments.allValues("env") { try InputParsing.validateEnvironment(item) }
         let environment = arguments.allValues("env")
         let workdir = try arguments.value("workdir").map { (dir: String) throws(MSBError) in try CreateCommand.validatedWorkdir(dir) } ?? ""
+        // The sandbox's own shell (`create --shell`, the SDKs' `shell`), else /bin/sh.
+        let shell = try context.backend.inspect(name).config.shell ?? "/bin/sh"
         let interactive = isatty(0) != 0
         if interactive && !arguments.flag("repl") {
-            var parameters = ExecParameters(argv: ["/bin/sh"], environment: ["PS1=\\h:\\w\\$ "] + environment,
+            var parameters = ExecParameters(argv: [shell], environment: ["PS1=\\h:\\w\\$ "] + environment,
                                             workingDirectory: workdir, tty: true)
             parameters.tty = true
             return try TerminalExec.run(context.backend, name: name, parameters, forceStdin: true,
                                         detachKeys: arguments.value("detach-keys") ?? TerminalExec.defaultDetachKeys)
         }
         let session = GuestShellSession { fd, bytes in try? FileDescriptorIO.writeAll(fd, bytes) }
-        try session.start(backend: context.backend, name: name, environment: environment, workingDirectory: workdir)
+        try session.start(backend: context.backend, name: name, shell: shell, environment: environment, workingDirectory: workdir)
         if interactive {
             let paths = MSBPaths(environment: context.environment)
             return try repl(session, name: name, historyPath: paths.home + "/history/\(name).shell")

@@ -32,8 +32,10 @@ final class GuestShellSession {
         self.output = output
     }
 
-    func start(backend: any SandboxBackend, name: String, environment: [String], workingDirectory: String) throws(MSBError) {
-        let parameters = ExecParameters(argv: ["/bin/sh"], environment: environment, workingDirectory: workingDirectory)
+    /// `shell`: the sandbox's configured shell (`create --shell`); it must read POSIX sh syntax.
+    func start(backend: any SandboxBackend, name: String, shell: String = "/bin/sh", environment: [String],
+               workingDirectory: String) throws(MSBError) {
+        let parameters = ExecParameters(argv: [shell], environment: environment, workingDirectory: workingDirectory)
         session = try backend.openExec(name, parameters, attachStdin: true)
         // A Ctrl-C interrupts the running command, not the shell.
         send("trap 'true' INT; __msb_rc() { return \"$1\"; }\n")

@@ -37,6 +37,15 @@ public struct SandboxConfig: Codable, Equatable, Sendable {
     public var idleTimeoutMilliseconds: UInt64?
     /// Sandboxes of the same namespace started before this one (`--depends-on`); nil means none.
     public var dependsOn: [String]?
+    /// The shell `msb shell` opens (`--shell`, `shell`): an absolute guest path; nil means `/bin/sh`.
+    public var shell: String?
+    /// Named commands (`--script NAME=CMD`, `scripts`): `msb exec NAME --script NAME` runs
+    /// one, and each start writes them to `/.msb/scripts/NAME` in the guest; nil means none.
+    public var scripts: [String: String]?
+    /// The sandbox's main process (`--start-command`, `exec`): `/bin/sh -c` of it is started
+    /// in the background at every start, its output kept in the sandbox's log (`msb logs`);
+    /// nil means none.
+    public var startCommand: String?
 
     public init(
         name: String, image: String = "base", cpus: Int = 1, memoryMiB: Int = 512,

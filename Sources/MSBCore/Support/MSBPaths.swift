@@ -63,6 +63,9 @@ public struct MSBPaths: Sendable {
     public func controlSocket(_ name: String) -> String { sandboxDirectory(name) + "/ctl.sock" }
     public func consoleLog(_ name: String) -> String { sandboxDirectory(name) + "/console.log" }
     public func supervisorLog(_ name: String) -> String { sandboxDirectory(name) + "/supervisor.log" }
+    /// The output of the sandbox's start command (`exec`), read by `msb logs`; the older
+    /// half lives in `exec.log.1` once it grew past its cap.
+    public func startCommandLog(_ name: String) -> String { sandboxDirectory(name) + "/exec.log" }
     /// Named volumes (`msb volume`): per home, so per server namespace; each is
     /// `volumes/NAME/` (0700) around the `data` directory the guest sees.
     package var volumesDirectory: String { home + "/volumes" }
