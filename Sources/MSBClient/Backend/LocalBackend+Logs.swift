@@ -39,47 +39,20 @@ extension LocalBackend {
     }
 
     /// `msb logs -f`: writes what is added to the log after its current end, until the
-    /// sandbox is no longer running (or the process is interrupted). A rotation (the file
-    /// renamed to `.1`) is followed: the old file is read to its end, then the new one.
-    /// `write` returns false when its reader is gone: then this returns false too.
+    /// sandbox is no longer running (or the process is interrupted; see
+    /// `BoundedLogFile.follow`). False when `write`'s reader is gone.
     package func followLogs(_ name: String, pollSeconds: Double = 0.25, write: ([UInt8]) -> Bool) throws(MSBError) -> Bool {
-        let path = paths.startCommandLog(name)
-        var fd: Int32 = -1
-        var offset = 0
-        var inode: ino_t = 0
-        func openCurrent(fromEnd: Bool) {
-            let opened = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-            var info = stat()
-            guard opened >= 0, fstat(opened, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-                if opened >= 0 { close(opened) }
-                return
+        _ = try existing(name)
+        var failure: MSBError?
+        let followed = BoundedLogFile.follow(path: paths.startCommandLog(name), pollSeconds: pollSeconds, keepGoing: {
+            do throws(MSBError) {
+                return [.starting, .running, .paused, .stopping].contains(try inspect(name).status)
+            } catch {
+                failure = error
+                return false
             }
-            fd = opened
-            inode = info.st_ino
-            offset = fromEnd ? Int(clamping: info.st_size) : 0
-        }
-        func drain() -> Bool {
-            guard fd >= 0 else { return true }
-            while true {
-                let bytes = BoundedLogFile.readRange(fd, from: offset, count: 64 * 1024)
-                guard !bytes.isEmpty else { return true }
-                offset += bytes.count
-                guard write(bytes) else { return false }
-            }
-        }
-        defer { if fd >= 0 { close(fd) } }
-        openCurrent(fromEnd: true)
-        while true {
-            let running = [.starting, .running, .paused, .stopping].contains(try inspect(name).status)
-            guard drain() else { return false }
-            var info = stat()
-            if stat(path, &info) == 0, fd < 0 || info.st_ino != inode {
-                if fd >= 0 { close(fd); fd = -1 }
-                openCurrent(fromEnd: false)
-                guard drain() else { return false }
-            }
-            guard running else { return true }
-            usleep(UInt32(pollSeconds * 1_000_000))
-        }
+        }, write: write)
+        if let failure { throw failure }
+        return followed
     }
 }

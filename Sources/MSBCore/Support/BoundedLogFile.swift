@@ -74,6 +74,53 @@ package final class BoundedLogFile {
         return (bytes, start > 0)
     }
 
+    /// Writes what is added to the log at `path` after its current end, polling, until
+    /// `keepGoing` says no (asked before each round, so what came before is still written).
+    /// A rotation is followed: the old file is read to its end, then the new one from its
+    /// start. False when `write` returns false (its reader is gone).
+    package static func follow(path: String, pollSeconds: Double, keepGoing: () -> Bool, write: ([UInt8]) -> Bool) -> Bool {
+        var fd: Int32 = -1
+        var offset = 0
+        var inode: ino_t = 0
+        defer { if fd >= 0 { close(fd) } }
+        func openCurrent(fromEnd: Bool) {
+            let opened = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+            var info = stat()
+            guard opened >= 0, fstat(opened, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+                if opened >= 0 { close(opened) }
+                return
+            }
+            fd = opened
+            inode = info.st_ino
+            offset = fromEnd ? Int(clamping: info.st_size) : 0
+        }
+        func drain() -> Bool {
+            guard fd >= 0 else { return true }
+            while true {
+                let bytes = readRange(fd, from: offset, count: 64 * 1024)
+                guard !bytes.isEmpty else { return true }
+                offset += bytes.count
+                guard write(bytes) else { return false }
+            }
+        }
+        openCurrent(fromEnd: true)
+        while true {
+            let going = keepGoing()
+            guard drain() else { return false }
+            var info = stat()
+            if stat(path, &info) == 0, fd < 0 || info.st_ino != inode {
+                if fd >= 0 {
+                    close(fd)
+                    fd = -1
+                }
+                openCurrent(fromEnd: false)
+                guard drain() else { return false }
+            }
+            guard going else { return true }
+            usleep(UInt32(clamping: Int(pollSeconds * 1_000_000)))
+        }
+    }
+
     /// Up to `count` bytes from `offset` (fewer if the file is shorter now).
     package static func readRange(_ fd: Int32, from offset: Int, count: Int) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: max(0, count))
