@@ -38,7 +38,9 @@ import Testing
                         hint: "publish each host port once", env: env)
         try expectError(["create", "--net-deny", "10.1.2.3/33"], status: 2, "invalid network rule '10.1.2.3/33'",
                         hint: "use CIDR[:PORT], for example 10.20.0.0/16, 10.30.1.5:5432 or [fd00::/8]:443", env: env)
-        try expectError(["create", "--image", "nope"], status: 1, "image not found: nope", hint: "available images: base; pull one with 'msb pull REFERENCE' or build 'msb image build python'", env: env)
+        // --pull never: the default (missing) would ask Docker Hub, and tests reach no network.
+        try expectError(["create", "--image", "nope", "--pull", "never"], status: 1, "image not found: nope",
+                        hint: "pull it with 'msb pull nope' or use --pull missing", env: env)
         #expect(try MSBHarness.run(["ls", "--format", "json"], env: env).out == before)
         try expectError(["create", "--name", "keeper"], status: 1, "sandbox already exists: keeper",
                         hint: "choose another --name, or remove it with 'msb rm keeper'", env: env)
